@@ -1,0 +1,109 @@
+"""Field-by-field structural comparison of two models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .graph import Operator, Subgraph
+from .model import Model
+from .tensor import Buffer, Tensor
+
+__all__ = ["diff"]
+
+
+def diff(a: Model, b: Model) -> list[str]:
+    """Every difference between two models, compared field by field with references followed
+    by position (tensor i of subgraph j, buffer k, ...). Empty when the models are equal."""
+    out: list[str] = []
+    _fields(a, b, "model", ("version", "description"), out)
+    _buffers(a.all_buffers(), b.all_buffers(), "model.buffers", out)
+    _same([c.key() for c in a.all_operator_codes()], [c.key() for c in b.all_operator_codes()],
+          "model.operator_codes", out)
+    _same(len(a.subgraphs), len(b.subgraphs), "len(model.subgraphs)", out)
+    for i, (ga, gb) in enumerate(zip(a.subgraphs, b.subgraphs)):
+        _graph(ga, gb, f"subgraphs[{i}]", out)
+    _same(len(a.metadata), len(b.metadata), "len(model.metadata)", out)
+    for i, (ma, mb) in enumerate(zip(a.metadata, b.metadata)):
+        _same(ma.name, mb.name, f"metadata[{i}].name", out)
+        _buffers([ma.buffer], [mb.buffer], f"metadata[{i}].buffer", out)
+    _same(a.metadata_buffer is None, b.metadata_buffer is None, "metadata_buffer is None", out)
+    _buffers(a.metadata_buffer or [], b.metadata_buffer or [], "metadata_buffer", out)
+    _same(len(a.signature_defs), len(b.signature_defs), "len(signature_defs)", out)
+    for i, (sa, sb) in enumerate(zip(a.signature_defs, b.signature_defs)):
+        where = f"signature_defs[{i}]"
+        _same(sa.key, sb.key, f"{where}.key", out)
+        _same(_index(a.subgraphs, sa.subgraph), _index(b.subgraphs, sb.subgraph),
+              f"{where}.subgraph", out)
+        for side in ("inputs", "outputs"):
+            ta, tb = getattr(sa, side), getattr(sb, side)
+            _same(list(ta), list(tb), f"{where}.{side}", out)
+            for name in set(ta) & set(tb):
+                _same(_tensor_index(sa.subgraph, ta[name]), _tensor_index(sb.subgraph, tb[name]),
+                      f"{where}.{side}[{name!r}]", out)
+    return out
+
+
+def _graph(a: Subgraph, b: Subgraph, where: str, out: list[str]) -> None:
+    _fields(a, b, where, ("name", "debug_metadata_index"), out)
+    _same(len(a.tensors), len(b.tensors), f"len({where}.tensors)", out)
+    for i, (ta, tb) in enumerate(zip(a.tensors, b.tensors)):
+        _tensor(ta, tb, f"{where}.tensors[{i}]", out)
+    for side in ("inputs", "outputs"):
+        _same([_tensor_index(a, t) for t in getattr(a, side)],
+              [_tensor_index(b, t) for t in getattr(b, side)], f"{where}.{side}", out)
+    _same(len(a.operators), len(b.operators), f"len({where}.operators)", out)
+    for i, (oa, ob) in enumerate(zip(a.operators, b.operators)):
+        _operator(a, b, oa, ob, f"{where}.operators[{i}]", out)
+
+
+def _tensor(a: Tensor, b: Tensor, where: str, out: list[str]) -> None:
+    _fields(a, b, where, ("name", "shape", "dtype", "is_variable", "shape_signature", "has_rank",
+                          "quantization", "sparsity", "variant_tensors"), out)
+    _buffers([a.buffer], [b.buffer], f"{where}.buffer", out)
+
+
+def _operator(ga: Subgraph, gb: Subgraph, a: Operator, b: Operator, where: str,
+              out: list[str]) -> None:
+    _same(None if a.opcode is None else a.opcode.key(), None if b.opcode is None
+          else b.opcode.key(), f"{where}.opcode", out)
+    for side in ("inputs", "outputs"):
+        _same([_tensor_index(ga, t) for t in getattr(a, side)],
+              [_tensor_index(gb, t) for t in getattr(b, side)], f"{where}.{side}", out)
+    _same(None if a.intermediates is None else [_tensor_index(ga, t) for t in a.intermediates],
+          None if b.intermediates is None else [_tensor_index(gb, t) for t in b.intermediates],
+          f"{where}.intermediates", out)
+    _fields(a, b, where, ("options", "options_2", "custom_options", "custom_options_format",
+                          "mutating_variable_inputs", "debug_metadata_index"), out)
+
+
+def _buffers(a: list[Buffer | None], b: list[Buffer | None], where: str, out: list[str]) -> None:
+    _same(len(a), len(b), f"len({where})", out)
+    for i, (ba, bb) in enumerate(zip(a, b)):
+        if (ba is None) != (bb is None):
+            out.append(f"{where}[{i}]: {ba!r} != {bb!r}")
+        elif ba is not None and bb is not None and ba != bb:
+            out.append(f"{where}[{i}]: contents differ ({ba.nbytes} vs {bb.nbytes} bytes)")
+
+
+def _fields(a: Any, b: Any, where: str, names: tuple[str, ...], out: list[str]) -> None:
+    for name in names:
+        _same(getattr(a, name), getattr(b, name), f"{where}.{name}", out)
+
+
+def _same(a: Any, b: Any, where: str, out: list[str]) -> None:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        equal = np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+    else:
+        equal = bool(a == b)
+    if not equal:
+        out.append(f"{where}: {a!r} != {b!r}")
+
+
+def _index(items: list[Any], item: Any) -> int | None:
+    return next((i for i, x in enumerate(items) if x is item), None)
+
+
+def _tensor_index(graph: Subgraph | None, tensor: Tensor | None) -> int | None:
+    return None if graph is None or tensor is None else _index(list(graph.tensors), tensor)

@@ -1,0 +1,161 @@
+"""The Model: subgraphs, buffers, operator codes, metadata and signatures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TFLiteKitError
+from .graph import Operator, OperatorCode, Subgraph
+from .tensor import Buffer, Tensor
+
+if TYPE_CHECKING:
+    from .check import Problem
+
+__all__ = ["Metadata", "Model", "SignatureDef"]
+
+
+class Metadata:
+    """A named metadata entry whose bytes live in a buffer of the model."""
+
+    __slots__ = ("buffer", "name")
+
+    def __init__(self, name: str | None, buffer: Buffer | None) -> None:
+        self.name = name
+        self.buffer = buffer
+
+    def __repr__(self) -> str:
+        return f"Metadata({self.name!r}, {self.buffer!r})"
+
+
+class SignatureDef:
+    """A named entry point: signature names of inputs and outputs mapped to a subgraph's tensors."""
+
+    __slots__ = ("inputs", "key", "outputs", "subgraph")
+
+    def __init__(self, key: str | None, subgraph: Subgraph | None,
+                 inputs: dict[str, Tensor | None] | None = None,
+                 outputs: dict[str, Tensor | None] | None = None) -> None:
+        self.key = key
+        self.subgraph = subgraph
+        self.inputs: dict[str, Tensor | None] = {} if inputs is None else inputs
+        self.outputs: dict[str, Tensor | None] = {} if outputs is None else outputs
+
+    def __repr__(self) -> str:
+        return f"SignatureDef({self.key!r}, inputs={list(self.inputs)}, outputs={list(self.outputs)})"
+
+
+class Model:
+    """A TFLite model. Build one from scratch or get one from :func:`tflitekit.load`.
+
+    ``buffers`` lists the model's buffers in file order without the empty buffer 0 (written for
+    you); buffers referenced by tensors or metadata but missing from the list are added on save.
+    ``operator_codes`` likewise keeps the file's order; codes used by operators are added on save.
+    """
+
+    __slots__ = ("_source", "buffers", "description", "metadata", "metadata_buffer",
+                 "operator_codes", "signature_defs", "subgraphs", "version")
+
+    def __init__(self, description: str | None = None, *, version: int = 3) -> None:
+        self.version = version
+        self.description = description
+        self.subgraphs: list[Subgraph] = []
+        self.buffers: list[Buffer] = []
+        self.operator_codes: list[OperatorCode] = []
+        self.metadata: list[Metadata] = []
+        self.metadata_buffer: list[Buffer | None] | None = None
+        self.signature_defs: list[SignatureDef] = []
+        self._source: Any = None  # the open file a loaded model views (kept alive with it)
+
+    # -- building ------------------------------------------------------------------------------
+    def add_subgraph(self, name: str | None = None) -> Subgraph:
+        subgraph = Subgraph(name)
+        self.subgraphs.append(subgraph)
+        return subgraph
+
+    @property
+    def main(self) -> Subgraph:
+        """The primary subgraph (subgraph 0)."""
+        if not self.subgraphs:
+            raise TFLiteKitError("the model has no subgraph")
+        return self.subgraphs[0]
+
+    def add_metadata(self, name: str, data: bytes) -> Metadata:
+        """Add (or replace) a metadata entry holding ``data``."""
+        self.metadata = [m for m in self.metadata if m.name != name]
+        entry = Metadata(name, Buffer(data))
+        self.metadata.append(entry)
+        return entry
+
+    def get_metadata(self, name: str) -> bytes | None:
+        for entry in self.metadata:
+            if entry.name == name:
+                return None if entry.buffer is None else entry.buffer.data.tobytes()
+        return None
+
+    # -- traversal -----------------------------------------------------------------------------
+    def operators(self) -> Iterator[Operator]:
+        for subgraph in self.subgraphs:
+            yield from subgraph.operators
+
+    def tensors(self) -> Iterator[Tensor]:
+        for subgraph in self.subgraphs:
+            yield from subgraph.tensors
+
+    def all_buffers(self) -> list[Buffer]:
+        """``buffers`` followed by every buffer referenced from elsewhere but not listed there,
+        in the order a save numbers them (from 1)."""
+        seen: dict[int, Buffer] = {}
+        candidates = [*self.buffers, *(t.buffer for t in self.tensors()),
+                      *(m.buffer for m in self.metadata), *(self.metadata_buffer or ())]
+        for buf in candidates:
+            if buf is not None:
+                seen.setdefault(id(buf), buf)
+        return list(seen.values())
+
+    def all_operator_codes(self) -> list[OperatorCode]:
+        """``operator_codes`` followed by the codes operators use that it lacks (equal codes
+        merged), in the order a save numbers them."""
+        codes = list(self.operator_codes)
+        known = {c.key() for c in codes}
+        for op in self.operators():
+            if op.opcode is not None and op.opcode.key() not in known:
+                known.add(op.opcode.key())
+                codes.append(op.opcode)
+        return codes
+
+    # -- saving, copying, checking ------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """The model as a .tflite flatbuffer."""
+        from ..serde import to_bytes
+
+        return to_bytes(self)
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False,
+             digest: bool = False) -> None:
+        """Write the model to ``path`` atomically (temporary file, then rename).
+
+        Refuses to replace the file the model was loaded from unless ``overwrite`` is true.
+        With ``digest`` the file records a SHA-256 of its content that :func:`load` verifies.
+        """
+        from ..serde import save
+
+        save(self, path, overwrite=overwrite, digest=digest)
+
+    def copy(self) -> Model:
+        """An independent deep copy."""
+        from ..serde import load
+
+        return load(self.to_bytes())
+
+    def check(self) -> list[Problem]:
+        """Every structural problem of the model (an empty list when it is sound)."""
+        from .check import check
+
+        return check(self)
+
+    def __repr__(self) -> str:
+        ops = sum(len(s.operators) for s in self.subgraphs)
+        return (f"Model({len(self.subgraphs)} subgraphs, {ops} operators, "
+                f"{len(self.buffers)} buffers)")

@@ -1,0 +1,260 @@
+"""Buffers, quantization parameters and tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._generated.schema import CustomQuantization, SparsityParameters, TensorType, VariantSubType
+from ..errors import TFLiteKitError
+from . import dtypes
+
+if TYPE_CHECKING:
+    from .graph import Operator, Subgraph
+
+__all__ = ["Buffer", "Quantization", "Tensor"]
+
+_EMPTY = np.zeros(0, np.uint8)
+_EMPTY.flags.writeable = False
+
+
+def _readonly_bytes(data: Any) -> np.ndarray:
+    """A read-only 1-D uint8 view of ``data`` (bytes-like or a numpy array, little endian)."""
+    if isinstance(data, np.ndarray):
+        arr = np.ascontiguousarray(data)
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        arr = arr.reshape(-1).view(np.uint8)
+        if arr.flags.writeable:
+            arr = arr.copy()
+    else:
+        arr = np.frombuffer(bytes(data), np.uint8)
+    arr.flags.writeable = False
+    return arr
+
+
+class Buffer:
+    """Raw bytes of a constant (or a metadata entry). ``None`` in place of a Buffer is buffer 0.
+
+    ``data`` is a read-only uint8 array; after :func:`tflitekit.load` it views the file's bytes
+    without copying until a new value is assigned.
+    """
+
+    __slots__ = ("_data", "_source")
+
+    def __init__(self, data: Any = None) -> None:
+        self._data = _EMPTY if data is None else _readonly_bytes(data)
+        self._source: Any = None  # serde's record of where unchanged bytes live in the input
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = _EMPTY if value is None else _readonly_bytes(value)
+        self._source = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Buffer):
+            return NotImplemented
+        return self is other or bool(np.array_equal(self._data, other._data))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"Buffer({self.nbytes} bytes)"
+
+
+class Quantization:
+    """Quantization parameters: ``real = scale * (q - zero_point)`` along ``quantized_dimension``.
+
+    Every field keeps the difference between absent (None) and empty, so files round-trip exactly.
+    """
+
+    __slots__ = ("details", "max", "min", "quantized_dimension", "scale", "zero_point")
+
+    def __init__(self, scale: Any = None, zero_point: Any = None, *, quantized_dimension: int = 0,
+                 min: Any = None, max: Any = None,  # noqa: A002 - schema field names
+                 details: CustomQuantization | None = None) -> None:
+        self.scale: np.ndarray | None = None if scale is None else np.atleast_1d(
+            np.asarray(scale, np.float32))
+        if zero_point is None and scale is not None:
+            zero_point = np.zeros(self.scale.shape, np.int64)  # type: ignore[union-attr]
+        self.zero_point: np.ndarray | None = None if zero_point is None else np.atleast_1d(
+            np.asarray(zero_point, np.int64))
+        self.quantized_dimension = quantized_dimension
+        self.min: np.ndarray | None = None if min is None else np.atleast_1d(
+            np.asarray(min, np.float32))
+        self.max: np.ndarray | None = None if max is None else np.atleast_1d(
+            np.asarray(max, np.float32))
+        self.details = details
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale is not None and self.scale.size > 1
+
+    def is_empty(self) -> bool:
+        """True when no field carries information (TFLite treats the tensor as not quantized)."""
+        return (all(a is None or a.size == 0 for a in (self.scale, self.zero_point, self.min,
+                                                        self.max))
+                and self.details is None)
+
+    def copy(self) -> Quantization:
+        return Quantization(self.scale, self.zero_point, quantized_dimension=self.quantized_dimension,
+                            min=self.min, max=self.max,
+                            details=None if self.details is None else self.details.copy())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quantization):
+            return NotImplemented
+        return (self.quantized_dimension == other.quantized_dimension
+                and self.details == other.details
+                and all(_same_array(getattr(self, f), getattr(other, f))
+                        for f in ("scale", "zero_point", "min", "max")))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = [f"{f}={_short(getattr(self, f))}" for f in ("scale", "zero_point", "min", "max")
+                 if getattr(self, f) is not None]
+        if self.quantized_dimension:
+            parts.append(f"quantized_dimension={self.quantized_dimension}")
+        return f"Quantization({', '.join(parts)})"
+
+
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+
+
+def _short(a: np.ndarray) -> str:
+    return str(a.tolist()) if a.size <= 4 else f"[{a.size} values]"
+
+
+class Tensor:
+    """A tensor of a subgraph. ``buffer`` is None for a tensor without constant data.
+
+    ``producer`` and ``uses`` are maintained by the subgraph the tensor belongs to.
+    """
+
+    __slots__ = ("_graph", "_producer", "_uses", "buffer", "dtype", "has_rank", "is_variable",
+                 "name", "quantization", "shape", "shape_signature", "sparsity",
+                 "variant_tensors")
+
+    def __init__(self, name: str | None = None, shape: Sequence[int] | None = (),
+                 dtype: TensorType | int | str | np.dtype | type = TensorType.FLOAT32, *,
+                 buffer: Buffer | None = None, quantization: Quantization | None = None,
+                 is_variable: bool = False, sparsity: SparsityParameters | None = None,
+                 shape_signature: Sequence[int] | None = None, has_rank: bool = False,
+                 variant_tensors: list[VariantSubType] | None = None) -> None:
+        self.name = name
+        self.shape: tuple[int, ...] | None = None if shape is None else tuple(int(d) for d in shape)
+        self.dtype = _tensor_type(dtype)
+        self.buffer = buffer
+        self.quantization = quantization
+        self.is_variable = is_variable
+        self.sparsity = sparsity
+        self.shape_signature: tuple[int, ...] | None = (
+            None if shape_signature is None else tuple(int(d) for d in shape_signature))
+        self.has_rank = has_rank
+        self.variant_tensors = variant_tensors
+        self._graph: Subgraph | None = None
+        self._producer: Operator | None = None
+        self._uses: list[tuple[Operator, int]] = []
+
+    @classmethod
+    def constant(cls, name: str | None, value: Any, dtype: Any = None, *,
+                 quantization: Quantization | None = None) -> Tensor:
+        """A tensor holding ``value`` (converted to ``dtype`` when given)."""
+        arr = np.asarray(value) if dtype is None else np.asarray(value, dtypes.to_numpy(
+            _tensor_type(dtype)))
+        tensor = cls(name, arr.shape, dtypes.from_numpy(arr.dtype), quantization=quantization)
+        tensor.data = arr
+        return tensor
+
+    # -- data ---------------------------------------------------------------------------------
+    @property
+    def numpy_dtype(self) -> np.dtype | None:
+        return dtypes.to_numpy(self.dtype)
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The constant value as a read-only array of the tensor's dtype and shape (None when
+        the tensor has no data). Packed or variable-size types come back as raw uint8 bytes."""
+        if self.buffer is None or self.buffer.nbytes == 0:
+            return None
+        raw = self.buffer.data
+        np_dtype = self.numpy_dtype
+        if np_dtype is None or self.shape is None:
+            return raw
+        count = int(np.prod(self.shape, dtype=np.int64))
+        if raw.size != count * np_dtype.itemsize:
+            return raw
+        return raw.view(np_dtype).reshape(self.shape)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if value is None:
+            self.buffer = None
+            return
+        arr = np.asarray(value)
+        np_dtype = self.numpy_dtype
+        if np_dtype is not None and arr.dtype != np_dtype:
+            cast = arr.astype(np_dtype)
+            if not np.array_equal(cast, arr) and not (arr.dtype.kind == np_dtype.kind == "f"):
+                raise TFLiteKitError(
+                    f"tensor {self.name!r}: {arr.dtype} values do not fit {self.dtype.name}")
+            arr = cast
+        self.shape = tuple(arr.shape)
+        self.buffer = Buffer(arr)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.buffer is not None and self.buffer.nbytes > 0
+
+    # -- graph links --------------------------------------------------------------------------
+    @property
+    def graph(self) -> Subgraph | None:
+        """The subgraph this tensor belongs to."""
+        return self._graph
+
+    @property
+    def producer(self) -> Operator | None:
+        """The operator of the graph that writes this tensor."""
+        return self._producer
+
+    @property
+    def uses(self) -> list[tuple[Operator, int]]:
+        """(operator, input index) for every operator input that reads this tensor."""
+        return list(self._uses)
+
+    @property
+    def consumers(self) -> list[Operator]:
+        """Operators that read this tensor, each once, in order of first use."""
+        return list(dict.fromkeys(op for op, _ in self._uses))
+
+    def __repr__(self) -> str:
+        shape = "?" if self.shape is None else "x".join(map(str, self.shape)) or "scalar"
+        kind = " const" if self.is_constant else ""
+        return f"Tensor({self.name!r}, {shape}, {self.dtype.name}{kind})"
+
+
+def _tensor_type(dtype: Any) -> TensorType:
+    if isinstance(dtype, TensorType):
+        return dtype
+    if isinstance(dtype, int):
+        try:
+            return TensorType(dtype)
+        except ValueError:
+            return dtype  # type: ignore[return-value]  # unknown (newer) type: kept as a number
+    if isinstance(dtype, str) and dtype.upper() in TensorType.__members__:
+        return TensorType[dtype.upper()]
+    return dtypes.from_numpy(dtype)

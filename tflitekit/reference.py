@@ -1,0 +1,255 @@
+"""Run models on the reference runtimes: LiteRT (``ai-edge-litert``) and TFLite Micro.
+
+Both runtimes are optional and imported lazily; a missing one raises :class:`RuntimeUnavailable`,
+whose message names the pip package to install. TFLM's reference kernels are the bit-exact oracle
+for integer ops; LiteRT with ``reference_kernels=True`` (``OpResolverType.BUILTIN_REF``) matches
+them on every corpus op except FULLY_CONNECTED, while LiteRT's default kernels (XNNPACK, ruy) may
+differ by a few LSB.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tflitekit.errors import TFLiteKitError
+
+__all__ = [
+    "RuntimeUnavailable",
+    "available",
+    "input_specs",
+    "random_inputs",
+    "run_litert",
+    "run_tflm",
+]
+
+# (module, pip package) of each runtime, keyed by the names ``available()`` reports.
+_RUNTIMES: dict[str, tuple[str, str]] = {
+    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflm": ("tflite_micro.python.tflite_micro.runtime", "tflite-micro"),
+}
+
+Array = npt.NDArray[Any]
+
+_TFLM_MIN_ARENA = 8 << 20
+_TFLM_MAX_ARENA = 256 << 20
+
+
+class RuntimeUnavailable(TFLiteKitError, ImportError):
+    """A reference runtime cannot be imported; the message names the pip package to install."""
+
+
+def _import(runtime: str) -> ModuleType:
+    module, package = _RUNTIMES[runtime]
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RuntimeUnavailable(
+            f"the {runtime} reference runtime is unavailable ({exc}); "
+            f"install it with `pip install {package}`",
+            name=module,
+        ) from exc
+
+
+def available() -> dict[str, bool]:
+    """Which reference runtimes import: ``{"litert": bool, "tflm": bool}``."""
+    result: dict[str, bool] = {}
+    for runtime in _RUNTIMES:
+        try:
+            _import(runtime)
+        except Exception:  # a broken install can fail with more than ImportError
+            result[runtime] = False
+        else:
+            result[runtime] = True
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# LiteRT
+# --------------------------------------------------------------------------------------------
+
+
+def _litert(model: bytes, resolver: str) -> Any:
+    """A LiteRT interpreter for ``model`` using the named ``OpResolverType`` member."""
+    mod = _import("litert")
+    return mod.Interpreter(
+        model_content=bytes(model),
+        experimental_op_resolver_type=getattr(mod.OpResolverType, resolver),
+    )
+
+
+def _resizable(signature: Sequence[int], current: Sequence[int], wanted: tuple[int, ...]) -> bool:
+    """True if ``wanted`` differs from ``current`` only in the batch or in dynamic dimensions."""
+    if len(wanted) != len(current):
+        return False
+    return all(
+        w == c or i == 0 or s < 0
+        for i, (s, c, w) in enumerate(zip(signature, current, wanted, strict=True))
+    )
+
+
+def run_litert(
+    model: bytes, inputs: Sequence[Array], *, reference_kernels: bool = True
+) -> list[Array]:
+    """Run ``model`` once on LiteRT and return copies of its outputs, in output order.
+
+    ``reference_kernels`` selects ``OpResolverType.BUILTIN_REF`` (the reference kernels) instead
+    of the default optimized kernels with the XNNPACK delegate. Inputs whose batch (or dynamic)
+    dimensions differ from the model's are accepted by resizing the input tensors.
+    """
+    interpreter = _litert(model, "BUILTIN_REF" if reference_kernels else "AUTO")
+    details = interpreter.get_input_details()
+    if len(inputs) != len(details):
+        raise ValueError(f"model has {len(details)} inputs, got {len(inputs)}")
+    arrays = [np.ascontiguousarray(x) for x in inputs]
+    for detail, array in zip(details, arrays, strict=True):
+        current = tuple(int(d) for d in detail["shape"])
+        if array.shape != current and _resizable(detail["shape_signature"], current, array.shape):
+            interpreter.resize_tensor_input(detail["index"], list(array.shape))
+    interpreter.allocate_tensors()
+    for detail, array in zip(details, arrays, strict=True):
+        interpreter.set_tensor(detail["index"], array)
+    interpreter.invoke()
+    return [np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
+
+
+def _input_details(model: bytes) -> tuple[Any, list[dict[str, Any]]]:
+    interpreter = _litert(model, "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+    return interpreter, list(interpreter.get_input_details())
+
+
+def input_specs(model: bytes) -> list[tuple[np.dtype[Any], tuple[int, ...]]]:
+    """``(dtype, shape)`` of each model input; dynamic dimensions are ``-1``."""
+    _, details = _input_details(model)
+    return [(np.dtype(d["dtype"]), tuple(int(x) for x in d["shape_signature"])) for d in details]
+
+
+def _quantized_range(detail: dict[str, Any]) -> tuple[float, float] | None:
+    """Real range covered by a per-tensor quantized integer tensor, if it is one."""
+    params = detail["quantization_parameters"]
+    dtype = np.dtype(detail["dtype"])
+    if len(params["scales"]) != 1 or dtype.kind not in "iu":
+        return None
+    scale, zero = float(params["scales"][0]), int(params["zero_points"][0])
+    info = np.iinfo(dtype)
+    return scale * (int(info.min) - zero), scale * (int(info.max) - zero)
+
+
+def _float_range(interpreter: Any, index: int) -> tuple[float, float]:
+    """Sampling range of a float input: what its QUANTIZE consumer can represent, else [-1, 1]."""
+    for op in interpreter._get_ops_details():
+        if op["op_name"] == "QUANTIZE" and index in op["inputs"]:
+            found = _quantized_range(interpreter._get_tensor_details(op["outputs"][0], 0))
+            if found is not None:
+                return found
+    return -1.0, 1.0
+
+
+def random_inputs(model: bytes, seed: int = 0) -> list[Array]:
+    """Reproducible random inputs for ``model`` (dynamic dimensions become 1).
+
+    Integer inputs are uniform over the dtype's full range. Float inputs are uniform over the
+    real range representable by the QUANTIZE op that consumes them (float-interface quantized
+    models), else over [-1, 1].
+    """
+    rng = np.random.default_rng(seed)
+    interpreter, details = _input_details(model)
+    arrays: list[Array] = []
+    for detail in details:
+        dtype = np.dtype(detail["dtype"])
+        shape = tuple(1 if d < 0 else int(d) for d in detail["shape_signature"])
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            arrays.append(rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True))
+        elif dtype.kind == "b":
+            arrays.append(rng.integers(0, 1, shape, endpoint=True).astype(dtype))
+        elif dtype.kind == "f":
+            low, high = _float_range(interpreter, int(detail["index"]))
+            arrays.append(rng.uniform(low, high, shape).astype(dtype))
+        else:
+            raise ValueError(f"cannot generate random values for input of type {dtype}")
+    return arrays
+
+
+# --------------------------------------------------------------------------------------------
+# TFLite Micro
+# --------------------------------------------------------------------------------------------
+
+
+def _tflm(model: bytes, arena_size: int | None) -> Any:
+    """A TFLM interpreter; without ``arena_size`` the arena starts generous and grows."""
+    runtime = _import("tflm")
+    size = arena_size if arena_size is not None else max(_TFLM_MIN_ARENA, 4 * len(model))
+    while True:
+        try:
+            return runtime.Interpreter.from_bytes(
+                bytes(model),
+                arena_size=size,
+                intrepreter_config=runtime.InterpreterConfig.kAllocationRecording,
+            )
+        except RuntimeError as exc:
+            if arena_size is not None or "allocate" not in str(exc) or size >= _TFLM_MAX_ARENA:
+                raise
+            size *= 2
+
+
+def _tflm_io_counts(model: bytes) -> tuple[int, int]:
+    """Numbers of inputs and outputs of the main subgraph (TFLM has no API for them)."""
+    schema = _import("tflm").schema_fb
+    subgraph = schema.Model.GetRootAsModel(model, 0).Subgraphs(0)
+    return int(subgraph.InputsLength()), int(subgraph.OutputsLength())
+
+
+def _tflm_batch(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> int:
+    """How many invocations the inputs need: 1, or their common batch when the model's is 1."""
+    if all(a.shape == s for s, a in zip(shapes, arrays, strict=True)):
+        return 1
+    batches = {a.shape[0] for a in arrays if a.ndim}
+    batch = batches.pop() if len(batches) == 1 else 0
+    splittable = all(
+        len(s) == a.ndim and len(s) > 0 and s[0] == 1 and a.shape[1:] == s[1:]
+        for s, a in zip(shapes, arrays, strict=True)
+    )
+    if not (batch and splittable):
+        got = [a.shape for a in arrays]
+        raise ValueError(f"input shapes {got} do not match the model's {list(shapes)}")
+    return batch
+
+
+def run_tflm(
+    model: bytes, inputs: Sequence[Array], *, arena_size: int | None = None
+) -> list[Array]:
+    """Run ``model`` on TFLite Micro and return copies of its outputs, in output order.
+
+    TFLM cannot resize tensors, so when the model's batch is 1 and the inputs share a larger
+    batch ``n``, it is invoked ``n`` times (state reset in between) and the outputs are
+    concatenated along axis 0. Without ``arena_size`` the arena starts at max(8 MiB, 4x model
+    size) and doubles on allocation failure.
+    """
+    model = bytes(model)
+    interpreter = _tflm(model, arena_size)
+    n_inputs, n_outputs = _tflm_io_counts(model)
+    if len(inputs) != n_inputs:
+        raise ValueError(f"model has {n_inputs} inputs, got {len(inputs)}")
+    arrays = [np.ascontiguousarray(x) for x in inputs]
+    shapes = [
+        tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)
+    ]
+    batch = _tflm_batch(shapes, arrays)
+    results: list[list[Array]] = [[] for _ in range(n_outputs)]
+    for sample in range(batch):
+        if sample:
+            interpreter.reset()
+        for i, array in enumerate(arrays):
+            interpreter.set_input(array if batch == 1 else array[sample : sample + 1], i)
+        interpreter.invoke()
+        for i in range(n_outputs):
+            results[i].append(np.array(interpreter.get_output(i)))
+    if batch == 1:
+        return [outs[0] for outs in results]
+    return [np.concatenate(outs) if outs[0].ndim else np.stack(outs) for outs in results]

@@ -1,0 +1,315 @@
+"""Model → bytes, and atomic saving."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import tempfile
+from typing import IO, Any
+
+from .._generated.schema import FILE_IDENTIFIER, Table
+from ..errors import TFLiteKitError
+from ..ir.graph import Operator, OperatorCode, Subgraph
+from ..ir.model import Metadata, Model, SignatureDef
+from ..ir.tensor import Buffer, Quantization, Tensor
+from .flatbuf import Chunk, Writer, write_parts
+from .read import DIGEST_METADATA, content_digest
+from .tables import field_map, write_union, write_value
+
+__all__ = ["Encoded", "encode", "save", "to_bytes"]
+
+#: Models whose data would push the flatbuffer past this size keep their buffers after it.
+INLINE_LIMIT = 2**31 - 2**26
+_DATA_ALIGN = 16
+_IDENT = FILE_IDENTIFIER.encode()
+
+_MODEL = field_map("Model")
+_OPCODE = field_map("OperatorCode")
+_SUBGRAPH = field_map("SubGraph")
+_TENSOR = field_map("Tensor")
+_BUFFER = field_map("Buffer")
+_OPERATOR = field_map("Operator")
+_QUANT = field_map("QuantizationParameters")
+_METADATA = field_map("Metadata")
+_SIGNATURE = field_map("SignatureDef")
+_TENSOR_MAP = field_map("TensorMap")
+_PLACEHOLDER_OPCODE = 127  # deprecated_builtin_code of operators numbered 127 and above
+
+
+class Encoded:
+    """A serialized model: its parts front to back and where the digest (if any) lives."""
+
+    def __init__(self, parts: list[bytes | memoryview | Chunk], digest_at: int | None) -> None:
+        self.parts = parts
+        self.digest_at = digest_at
+
+    def to_bytes(self) -> bytes:
+        out = bytearray(b"".join(p.view() if isinstance(p, Chunk) else p for p in self.parts))
+        if self.digest_at is not None:
+            out[self.digest_at:self.digest_at + 32] = content_digest(out, self.digest_at)
+        return bytes(out)
+
+    def write_to(self, out: IO[bytes]) -> None:
+        """Stream into an unbuffered binary file."""
+        write_parts(self.parts, out)
+
+
+def to_bytes(model: Model, *, digest: bool = False) -> bytes:
+    return encode(model, digest=digest).to_bytes()
+
+
+def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
+         digest: bool = False) -> None:
+    target = os.path.abspath(os.fspath(path))
+    src = model._source
+    if src is not None and src.path == target and not overwrite:
+        raise TFLiteKitError(f"refusing to overwrite {target}, the file this model was loaded "
+                             "from (pass overwrite=True)")
+    encoded = encode(model, digest=digest)
+    directory = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "r+b", buffering=0) as out:
+            encoded.write_to(out)
+            if encoded.digest_at is not None:
+                with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                    value = content_digest(view, encoded.digest_at)
+                os.pwrite(out.fileno(), value, encoded.digest_at)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def encode(model: Model, *, digest: bool = False) -> Encoded:
+    """Serialize ``model``; buffers go after the flatbuffer when it would exceed 2 GB."""
+    extra = [Metadata(DIGEST_METADATA, Buffer(bytes(32)))] if digest else []
+    encoder = _Encoder(model, extra)
+    total = sum(b.nbytes for b in encoder.buffers if b is not None)
+    if total < INLINE_LIMIT:
+        return encoder.encode(None)
+    # Buffers after the flatbuffer: first learn its size, then write it with the real offsets.
+    probe = _Encoder(model, extra).encode(0)
+    return encoder.encode(_align(len(probe.parts[0]), _DATA_ALIGN))
+
+
+def _align(n: int, align: int) -> int:
+    return n + (-n % align)
+
+
+class _Encoder:
+    def __init__(self, model: Model, extra_metadata: list[Metadata]) -> None:
+        self.model = model
+        self.metadata = [*model.metadata, *extra_metadata]
+        self.buffers: list[Buffer | None] = [None, *model.all_buffers()]
+        if extra_metadata:
+            self.buffers += [m.buffer for m in extra_metadata]
+        self.buffer_index = {id(b): i for i, b in enumerate(self.buffers) if b is not None}
+        self.opcodes = model.all_operator_codes()
+        index = {c.key(): i for i, c in reversed(list(enumerate(self.opcodes)))}
+        self.opcode_index = {id(c): index[c.key()] for c in self.opcodes}
+        for op in model.operators():
+            if op.opcode is not None and id(op.opcode) not in self.opcode_index:
+                self.opcode_index[id(op.opcode)] = index[op.opcode.key()]
+        self.w = Writer()
+
+    # -- top level ---------------------------------------------------------------------------------
+    def encode(self, external_base: int | None) -> Encoded:
+        w = self.w
+        data_at: dict[int, int] = {}
+        external: list[tuple[int, Buffer]] = []
+        if external_base is None:
+            for i in range(len(self.buffers) - 1, 0, -1):
+                buf = self.buffers[i]
+                if buf is not None and buf.nbytes:
+                    src = buf._source if buf._source is not None else memoryview(buf.data)
+                    data_at[i] = w.vector(src, buf.nbytes, _DATA_ALIGN)
+        else:
+            at = external_base
+            for i, buf in enumerate(self.buffers):
+                if buf is not None and buf.nbytes:
+                    external.append((at, buf))
+                    at = _align(at + buf.nbytes, _DATA_ALIGN)
+        offsets = {id(buf): at for at, buf in external}
+
+        fields: list[tuple[int, str, Any]] = []
+        model = self.model
+        write_value(w, _MODEL["version"], model.version, fields)
+        write_value(w, _MODEL["description"], model.description, fields)
+        fields.append((_MODEL["buffers"].slot, "O", w.offsets([
+            self.buffer(i, buf, data_at, offsets) for i, buf in enumerate(self.buffers)])))
+        fields.append((_MODEL["operator_codes"].slot, "O", w.offsets(
+            [self.opcode(c) for c in self.opcodes])))
+        fields.append((_MODEL["subgraphs"].slot, "O", w.offsets(
+            [self.subgraph(g) for g in model.subgraphs])))
+        if model.metadata_buffer is not None:
+            write_value(w, _MODEL["metadata_buffer"],
+                        [self.buffer_ref(b) for b in model.metadata_buffer], fields)
+        if self.metadata:
+            fields.append((_MODEL["metadata"].slot, "O", w.offsets(
+                [self.metadata_entry(m) for m in self.metadata])))
+        if model.signature_defs:
+            fields.append((_MODEL["signature_defs"].slot, "O", w.offsets(
+                [self.signature(s) for s in model.signature_defs])))
+        w.finish(self._table(fields, "Model"), _IDENT)
+
+        parts: list[bytes | memoryview | Chunk] = list(w.parts())
+        digest_at = None
+        if len(self.metadata) > len(model.metadata):  # the digest entry comes last
+            index = self.buffer_index[id(self.metadata[-1].buffer)]
+            digest_at = (w.size - data_at[index] if external_base is None
+                         else offsets[id(self.metadata[-1].buffer)])
+        if external_base is not None:
+            head = b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)
+            parts = [head]
+            end = len(head)
+            for at, buf in external:
+                parts.append(bytes(at - end))
+                parts.append(buf._source if buf._source is not None else memoryview(buf.data))
+                end = at + buf.nbytes
+        return Encoded(parts, digest_at)
+
+    def _table(self, fields: list[tuple[int, str, Any]], what: str) -> int:
+        try:
+            return self.w.table(fields)
+        except struct.error as exc:
+            raise TFLiteKitError(f"{what}: a field value is out of range ({exc})") from None
+
+    # -- tables ------------------------------------------------------------------------------------
+    def buffer(self, index: int, buf: Buffer | None, data_at: dict[int, int],
+               offsets: dict[int, int]) -> int:
+        fields: list[tuple[int, str, Any]] = []
+        if index in data_at:
+            fields.append((_BUFFER["data"].slot, "O", data_at[index]))
+        elif buf is not None and id(buf) in offsets:
+            fields.append((_BUFFER["offset"].slot, "Q", offsets[id(buf)]))
+            fields.append((_BUFFER["size"].slot, "Q", buf.nbytes))
+        return self.w.table(fields)
+
+    def buffer_ref(self, buf: Buffer | None) -> int:
+        return 0 if buf is None else self.buffer_index[id(buf)]
+
+    def opcode(self, code: OperatorCode) -> int:
+        w = self.w
+        builtin = int(code.builtin_code)
+        fields: list[tuple[int, str, Any]] = []
+        write_value(w, _OPCODE["deprecated_builtin_code"], min(builtin, _PLACEHOLDER_OPCODE),
+                    fields)
+        write_value(w, _OPCODE["custom_code"], code.custom_code, fields)
+        write_value(w, _OPCODE["version"], code.version, fields)
+        write_value(w, _OPCODE["builtin_code"], builtin, fields)
+        return self._table(fields, f"OperatorCode {code.name}")
+
+    def subgraph(self, graph: Subgraph) -> int:
+        w = self.w
+        tensors = list(graph.tensors)
+        index = {id(t): i for i, t in enumerate(tensors)}
+
+        def ref(t: Tensor | None) -> int:
+            if t is None:
+                return -1
+            i = index.get(id(t))
+            if i is None:  # referenced but not listed: give it the next index
+                i = index[id(t)] = len(tensors)
+                tensors.append(t)
+            return i
+
+        inputs = [ref(t) for t in graph.inputs]
+        outputs = [ref(t) for t in graph.outputs]
+        ops = [self.operator(op, ref) for op in graph.operators]
+        fields: list[tuple[int, str, Any]] = []
+        fields.append((_SUBGRAPH["operators"].slot, "O", w.offsets(ops)))
+        write_value(w, _SUBGRAPH["inputs"], inputs, fields)
+        write_value(w, _SUBGRAPH["outputs"], outputs, fields)
+        fields.append((_SUBGRAPH["tensors"].slot, "O", w.offsets(
+            [self.tensor(t) for t in tensors])))
+        write_value(w, _SUBGRAPH["name"], graph.name, fields)
+        write_value(w, _SUBGRAPH["debug_metadata_index"], graph.debug_metadata_index, fields)
+        return self._table(fields, f"Subgraph {graph.name!r}")
+
+    def tensor(self, t: Tensor) -> int:
+        w = self.w
+        fields: list[tuple[int, str, Any]] = []
+        write_value(w, _TENSOR["shape"], t.shape, fields)
+        write_value(w, _TENSOR["type"], int(t.dtype), fields)
+        write_value(w, _TENSOR["buffer"], self.buffer_ref(t.buffer), fields)
+        write_value(w, _TENSOR["name"], t.name, fields)
+        if t.quantization is not None:
+            fields.append((_TENSOR["quantization"].slot, "O", self.quantization(t.quantization)))
+        write_value(w, _TENSOR["is_variable"], t.is_variable, fields)
+        write_value(w, _TENSOR["sparsity"], t.sparsity, fields)
+        write_value(w, _TENSOR["shape_signature"], t.shape_signature, fields)
+        write_value(w, _TENSOR["has_rank"], t.has_rank, fields)
+        write_value(w, _TENSOR["variant_tensors"], t.variant_tensors, fields)
+        return self._table(fields, f"Tensor {t.name!r}")
+
+    def quantization(self, q: Quantization) -> int:
+        w = self.w
+        fields: list[tuple[int, str, Any]] = []
+        for name in ("min", "max", "scale", "zero_point"):
+            arr = getattr(q, name)
+            if arr is not None:
+                fields.append((_QUANT[name].slot, "O", w.array(arr, _QUANT[name].type)))
+        if q.details is not None:
+            write_union(w, _QUANT["details"], q.details, fields)
+        write_value(w, _QUANT["quantized_dimension"], q.quantized_dimension, fields)
+        return self._table(fields, "QuantizationParameters")
+
+    def operator(self, op: Operator, ref: Any) -> int:
+        w = self.w
+        fields: list[tuple[int, str, Any]] = []
+        if op.opcode is None:
+            raise TFLiteKitError(f"{op!r} has no operator code")
+        write_value(w, _OPERATOR["opcode_index"], self.opcode_index[id(op.opcode)], fields)
+        write_value(w, _OPERATOR["inputs"], [ref(t) for t in op.inputs], fields)
+        write_value(w, _OPERATOR["outputs"], [ref(t) for t in op.outputs], fields)
+        for name, value in (("builtin_options", op.options), ("builtin_options_2", op.options_2)):
+            if value is not None:
+                if not isinstance(value, Table):
+                    raise TFLiteKitError(f"{op!r}: options must be a generated options object")
+                write_union(w, _OPERATOR[name], value, fields)
+        write_value(w, _OPERATOR["custom_options"], op.custom_options, fields)
+        write_value(w, _OPERATOR["custom_options_format"], int(op.custom_options_format), fields)
+        write_value(w, _OPERATOR["mutating_variable_inputs"], op.mutating_variable_inputs, fields)
+        if op.intermediates is not None:
+            write_value(w, _OPERATOR["intermediates"], [ref(t) for t in op.intermediates],
+                        fields)
+        write_value(w, _OPERATOR["debug_metadata_index"], op.debug_metadata_index, fields)
+        return self._table(fields, repr(op))
+
+    def metadata_entry(self, entry: Metadata) -> int:
+        fields: list[tuple[int, str, Any]] = []
+        write_value(self.w, _METADATA["name"], entry.name, fields)
+        write_value(self.w, _METADATA["buffer"], self.buffer_ref(entry.buffer), fields)
+        return self._table(fields, f"Metadata {entry.name!r}")
+
+    def signature(self, sig: SignatureDef) -> int:
+        w = self.w
+        graph = sig.subgraph
+        subgraphs = self.model.subgraphs
+        graph_index = next((i for i, g in enumerate(subgraphs) if g is graph), None)
+        if graph_index is None:
+            raise TFLiteKitError(f"{sig!r}: its subgraph is not in the model")
+        tensors = {id(t): i for i, t in enumerate(graph.tensors)}  # type: ignore[union-attr]
+        fields: list[tuple[int, str, Any]] = []
+        for side in ("inputs", "outputs"):
+            maps = []
+            for name, tensor in getattr(sig, side).items():
+                entry: list[tuple[int, str, Any]] = []
+                write_value(w, _TENSOR_MAP["name"], name, entry)
+                if tensor is None or id(tensor) not in tensors:
+                    raise TFLiteKitError(f"{sig!r}: {side[:-1]} {name!r} is not a tensor of "
+                                         "its subgraph")
+                write_value(w, _TENSOR_MAP["tensor_index"], tensors[id(tensor)], entry)
+                maps.append(self._table(entry, "TensorMap"))
+            fields.append((_SIGNATURE[side].slot, "O", w.offsets(maps)))
+        write_value(w, _SIGNATURE["signature_key"], sig.key, fields)
+        write_value(w, _SIGNATURE["subgraph_index"], graph_index, fields)
+        return self._table(fields, repr(sig))
+
