@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from . import options
+from ._generated.schema import BuiltinOperator, TensorType
 from .errors import FormatError, TFLiteKitError, ValidationError
 from .ir import (
     Buffer,
@@ -23,7 +24,6 @@ from .ir import (
     Tensor,
     diff,
 )
-from ._generated.schema import BuiltinOperator, TensorType
 from .serde import load
 from .validate import validate
 

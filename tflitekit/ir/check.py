@@ -53,8 +53,8 @@ def check(model: Model) -> list[Problem]:
 def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
     for i, tensor in enumerate(graph.tensors):
         _check_tensor(tensor, f"{where}.tensors[{i}] ({tensor.name!r})", problems)
-    for side, tensors in (("inputs", graph.inputs), ("outputs", graph.outputs)):
-        for i, tensor in enumerate(tensors):
+    for side in ("inputs", "outputs"):
+        for i, tensor in enumerate(getattr(graph, side)):
             if tensor.graph is not graph:
                 problems.append(Problem(f"{where}.{side}[{i}]",
                                         f"{tensor!r} is not a tensor of this subgraph"))
@@ -63,21 +63,18 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
     produced_later = {id(t) for op in graph.operators for t in op.outputs}
     producers: dict[int, int] = {}
     for k, op in enumerate(graph.operators):
-        at = f"{where}.operators[{k}] ({op.opcode.name if op.opcode else '?'})"
-        if op.opcode is None:
-            problems.append(Problem(at, "has no operator code"))
-        else:
-            _check_options(op.opcode.builtin_code, op.options, op.options_2, at, problems)
-        for i, tensor in enumerate(op.inputs):
-            if tensor is None:
+        at = f"{where}.operators[{k}] ({op.opcode.name})"
+        _check_options(op.opcode.builtin_code, op.options, op.options_2, at, problems)
+        for i, source in enumerate(op.inputs):
+            if source is None:
                 continue
-            if tensor.graph is not graph:
-                problems.append(Problem(at, f"input {i} {tensor!r} is not a tensor of this "
+            if source.graph is not graph:
+                problems.append(Problem(at, f"input {i} {source!r} is not a tensor of this "
                                             "subgraph"))
-            elif id(tensor) not in available:
-                problems.append(Problem(at, f"input {i} {tensor.name!r} is read before it is "
-                                            "produced" if id(tensor) in produced_later else
-                                            f"input {i} {tensor.name!r} has no producer, no data "
+            elif id(source) not in available:
+                problems.append(Problem(at, f"input {i} {source.name!r} is read before it is "
+                                            "produced" if id(source) in produced_later else
+                                            f"input {i} {source.name!r} has no producer, no data "
                                             "and is not a subgraph input"))
         for tensor in op.outputs:
             if id(tensor) in producers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,16 +23,16 @@ def diff(a: Model, b: Model) -> list[str]:
     _same([c.key() for c in a.all_operator_codes()], [c.key() for c in b.all_operator_codes()],
           "model.operator_codes", out)
     _same(len(a.subgraphs), len(b.subgraphs), "len(model.subgraphs)", out)
-    for i, (ga, gb) in enumerate(zip(a.subgraphs, b.subgraphs)):
+    for i, (ga, gb) in enumerate(zip(a.subgraphs, b.subgraphs, strict=False)):
         _graph(ga, gb, f"subgraphs[{i}]", out)
     _same(len(a.metadata), len(b.metadata), "len(model.metadata)", out)
-    for i, (ma, mb) in enumerate(zip(a.metadata, b.metadata)):
+    for i, (ma, mb) in enumerate(zip(a.metadata, b.metadata, strict=False)):
         _same(ma.name, mb.name, f"metadata[{i}].name", out)
         _buffers([ma.buffer], [mb.buffer], f"metadata[{i}].buffer", out)
     _same(a.metadata_buffer is None, b.metadata_buffer is None, "metadata_buffer is None", out)
     _buffers(a.metadata_buffer or [], b.metadata_buffer or [], "metadata_buffer", out)
     _same(len(a.signature_defs), len(b.signature_defs), "len(signature_defs)", out)
-    for i, (sa, sb) in enumerate(zip(a.signature_defs, b.signature_defs)):
+    for i, (sa, sb) in enumerate(zip(a.signature_defs, b.signature_defs, strict=False)):
         where = f"signature_defs[{i}]"
         _same(sa.key, sb.key, f"{where}.key", out)
         _same(_index(a.subgraphs, sa.subgraph), _index(b.subgraphs, sb.subgraph),
@@ -48,13 +49,13 @@ def diff(a: Model, b: Model) -> list[str]:
 def _graph(a: Subgraph, b: Subgraph, where: str, out: list[str]) -> None:
     _fields(a, b, where, ("name", "debug_metadata_index"), out)
     _same(len(a.tensors), len(b.tensors), f"len({where}.tensors)", out)
-    for i, (ta, tb) in enumerate(zip(a.tensors, b.tensors)):
+    for i, (ta, tb) in enumerate(zip(a.tensors, b.tensors, strict=False)):
         _tensor(ta, tb, f"{where}.tensors[{i}]", out)
     for side in ("inputs", "outputs"):
         _same([_tensor_index(a, t) for t in getattr(a, side)],
               [_tensor_index(b, t) for t in getattr(b, side)], f"{where}.{side}", out)
     _same(len(a.operators), len(b.operators), f"len({where}.operators)", out)
-    for i, (oa, ob) in enumerate(zip(a.operators, b.operators)):
+    for i, (oa, ob) in enumerate(zip(a.operators, b.operators, strict=False)):
         _operator(a, b, oa, ob, f"{where}.operators[{i}]", out)
 
 
@@ -66,8 +67,7 @@ def _tensor(a: Tensor, b: Tensor, where: str, out: list[str]) -> None:
 
 def _operator(ga: Subgraph, gb: Subgraph, a: Operator, b: Operator, where: str,
               out: list[str]) -> None:
-    _same(None if a.opcode is None else a.opcode.key(), None if b.opcode is None
-          else b.opcode.key(), f"{where}.opcode", out)
+    _same(a.opcode.key(), b.opcode.key(), f"{where}.opcode", out)
     for side in ("inputs", "outputs"):
         _same([_tensor_index(ga, t) for t in getattr(a, side)],
               [_tensor_index(gb, t) for t in getattr(b, side)], f"{where}.{side}", out)
@@ -78,9 +78,10 @@ def _operator(ga: Subgraph, gb: Subgraph, a: Operator, b: Operator, where: str,
                           "mutating_variable_inputs", "debug_metadata_index"), out)
 
 
-def _buffers(a: list[Buffer | None], b: list[Buffer | None], where: str, out: list[str]) -> None:
+def _buffers(a: Sequence[Buffer | None], b: Sequence[Buffer | None], where: str,
+             out: list[str]) -> None:
     _same(len(a), len(b), f"len({where})", out)
-    for i, (ba, bb) in enumerate(zip(a, b)):
+    for i, (ba, bb) in enumerate(zip(a, b, strict=False)):
         if (ba is None) != (bb is None):
             out.append(f"{where}[{i}]: {ba!r} != {bb!r}")
         elif ba is not None and bb is not None and ba != bb:

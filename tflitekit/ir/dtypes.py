@@ -13,8 +13,9 @@ _NUMPY = {
     "INT16": "<i2", "UINT16": "<u2", "INT32": "<i4", "UINT32": "<u4", "INT64": "<i8",
     "UINT64": "<u8", "BOOL": "?", "COMPLEX64": "<c8", "COMPLEX128": "<c16",
 }
-_TO_NUMPY: dict[TensorType, np.dtype] = {
-    TensorType[name]: np.dtype(code) for name, code in _NUMPY.items() if name in TensorType.__members__
+_TO_NUMPY: dict[int, np.dtype] = {
+    TensorType[name]: np.dtype(code) for name, code in _NUMPY.items()
+    if name in TensorType.__members__
 }
 _FROM_NUMPY = {dtype.newbyteorder("="): t for t, dtype in _TO_NUMPY.items()}
 
@@ -22,13 +23,13 @@ _FROM_NUMPY = {dtype.newbyteorder("="): t for t, dtype in _TO_NUMPY.items()}
 def to_numpy(dtype: TensorType | int) -> np.dtype | None:
     """The numpy dtype holding one element of ``dtype``, or None when elements are not
     byte-addressable numbers (STRING, RESOURCE, VARIANT, packed INT4/INT2, BFLOAT16)."""
-    return _TO_NUMPY.get(dtype)  # type: ignore[call-overload]
+    return _TO_NUMPY.get(dtype)
 
 
 def from_numpy(dtype: np.dtype | type | str) -> TensorType:
     """The TensorType of a numpy dtype (``"int8"``, ``np.float32``, ...)."""
     try:
-        return _FROM_NUMPY[np.dtype(dtype).newbyteorder("=")]
+        return TensorType(_FROM_NUMPY[np.dtype(dtype).newbyteorder("=")])
     except (KeyError, TypeError):
         raise TypeError(f"no TFLite tensor type for numpy dtype {dtype!r}") from None
 

@@ -174,7 +174,10 @@ class _OwnedList(MutableSequence[T]):
         new = list(value) if isinstance(index, slice) else [value]
         for item in old:
             self._removed(item)
-        self._items[index] = value if not isinstance(index, slice) else new
+        if isinstance(index, slice):
+            self._items[index] = new
+        else:
+            self._items[index] = value
         for item in new:
             self._added(item)
 
@@ -266,8 +269,9 @@ class Subgraph:
             self.tensors.append(tensor)
         return tensor
 
-    def add_operator(self, op: Operator | BuiltinOperator | str, inputs: Sequence[Tensor | None] = (),
-                     outputs: Sequence[Tensor] = (), options: Table | None = None, *,
+    def add_operator(self, op: Operator | BuiltinOperator | str,
+                     inputs: Sequence[Tensor | None] = (), outputs: Sequence[Tensor] = (),
+                     options: Table | None = None, *,
                      before: Operator | None = None, **kwargs: Any) -> Operator:
         """Append (or insert ``before`` another) an operator; returns it.
 

@@ -43,7 +43,8 @@ class SignatureDef:
         self.outputs: dict[str, Tensor | None] = {} if outputs is None else outputs
 
     def __repr__(self) -> str:
-        return f"SignatureDef({self.key!r}, inputs={list(self.inputs)}, outputs={list(self.outputs)})"
+        return (f"SignatureDef({self.key!r}, inputs={list(self.inputs)}, "
+                f"outputs={list(self.outputs)})")
 
 
 class Model:

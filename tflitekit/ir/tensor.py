@@ -81,7 +81,7 @@ class Quantization:
     __slots__ = ("details", "max", "min", "quantized_dimension", "scale", "zero_point")
 
     def __init__(self, scale: Any = None, zero_point: Any = None, *, quantized_dimension: int = 0,
-                 min: Any = None, max: Any = None,  # noqa: A002 - schema field names
+                 min: Any = None, max: Any = None,
                  details: CustomQuantization | None = None) -> None:
         self.scale: np.ndarray | None = None if scale is None else np.atleast_1d(
             np.asarray(scale, np.float32))
@@ -107,8 +107,9 @@ class Quantization:
                 and self.details is None)
 
     def copy(self) -> Quantization:
-        return Quantization(self.scale, self.zero_point, quantized_dimension=self.quantized_dimension,
-                            min=self.min, max=self.max,
+        return Quantization(self.scale, self.zero_point,
+                            quantized_dimension=self.quantized_dimension, min=self.min,
+                            max=self.max,
                             details=None if self.details is None else self.details.copy())
 
     def __eq__(self, other: object) -> bool:
@@ -156,7 +157,8 @@ class Tensor:
                  shape_signature: Sequence[int] | None = None, has_rank: bool = False,
                  variant_tensors: list[VariantSubType] | None = None) -> None:
         self.name = name
-        self.shape: tuple[int, ...] | None = None if shape is None else tuple(int(d) for d in shape)
+        self.shape: tuple[int, ...] | None = (
+            None if shape is None else tuple(int(d) for d in shape))
         self.dtype = _tensor_type(dtype)
         self.buffer = buffer
         self.quantization = quantization

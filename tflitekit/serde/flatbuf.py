@@ -28,7 +28,8 @@ _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 
 #: Size in bytes of each scalar struct code used by the schema.
-SCALAR_SIZE = {"b": 1, "B": 1, "?": 1, "h": 2, "H": 2, "i": 4, "I": 4, "f": 4, "q": 8, "Q": 8, "d": 8}
+SCALAR_SIZE = {"b": 1, "B": 1, "?": 1, "h": 2, "H": 2, "i": 4, "I": 4, "f": 4, "q": 8, "Q": 8,
+               "d": 8}
 #: numpy dtype (little endian) of each scalar struct code.
 SCALAR_DTYPE = {code: np.dtype("<" + code) for code in SCALAR_SIZE}
 _STRUCTS = {code: struct.Struct("<" + code) for code in SCALAR_SIZE}
@@ -41,7 +42,7 @@ class Reader:
     offsets into it. ``budget`` bounds how many objects and vector elements may be decoded.
     """
 
-    __slots__ = ("buf", "budget", "size")
+    __slots__ = ("budget", "buf", "size")
 
     def __init__(self, buf: Any, size: int | None = None) -> None:
         self.buf = buf
@@ -174,7 +175,7 @@ class _Layout:
         self.fmt = struct.Struct("".join(fmt))
         self.ref_offsets = [(k, offsets[i]) for k, i in enumerate(order) if fields[i][1] == "O"]
         slots = [0] * (max((s for s, _ in fields), default=-1) + 1)
-        for (slot, _), off in zip(fields, offsets):
+        for (slot, _), off in zip(fields, offsets, strict=True):
             slots[slot] = off
         self.vtable = struct.pack(f"<HH{len(slots)}H", 4 + 2 * len(slots), cur, *slots)
         self.order = order

@@ -23,7 +23,7 @@ from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
 from .flatbuf import Chunk, Reader
-from .tables import field_map, read_table, read_union, read_value
+from .tables import field_map, read_union, read_value
 
 __all__ = ["DIGEST_METADATA", "Source", "load", "open_source"]
 
@@ -278,7 +278,9 @@ class _Decoder:
         op = Operator.__new__(Operator)
         op._graph = None
         index = r.scalar(tbl, _OPERATOR["opcode_index"].slot, "I", 0, what)
-        op.opcode = self.pick(opcodes, index, f"{what}.opcode_index", "operator code")
+        code = self.pick(opcodes, index, f"{what}.opcode_index", "operator code")
+        # In a lenient load a missing code gets a stand-in that names it.
+        op.opcode = code or OperatorCode(BuiltinOperator.CUSTOM, f"<missing operator code {index}>")
         op._inputs = tuple(self.tensor_refs(tbl, _OPERATOR["inputs"], tensors, what) or ())
         op._outputs = tuple(t for t in self.tensor_refs(tbl, _OPERATOR["outputs"], tensors, what)
                             or () if t is not None)

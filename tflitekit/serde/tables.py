@@ -135,5 +135,6 @@ def write_table(w: Writer, obj: Table) -> int:
     try:
         return w.table(fields)
     except struct.error as exc:
-        raise TFLiteKitError(f"{type(obj).__name__}: a field value is out of range ({exc})") from None
+        raise TFLiteKitError(
+            f"{type(obj).__name__}: a field value is out of range ({exc})") from None
 

@@ -95,8 +95,9 @@ def encode(model: Model, *, digest: bool = False) -> Encoded:
     if total < INLINE_LIMIT:
         return encoder.encode(None)
     # Buffers after the flatbuffer: first learn its size, then write it with the real offsets.
-    probe = _Encoder(model, extra).encode(0)
-    return encoder.encode(_align(len(probe.parts[0]), _DATA_ALIGN))
+    head = _Encoder(model, extra).encode(0).parts[0]
+    assert isinstance(head, bytes)
+    return encoder.encode(_align(len(head), _DATA_ALIGN))
 
 
 def _align(n: int, align: int) -> int:
@@ -128,11 +129,11 @@ class _Encoder:
             for i in range(len(self.buffers) - 1, 0, -1):
                 buf = self.buffers[i]
                 if buf is not None and buf.nbytes:
-                    src = buf._source if buf._source is not None else memoryview(buf.data)
+                    src = buf._source if buf._source is not None else buf.data.data
                     data_at[i] = w.vector(src, buf.nbytes, _DATA_ALIGN)
         else:
             at = external_base
-            for i, buf in enumerate(self.buffers):
+            for buf in self.buffers:
                 if buf is not None and buf.nbytes:
                     external.append((at, buf))
                     at = _align(at + buf.nbytes, _DATA_ALIGN)
@@ -171,7 +172,7 @@ class _Encoder:
             end = len(head)
             for at, buf in external:
                 parts.append(bytes(at - end))
-                parts.append(buf._source if buf._source is not None else memoryview(buf.data))
+                parts.append(buf._source if buf._source is not None else buf.data.data)
                 end = at + buf.nbytes
         return Encoded(parts, digest_at)
 
@@ -264,8 +265,6 @@ class _Encoder:
     def operator(self, op: Operator, ref: Any) -> int:
         w = self.w
         fields: list[tuple[int, str, Any]] = []
-        if op.opcode is None:
-            raise TFLiteKitError(f"{op!r} has no operator code")
         write_value(w, _OPERATOR["opcode_index"], self.opcode_index[id(op.opcode)], fields)
         write_value(w, _OPERATOR["inputs"], [ref(t) for t in op.inputs], fields)
         write_value(w, _OPERATOR["outputs"], [ref(t) for t in op.outputs], fields)
