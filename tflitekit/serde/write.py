@@ -94,10 +94,10 @@ def encode(model: Model, *, digest: bool = False) -> Encoded:
     total = sum(b.nbytes for b in encoder.buffers if b is not None)
     if total < INLINE_LIMIT:
         return encoder.encode(None)
-    # Buffers after the flatbuffer: first learn its size, then write it with the real offsets.
-    head = _Encoder(model, extra).encode(0).parts[0]
-    assert isinstance(head, bytes)
-    return encoder.encode(_align(len(head), _DATA_ALIGN))
+    # Buffers after the flatbuffer: learn its size first, then write it with the real offsets.
+    size = _Encoder(model, extra).tables({}, {id(b): 0 for b in encoder.buffers
+                                              if b is not None and b.nbytes})
+    return encoder.encode(_align(size, _DATA_ALIGN))
 
 
 def _align(n: int, align: int) -> int:
@@ -139,6 +139,26 @@ class _Encoder:
                     at = _align(at + buf.nbytes, _DATA_ALIGN)
         offsets = {id(buf): at for at, buf in external}
 
+        self.tables(data_at, offsets)
+        parts: list[bytes | memoryview | Chunk] = list(w.parts())
+        digest_at = None
+        if len(self.metadata) > len(self.model.metadata):  # the digest entry comes last
+            index = self.buffer_index[id(self.metadata[-1].buffer)]
+            digest_at = (w.size - data_at[index] + 4 if external_base is None
+                         else offsets[id(self.metadata[-1].buffer)])
+        if external_base is not None:
+            head = b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)
+            parts = [head]
+            end = len(head)
+            for at, buf in external:
+                parts.append(bytes(at - end))
+                parts.append(buf._source if buf._source is not None else buf.data.data)
+                end = at + buf.nbytes
+        return Encoded(parts, digest_at)
+
+    def tables(self, data_at: dict[int, int], offsets: dict[int, int]) -> int:
+        """Write every table (data vectors already written or placed); returns the size."""
+        w = self.w
         fields: list[tuple[int, str, Any]] = []
         model = self.model
         write_value(w, _MODEL["version"], model.version, fields)
@@ -159,22 +179,7 @@ class _Encoder:
             fields.append((_MODEL["signature_defs"].slot, "O", w.offsets(
                 [self.signature(s) for s in model.signature_defs])))
         w.finish(self._table(fields, "Model"), _IDENT)
-
-        parts: list[bytes | memoryview | Chunk] = list(w.parts())
-        digest_at = None
-        if len(self.metadata) > len(model.metadata):  # the digest entry comes last
-            index = self.buffer_index[id(self.metadata[-1].buffer)]
-            digest_at = (w.size - data_at[index] if external_base is None
-                         else offsets[id(self.metadata[-1].buffer)])
-        if external_base is not None:
-            head = b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)
-            parts = [head]
-            end = len(head)
-            for at, buf in external:
-                parts.append(bytes(at - end))
-                parts.append(buf._source if buf._source is not None else buf.data.data)
-                end = at + buf.nbytes
-        return Encoded(parts, digest_at)
+        return w.size
 
     def _table(self, fields: list[tuple[int, str, Any]], what: str) -> int:
         try:

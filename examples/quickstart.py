@@ -1,0 +1,61 @@
+"""Build a small int8 model from scratch, save it, load it back and print it.
+
+    python examples/quickstart.py [OUT.tflite]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import tflitekit
+from tflitekit import Model, Quantization, Tensor
+from tflitekit.options import ActivationFunctionType, BuiltinOperator, FullyConnectedOptions
+
+
+def build() -> Model:
+    """A 16 → 8 → 4 int8 classifier with random weights."""
+    rng = np.random.default_rng(0)
+    model = Model("tflitekit quick-start")
+    graph = model.add_subgraph("main")
+    x = graph.add_input(Tensor("input", (1, 16), "int8", quantization=Quantization(0.05, -3)))
+    h = Tensor("hidden", (1, 8), "int8", quantization=Quantization(0.1, -128))
+    y = Tensor("logits", (1, 4), "int8", quantization=Quantization(0.2, 5))
+    for name, inp, out, relu in (("dense1", x, h, True), ("dense2", h, y, False)):
+        n_out, n_in = out.shape[1], inp.shape[1]  # type: ignore[index]
+        w = Tensor.constant(f"{name}/weights", rng.integers(-127, 128, (n_out, n_in), np.int8),
+                            quantization=Quantization(0.01, 0))
+        b = Tensor.constant(f"{name}/bias", rng.integers(-500, 500, n_out, np.int32),
+                            quantization=Quantization(0.05 * 0.01, 0))
+        activation = ActivationFunctionType.RELU if relu else ActivationFunctionType.NONE
+        graph.add_operator(BuiltinOperator.FULLY_CONNECTED, [inp, w, b], [out],
+                           FullyConnectedOptions(fused_activation_function=activation))
+    graph.add_output(y)
+    return model
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else Path(tempfile.mkdtemp()) / "quickstart.tflite"
+    model = build()
+    problems = model.check()
+    assert not problems, problems
+    model.save(out)
+    loaded = tflitekit.load(out)
+    assert tflitekit.diff(model, loaded) == []
+    graph = loaded.main
+    print(f"saved {out} ({out.stat().st_size} bytes) and loaded it back: identical")
+    for op in graph.operators:
+        ins = ", ".join("-" if t is None else f"{t.name}{list(t.shape or ())}" for t in op.inputs)
+        outs = ", ".join(f"{t.name}{list(t.shape or ())}" for t in op.outputs)
+        print(f"  {op.opcode.name:16s} {ins} -> {outs}")
+    weights = graph.tensor("dense1/weights")
+    print(f"  dense1/weights: {weights.data.shape} {weights.data.dtype}, "  # type: ignore[union-attr]
+          f"read by {[c.opcode.name for c in weights.consumers]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
