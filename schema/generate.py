@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "schema.fbs"
 OUT_DIR = ROOT / "tflitekit" / "_generated"
 OUT_FILE = OUT_DIR / "schema.py"
-INIT_FILE = OUT_DIR / "__init__.py"
 INIT_TEXT = (
     '"""Code generated from schema/schema.fbs by schema/generate.py; never edit by hand."""\n'
 )
@@ -644,7 +643,10 @@ def _emit_enum(e: GenEnum) -> list[str]:
 
 def _emit_table(t: GenTable, enums: dict[str, GenEnum], ops: dict[str, list[str]]) -> list[str]:
     out = ["", "", f"class {t.name}(Table):"]
-    doc = _doc(t.doc, f"The {t.name} table of the schema.")
+    fallback = f"The {t.name} table of the schema."
+    if t.name in ops:  # options table without a doc comment: name its operators
+        fallback = ", ".join(ops[t.name]) + " options."
+    doc = _doc(t.doc, fallback)
     if t.deprecated and "deprecated" not in doc.lower():
         doc += " Deprecated."
     out += _wrap_doc(doc, "    ")

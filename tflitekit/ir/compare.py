@@ -18,7 +18,8 @@ def diff(a: Model, b: Model) -> list[str]:
     """Every difference between two models, compared field by field with references followed
     by position (tensor i of subgraph j, buffer k, ...). Empty when the models are equal."""
     out: list[str] = []
-    _fields(a, b, "model", ("version", "description"), out)
+    _fields(a, b, "model", ("version", "description", "external_buffer_groups",
+                            "external_buffers"), out)
     _buffers(a.all_buffers(), b.all_buffers(), "model.buffers", out)
     _same([c.key() for c in a.all_operator_codes()], [c.key() for c in b.all_operator_codes()],
           "model.operator_codes", out)
@@ -61,7 +62,8 @@ def _graph(a: Subgraph, b: Subgraph, where: str, out: list[str]) -> None:
 
 def _tensor(a: Tensor, b: Tensor, where: str, out: list[str]) -> None:
     _fields(a, b, where, ("name", "shape", "dtype", "is_variable", "shape_signature", "has_rank",
-                          "quantization", "sparsity", "variant_tensors"), out)
+                          "quantization", "sparsity", "variant_tensors", "external_buffer"),
+            out)
     _buffers([a.buffer], [b.buffer], f"{where}.buffer", out)
 
 

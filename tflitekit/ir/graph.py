@@ -21,13 +21,14 @@ class OperatorCode:
     schema's ``deprecated_builtin_code`` field, which serde reads and writes for you.
     """
 
-    __slots__ = ("builtin_code", "custom_code", "version")
+    __slots__ = ("_legacy", "builtin_code", "custom_code", "version")
 
     def __init__(self, builtin_code: BuiltinOperator | int = BuiltinOperator.CUSTOM,
                  custom_code: str | None = None, version: int = 1) -> None:
         self.builtin_code = _builtin(builtin_code)
         self.custom_code = custom_code
         self.version = version
+        self._legacy = False  # read from a file that stored the code only in the old field
 
     @property
     def name(self) -> str:

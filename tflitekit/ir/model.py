@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from .._generated.schema import ExternalBuffer, ExternalBufferGroup
 from ..errors import TFLiteKitError
 from .graph import Operator, OperatorCode, Subgraph
 from .tensor import Buffer, Tensor
@@ -55,8 +56,9 @@ class Model:
     ``operator_codes`` likewise keeps the file's order; codes used by operators are added on save.
     """
 
-    __slots__ = ("_source", "buffers", "description", "metadata", "metadata_buffer",
-                 "operator_codes", "signature_defs", "subgraphs", "version")
+    __slots__ = ("_source", "buffers", "description", "external_buffer_groups",
+                 "external_buffers", "metadata", "metadata_buffer", "operator_codes",
+                 "signature_defs", "subgraphs", "version")
 
     def __init__(self, description: str | None = None, *, version: int = 3) -> None:
         self.version = version
@@ -67,6 +69,9 @@ class Model:
         self.metadata: list[Metadata] = []
         self.metadata_buffer: list[Buffer | None] | None = None
         self.signature_defs: list[SignatureDef] = []
+        # Weights kept in files beside the model; tensors refer to them by id.
+        self.external_buffer_groups: list[ExternalBufferGroup] | None = None
+        self.external_buffers: list[ExternalBuffer] | None = None
         self._source: Any = None  # the open file a loaded model views (kept alive with it)
 
     # -- building ------------------------------------------------------------------------------

@@ -146,16 +146,17 @@ class Tensor:
     ``producer`` and ``uses`` are maintained by the subgraph the tensor belongs to.
     """
 
-    __slots__ = ("_graph", "_producer", "_uses", "buffer", "dtype", "has_rank", "is_variable",
-                 "name", "quantization", "shape", "shape_signature", "sparsity",
-                 "variant_tensors")
+    __slots__ = ("_graph", "_producer", "_uses", "buffer", "dtype", "external_buffer",
+                 "has_rank", "is_variable", "name", "quantization", "shape", "shape_signature",
+                 "sparsity", "variant_tensors")
 
     def __init__(self, name: str | None = None, shape: Sequence[int] | None = (),
                  dtype: TensorType | int | str | np.dtype | type = TensorType.FLOAT32, *,
                  buffer: Buffer | None = None, quantization: Quantization | None = None,
                  is_variable: bool = False, sparsity: SparsityParameters | None = None,
                  shape_signature: Sequence[int] | None = None, has_rank: bool = False,
-                 variant_tensors: list[VariantSubType] | None = None) -> None:
+                 variant_tensors: list[VariantSubType] | None = None,
+                 external_buffer: int = 0) -> None:
         self.name = name
         self.shape: tuple[int, ...] | None = (
             None if shape is None else tuple(int(d) for d in shape))
@@ -168,6 +169,7 @@ class Tensor:
             None if shape_signature is None else tuple(int(d) for d in shape_signature))
         self.has_rank = has_rank
         self.variant_tensors = variant_tensors
+        self.external_buffer = external_buffer  # id in Model.external_buffers; 0 for none
         self._graph: Subgraph | None = None
         self._producer: Operator | None = None
         self._uses: list[tuple[Operator, int]] = []

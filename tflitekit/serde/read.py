@@ -159,6 +159,8 @@ class _Decoder:
                           self.tables(tbl, "metadata", _MODEL, what)]
         model.signature_defs = [self.signature(pos, path, model.subgraphs) for pos, path in
                                 self.tables(tbl, "signature_defs", _MODEL, what)]
+        model.external_buffer_groups = read_value(r, tbl, _MODEL["external_buffer_groups"], what)
+        model.external_buffers = read_value(r, tbl, _MODEL["external_buffers"], what)
         return model
 
     def buffer(self, pos: int, what: str) -> Buffer:
@@ -189,8 +191,10 @@ class _Decoder:
         r = self.r
         tbl = r.table(pos, what)
         code = OperatorCode.__new__(OperatorCode)
-        builtin = max(read_value(r, tbl, _OPCODE["deprecated_builtin_code"], what),
-                      read_value(r, tbl, _OPCODE["builtin_code"], what))
+        deprecated = read_value(r, tbl, _OPCODE["deprecated_builtin_code"], what)
+        stored = read_value(r, tbl, _OPCODE["builtin_code"], what)
+        builtin = max(deprecated, stored)
+        code._legacy = stored < deprecated
         code.builtin_code = _BUILTINS.get(builtin, builtin)
         code.custom_code = read_value(r, tbl, _OPCODE["custom_code"], what)
         code.version = read_value(r, tbl, _OPCODE["version"], what)
@@ -257,6 +261,7 @@ class _Decoder:
         variants = read_value(r, tbl, _TENSOR["variant_tensors"], what)
         t.variant_tensors = variants if variants is None or all(
             isinstance(v, VariantSubType) for v in variants) else None
+        t.external_buffer = read_value(r, tbl, _TENSOR["external_buffer"], what)
         return t
 
     def quantization(self, pos: int, what: str) -> Quantization:

@@ -178,6 +178,8 @@ class _Encoder:
         if model.signature_defs:
             fields.append((_MODEL["signature_defs"].slot, "O", w.offsets(
                 [self.signature(s) for s in model.signature_defs])))
+        write_value(w, _MODEL["external_buffer_groups"], model.external_buffer_groups, fields)
+        write_value(w, _MODEL["external_buffers"], model.external_buffers, fields)
         w.finish(self._table(fields, "Model"), _IDENT)
         return w.size
 
@@ -209,7 +211,9 @@ class _Encoder:
                     fields)
         write_value(w, _OPCODE["custom_code"], code.custom_code, fields)
         write_value(w, _OPCODE["version"], code.version, fields)
-        write_value(w, _OPCODE["builtin_code"], builtin, fields)
+        # Files from before opcode 127 keep the code in the old field only: write them back so.
+        legacy = code._legacy and builtin < _PLACEHOLDER_OPCODE
+        write_value(w, _OPCODE["builtin_code"], 0 if legacy else builtin, fields)
         return self._table(fields, f"OperatorCode {code.name}")
 
     def subgraph(self, graph: Subgraph) -> int:
@@ -253,6 +257,7 @@ class _Encoder:
         write_value(w, _TENSOR["shape_signature"], t.shape_signature, fields)
         write_value(w, _TENSOR["has_rank"], t.has_rank, fields)
         write_value(w, _TENSOR["variant_tensors"], t.variant_tensors, fields)
+        write_value(w, _TENSOR["external_buffer"], t.external_buffer, fields)
         return self._table(fields, f"Tensor {t.name!r}")
 
     def quantization(self, q: Quantization) -> int:
