@@ -18,11 +18,12 @@ What is measured, and how:
       this repository's ``schema/schema.fbs`` into a temporary directory (never committed);
    c. ``bytes(bytearray(data))``: two plain copies, the physical limit of "bytes in, bytes out".
 
-   Each contestant runs once as a warm-up, then N times (N chosen so that each contestant spends
-   about ``--budget`` seconds per model, at least 7 and at most 400 runs; ``--repeat`` fixes N) and
-   the best ``time.perf_counter`` time is reported (the median is in the JSON). The garbage
-   collector stays enabled (it is part of the cost of building many objects) and is run once
-   before each series. Both outputs are checked to load back equal to the input
+   Each contestant runs once as a warm-up, then N rounds are timed in which every contestant runs
+   once, in rotating order, so that background load affects all of them alike (N chosen so that
+   each contestant spends about ``--budget`` seconds per model, at least 7 and at most 400;
+   ``--repeat`` fixes N). The best ``time.perf_counter`` time is reported (the median is in the
+   JSON). The garbage collector stays enabled (it is part of the cost of building many objects)
+   and is run once before each model. Both outputs are checked to load back equal to the input
    (``tflitekit.diff`` empty). Target: the median over models of objapi time / tflitekit time is
    at least 3.
 
@@ -42,7 +43,8 @@ What is measured, and how:
    file is deleted and ``os.sync()`` flushes earlier writes, so no run pays for another's
    write-back; no contestant calls fsync. Times cover the operation only (not interpreter
    start-up or imports). Peak memory is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end of
-   the run, reported raw and net of the same value taken after the imports.
+   the run, reported raw and net of the same value taken after the imports (a high-water mark: a
+   net value of 0 means the operation stayed below the peak reached while importing).
 
    Linux carries ``ru_maxrss`` over from the parent through fork/vfork + exec, so workers are
    started by a small launcher process (whose own peak is a few MiB) instead of by this process,
@@ -178,6 +180,13 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def mem_available() -> int | None:
     try:
         with open("/proc/meminfo") as info:
@@ -239,20 +248,30 @@ class Timing:
     median_ms: float
 
 
-def time_series(fn: Callable[[], object], repeat: int | None, budget: float) -> Timing:
-    """Warm up once, then time ``fn`` N times; N fixed by ``repeat`` or filling ``budget``."""
+def time_interleaved(contestants: dict[str, Callable[[], object]], repeat: int | None,
+                     budget: float) -> dict[str, Timing]:
+    """Warm each contestant up once, then time N rounds in which every contestant runs once (in
+    rotating order, so that background load hits all of them alike). N is ``repeat``, or the
+    number of rounds that takes about ``budget`` seconds per contestant."""
+    names = list(contestants)
     gc.collect()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    runs = repeat if repeat else max(MIN_RUNS, min(MAX_RUNS, math.ceil(budget / max(once, 1e-6))))
-    times = []
-    for _ in range(runs):
+    once = 0.0
+    for name in names:
         start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-        del result  # freed outside the timed region
-    return Timing(runs, min(times) * 1e3, statistics.median(times) * 1e3)
+        contestants[name]()
+        once += time.perf_counter() - start
+    runs = repeat if repeat else max(
+        MIN_RUNS, min(MAX_RUNS, math.ceil(budget * len(names) / max(once, 1e-6))))
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(runs):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            fn = contestants[name]
+            start = time.perf_counter()
+            result = fn()
+            times[name].append(time.perf_counter() - start)
+            del result  # freed outside the timed region
+    return {name: Timing(runs, min(t) * 1e3, statistics.median(t) * 1e3)
+            for name, t in times.items()}
 
 
 @dataclass
@@ -290,14 +309,17 @@ def bench_corpus(paths: list[Path], schema: ModuleType | None, repeat: int | Non
         tensors = sum(1 for _ in model.tensors())
         operators = sum(1 for _ in model.operators())
         del model
-        tk = time_series(functools.partial(tflitekit_roundtrip, data), repeat, budget)
-        cp = time_series(functools.partial(copy_roundtrip, data), repeat, budget)
+        contestants: dict[str, Callable[[], object]] = {
+            "tflitekit": functools.partial(tflitekit_roundtrip, data),
+            "copy": functools.partial(copy_roundtrip, data)}
+        if schema is not None:
+            contestants["objapi"] = functools.partial(objapi_roundtrip, schema, data)
+        timings = time_interleaved(contestants, repeat, budget)
+        tk, cp, oa = timings["tflitekit"], timings["copy"], timings.get("objapi")
         problems = [f"tflitekit: {p}" for p in same_model(data, tflitekit_roundtrip(data))]
         tk_ok = not problems
-        oa: Timing | None = None
         oa_ok: bool | None = None
         if schema is not None:
-            oa = time_series(functools.partial(objapi_roundtrip, schema, data), repeat, budget)
             oa_problems = same_model(data, objapi_roundtrip(schema, data))
             oa_ok = not oa_problems
             problems += [f"objapi: {p}" for p in oa_problems]
@@ -451,6 +473,7 @@ class LargeResult:
     peak_net: int | None = None
     baseline: int | None = None
     file_backed: int | None = None  # growth of file-backed resident pages (RssFile), max of runs
+    anonymous: int | None = None  # growth of anonymous resident memory (RssAnon), max of runs
     output_size: int | None = None
 
 
@@ -475,11 +498,17 @@ def bench_large_contestant(launcher: Launcher, kind: str, src: Path, dst: Path,
     result.peak_raw = max(int(r["peak"]) for r in result.runs)
     result.peak_net = max(int(r["peak"]) - int(r["baseline"]) for r in result.runs)
     result.baseline = int(best["baseline"])
-    growth = [r["end_split"]["RssFile"] - r["baseline_split"]["RssFile"] for r in result.runs
-              if "RssFile" in r["end_split"] and "RssFile" in r["baseline_split"]]
-    result.file_backed = max(growth) if growth else None
+    result.file_backed = _growth(result.runs, "RssFile")
+    result.anonymous = _growth(result.runs, "RssAnon")
     result.output_size = dst.stat().st_size
     return result
+
+
+def _growth(runs: list[dict[str, Any]], key: str) -> int | None:
+    """Largest growth of ``key`` (from /proc/self/status) between baseline and end of a run."""
+    growth = [r["end_split"][key] - r["baseline_split"][key] for r in runs
+              if key in r["end_split"] and key in r["baseline_split"]]
+    return max(growth) if growth else None
 
 
 def bench_large(args: argparse.Namespace, workdir: Path, generated: Path | None,
@@ -533,10 +562,11 @@ def bench_large(args: argparse.Namespace, workdir: Path, generated: Path | None,
         print("  (baseline after imports, subtracted for 'net': "
               + ", ".join(f"{r.contestant} {r.baseline / MIB:.1f} MiB" for r in results
                           if r.baseline is not None) + ")", file=out)
-        print("  (of which file-backed pages mapped at the end of the run, i.e. page cache of a "
-              "memory-mapped input: " + ", ".join(
-                  f"{r.contestant} {r.file_backed / MIB:.1f} MiB" for r in results
-                  if r.file_backed is not None) + ")", file=out)
+        print("  (resident growth at the end of the run, file-backed (pages of a memory-mapped "
+              "input, i.e. page cache) + anonymous: " + ", ".join(
+                  f"{r.contestant} {r.file_backed / MIB:.1f} + {r.anonymous / MIB:.1f} MiB"
+                  for r in results if r.file_backed is not None and r.anonymous is not None)
+              + ")", file=out)
 
         verification: dict[str, Any] = {}
         for r in results:
@@ -616,18 +646,25 @@ def verify_worker(src: str, dst: str, litert: bool) -> dict[str, Any]:
 # -- profiles ----------------------------------------------------------------------------------
 
 
-def profile_text(fn: Callable[[], object], runs: int, limit: int) -> str:
+def profile_text(fn: Callable[[], object], runs: int, limit: int,
+                 setup: Callable[[], object] | None = None) -> str:
+    """cProfile summary of ``runs`` calls of ``fn`` after a warm-up; ``setup`` runs unprofiled
+    before each call."""
+    if setup is not None:
+        setup()
     fn()
     profiler = cProfile.Profile()
-    profiler.enable()
     for _ in range(runs):
+        if setup is not None:
+            setup()
+        profiler.enable()
         fn()
-    profiler.disable()
+        profiler.disable()
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     stats.strip_dirs().sort_stats("tottime").print_stats(limit)
     stats.sort_stats("cumulative").print_stats(limit // 2)
-    return stream.getvalue()
+    return "\n".join(line.rstrip() for line in stream.getvalue().splitlines() if line.strip())
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -640,6 +677,12 @@ class Target:
     target: str
     met: bool | None  # None: not measured
     note: str = ""
+
+    def line(self) -> str:
+        verdict = "not measured" if self.met is None else ("MET" if self.met else "MISSED")
+        value = "n/a" if self.value is None else f"{self.value:.3f}"
+        note = f" ({self.note})" if self.note else ""
+        return f"[{verdict}] {self.name}: {value} (target {self.target}){note}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -673,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         "flatbuffers": getattr(flatbuffers, "__version__", "?"), "flatc": flatc_version(flatc),
         "tflitekit": tflitekit.__version__, "tmp_filesystem": filesystem_of(
             Path(tempfile.gettempdir()).resolve()),
+        "load_average": _load_average(),
     }
     print("tflitekit round-trip benchmark — " + ", ".join(f"{k} {v}" for k, v in
                                                            environment.items()), file=out)
@@ -695,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         # -- part 1 --
         models = sorted((args.corpus / "models").glob("*.tflite"))
         print(f"\n1. Corpus, bytes -> bytes: {len(models)} models in {args.corpus / 'models'}; "
-              "best of N runs after 1 warm-up ("
+              "best of N interleaved rounds after 1 warm-up ("
               + (f"N = {args.repeat}" if args.repeat else
                  f"N auto, {MIN_RUNS}..{MAX_RUNS}, ~{args.budget:g} s per contestant and model")
               + ")", file=out, flush=True)
@@ -719,6 +763,7 @@ def main(argv: list[str] | None = None) -> int:
                               median_ratio, f">= {TARGET_CORPUS_SPEEDUP:g}",
                               None if median_ratio is None
                               else median_ratio >= TARGET_CORPUS_SPEEDUP))
+        print(targets[-1].line(), file=out)
         report["corpus"] = {"dir": str(args.corpus), "models": [asdict(r) for r in rows],
                             "median_ratio": median_ratio}
 
@@ -749,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
                                   f"<= {TARGET_LARGE_MEMORY:g}",
                                   None if mem_ratio is None else mem_ratio <= TARGET_LARGE_MEMORY,
                                   "" if mem_raw is None else f"raw peak / file size {mem_raw:.3f}"))
+            for target in targets[-2:]:
+                print(target.line(), file=out)
             print("verification (saved copy loads back; tflitekit.diff against the original):",
                   file=out)
             for name, v in large["verification"].items():
@@ -776,20 +823,20 @@ def main(argv: list[str] | None = None) -> int:
                 dst = workdir / "out-profile.tflite"
 
                 def large_roundtrip() -> None:
-                    dst.unlink(missing_ok=True)
                     tflitekit.load(src).save(dst)
 
-                text = profile_text(large_roundtrip, 1, 25)
+                text = profile_text(large_roundtrip, 1, 25,
+                                    setup=lambda: dst.unlink(missing_ok=True))
                 report["profiles"]["large"] = text
                 print(f"\nProfile: tflitekit.load(path).save(out) x 1 on the large model\n{text}",
                       file=out)
 
+    environment["load_average_at_end"] = _load_average()
+    print(f"\nload average (1, 5, 15 min) at start {environment['load_average']}, at end "
+          f"{environment['load_average_at_end']} on {environment['cpus']} CPUs", file=out)
     print("\nTargets:", file=out)
     for t in targets:
-        verdict = "not measured" if t.met is None else ("MET" if t.met else "MISSED")
-        value = "n/a" if t.value is None else f"{t.value:.3f}"
-        note = f" ({t.note})" if t.note else ""
-        print(f"  [{verdict}] {t.name}: {value} (target {t.target}){note}", file=out)
+        print("  " + t.line(), file=out)
     if failures:
         print(f"\nERROR: {failures} round trip(s) produced a model different from the input",
               file=out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,6 @@ from tflitekit.options import (
     FullyConnectedOptions,
     Pool2DOptions,
 )
-from tflitekit.serde.flatbuf import Reader
 
 Factory = Callable[..., Model]
 
@@ -242,38 +242,6 @@ def test_tensor_listed_twice(runnable_model: Factory) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-class Layout:
-    """Positions of a few fields of a serialized model, found with the bounds-checked Reader."""
-
-    def __init__(self, data: bytes) -> None:
-        self.r = Reader(data)
-        self.model = self.r.table(self.r.root(), "Model")
-
-    def _vector_tables(self, tbl: tuple, slot: int) -> list[int]:  # type: ignore[type-arg]
-        p = self.r.field(tbl, slot, 4, "vector")
-        return self.r.offsets(self.r.deref(p, "vector"), "vector")
-
-    def subgraph(self, i: int) -> tuple:  # type: ignore[type-arg]
-        return self.r.table(self._vector_tables(self.model, 2)[i], "SubGraph")
-
-    def operator(self, sg: int, k: int) -> tuple:  # type: ignore[type-arg]
-        return self.r.table(self._vector_tables(self.subgraph(sg), 3)[k], "Operator")
-
-    def tensor(self, sg: int, k: int) -> tuple:  # type: ignore[type-arg]
-        return self.r.table(self._vector_tables(self.subgraph(sg), 0)[k], "Tensor")
-
-    def scalar_at(self, tbl: tuple, slot: int) -> int:  # type: ignore[type-arg]
-        pos = self.r.field(tbl, slot, 4, "scalar")
-        assert pos >= 0, "field absent"
-        return pos
-
-    def vector_item_at(self, tbl: tuple, slot: int, item: int) -> int:  # type: ignore[type-arg]
-        p = self.r.field(tbl, slot, 4, "vector")
-        start, n = self.r.vector(self.r.deref(p, "vector"), 4, "vector")
-        assert item < n
-        return start + 4 * item
-
-
 def patch_i32(data: bytes, pos: int, value: int) -> bytes:
     out = bytearray(data)
     struct.pack_into("<i", out, pos, value)
@@ -284,23 +252,36 @@ def _index_of(data: bytes, name: str) -> int:
     return [t.name for t in tflitekit.load(data).main.tensors].index(name)
 
 
+def _item(flat: Any, table: int, slot: int, item: int) -> int:
+    """Position of element ``item`` of the int32 vector field ``slot`` of ``table``."""
+    start, n = flat.vector(table, slot)
+    assert item < n
+    return start + 4 * item  # type: ignore[no-any-return]
+
+
+def _scalar(flat: Any, table: int, slot: int) -> int:
+    pos = flat.field_pos(table, slot)
+    assert pos is not None, "field absent"
+    return pos  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def crafted(runnable_bytes: bytes) -> dict[str, tuple[bytes, str]]:
+def crafted(runnable_bytes: bytes, flat: Any) -> dict[str, tuple[bytes, str]]:
     """Bytes with one bad index each, and the location the error must name."""
-    lay = Layout(runnable_bytes)
-    fc = lay.operator(0, 2)
+    f = flat(runnable_bytes)
+    fc, add = f.operator(0, 2), f.operator(0, 3)
     w = _index_of(runnable_bytes, "fc/w")
-    out_ = lay.operator(0, 3)
+    data = runnable_bytes
     return {
-        "tensor": (patch_i32(runnable_bytes, lay.vector_item_at(fc, 1, 1), 99),
+        "tensor": (patch_i32(data, _item(f, fc, 1, 1), 99),
                    "Model.subgraphs[0].operators[2].inputs[1]: tensor index 99 out of range"),
-        "output tensor": (patch_i32(runnable_bytes, lay.vector_item_at(out_, 2, 0), 1000),
+        "output tensor": (patch_i32(data, _item(f, add, 2, 0), 1000),
                           "Model.subgraphs[0].operators[3].outputs[0]: tensor index 1000"),
-        "subgraph input": (patch_i32(runnable_bytes, lay.vector_item_at(lay.subgraph(0), 1, 0),
-                                     -7), "Model.subgraphs[0].inputs[0]: tensor index -7"),
-        "buffer": (patch_i32(runnable_bytes, lay.scalar_at(lay.tensor(0, w), 2), 77),
+        "subgraph input": (patch_i32(data, _item(f, f.subgraph(0), 1, 0), -7),
+                           "Model.subgraphs[0].inputs[0]: tensor index -7"),
+        "buffer": (patch_i32(data, _scalar(f, f.tensor(0, w), 2), 77),
                    f"Model.subgraphs[0].tensors[{w}].buffer: buffer index 77 out of range"),
-        "opcode": (patch_i32(runnable_bytes, lay.scalar_at(fc, 0), 42),
+        "opcode": (patch_i32(data, _scalar(f, fc, 0), 42),
                    "Model.subgraphs[0].operators[2].opcode_index: operator code index 42 out "
                    "of range"),
     }
@@ -360,16 +341,14 @@ def test_validate_includes_structural_problems(runnable_model: Factory) -> None:
     assert any("read before it is produced" in str(p) for p in problems), problems
 
 
-def test_validate_first_buffer_not_empty(runnable_bytes: bytes) -> None:
-    """Buffer 0 must be empty; crafted by pointing its data field at another buffer's data."""
-    lay = Layout(runnable_bytes)
-    p = lay.r.field(lay.model, 4, 4, "buffers")
-    tables = lay.r.offsets(lay.r.deref(p, "buffers"), "buffers")
-    # copy a non-empty Buffer table's uoffset into slot 0 of the buffers vector
-    start, _ = lay.r.vector(lay.r.deref(p, "buffers"), 4, "buffers")
-    nonempty = next(i for i, t in enumerate(tables)
-                    if lay.r.field(lay.r.table(t, "Buffer"), 0, 4, "data") >= 0)
-    data = patch_i32(runnable_bytes, start, tables[nonempty] - start)
+def test_validate_first_buffer_not_empty(runnable_bytes: bytes, flat: Any) -> None:
+    """Buffer 0 must be empty; crafted by pointing slot 0 of the buffers vector at a non-empty
+    Buffer table."""
+    f = flat(runnable_bytes)
+    tables = f.tables(f.root(), 4)
+    start, _ = f.vector(f.root(), 4)
+    nonempty = next(t for t in tables if f.field_pos(t, 0) is not None)
+    data = patch_i32(runnable_bytes, start, nonempty - start)
     assert any("buffers[0]" in str(p) for p in tflitekit.validate(data))
     with pytest.raises(tflitekit.FormatError, match=r"buffers\[0\]"):
         tflitekit.load(data)

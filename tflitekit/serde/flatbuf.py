@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -33,6 +33,30 @@ SCALAR_SIZE = {"b": 1, "B": 1, "?": 1, "h": 2, "H": 2, "i": 4, "I": 4, "f": 4, "
 #: numpy dtype (little endian) of each scalar struct code.
 SCALAR_DTYPE = {code: np.dtype("<" + code) for code in SCALAR_SIZE}
 _STRUCTS = {code: struct.Struct("<" + code) for code in SCALAR_SIZE}
+_INTS: dict[int, Any] = {}  # unpack_from of "<{n}i" by n
+
+
+class TableSpec:
+    """The fields of a table type as the reader sees them: ``(slot, code)`` pairs, where code is
+    a scalar struct code or "O" for an offset (string, vector, table, union value)."""
+
+    __slots__ = ("defaults", "entries", "names")
+
+    def __init__(self, entries: Sequence[tuple[str, int, str, Any]]) -> None:
+        self.names = tuple(name for name, _, _, _ in entries)
+        self.entries = tuple((slot, code) for _, slot, code, _ in entries)
+        self.defaults = tuple(-1 if code == "O" else default for _, _, code, default in entries)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+
+#: (unpack function or None, (result index, offset in table, is an offset) per field, size)
+_Plan = tuple[Any, tuple[tuple[int, int, bool], ...], int]
+#: Compiled plans by (spec, vtable bytes), shared by every read: files dedupe their vtables and
+#: writers emit the same few shapes, so this stays small; the bound stops hostile input.
+_PLANS: dict[tuple[int, bytes], _Plan] = {}
+_MAX_PLANS = 4096
 
 
 class Reader:
@@ -42,12 +66,13 @@ class Reader:
     offsets into it. ``budget`` bounds how many objects and vector elements may be decoded.
     """
 
-    __slots__ = ("budget", "buf", "size")
+    __slots__ = ("_plans", "budget", "buf", "size")
 
     def __init__(self, buf: Any, size: int | None = None) -> None:
         self.buf = buf
         self.size = len(buf) if size is None else size
         self.budget = 4 * self.size + 4096
+        self._plans: dict[tuple[int, int], _Plan] = {}
 
     def spend(self, count: int, what: str) -> None:
         """Account for ``count`` decoded items; fail when the input cannot hold that many."""
@@ -76,36 +101,42 @@ class Reader:
             raise FormatError(f"{what}: offset points to {target}, past the end ({self.size})")
         return target
 
-    def table(self, pos: int, what: str) -> tuple[int, tuple[int, ...], int]:
-        """Decode a table header: its position, its vtable's field offsets, and its size."""
+    def read(self, pos: int, spec: TableSpec, what: str) -> list[Any]:
+        """The fields of the table at ``pos``, in ``spec`` order: scalars decoded (or their
+        default), offset fields as the absolute position they point to (or -1 when absent)."""
+        if not 0 <= pos <= self.size - 4:
+            raise FormatError(f"{what}: table offset {pos} is outside the buffer")
+        vt = pos - _I32.unpack_from(self.buf, pos)[0]
+        plan = self._plans.get((id(spec), vt))
+        if plan is None:
+            plan = self._plans[(id(spec), vt)] = self._plan(pos, vt, spec, what)
+        unpack, items, tbl_len = plan
+        if pos + tbl_len > self.size:
+            raise FormatError(f"{what}: table at {pos} claims {tbl_len} bytes, past the end")
         self.spend(4, what)
-        vt = pos - _I32.unpack_from(self.buf, pos)[0] if 0 <= pos <= self.size - 4 else -1
+        values = list(spec.defaults)
+        if unpack is not None:
+            for (k, off, ref), v in zip(items, unpack(self.buf, pos), strict=True):
+                values[k] = pos + off + v if ref else v
+        return values
+
+    def _plan(self, pos: int, vt: int, spec: TableSpec, what: str) -> _Plan:
+        """How to unpack every table of type ``spec`` that uses the vtable at ``vt``."""
         if vt < 0 or vt + 4 > self.size:
             raise FormatError(f"{what}: table at {pos} has its vtable outside the buffer")
         vt_len, tbl_len = struct.unpack_from("<HH", self.buf, vt)
         if vt_len < 4 or vt_len & 1 or vt + vt_len > self.size:
             raise FormatError(f"{what}: table at {pos} has a malformed vtable (size {vt_len})")
-        if tbl_len < 4 or pos + tbl_len > self.size:
-            raise FormatError(f"{what}: table at {pos} claims {tbl_len} bytes, past the end")
-        offsets = struct.unpack_from(f"<{(vt_len - 4) >> 1}H", self.buf, vt + 4)
-        return pos, offsets, tbl_len
-
-    def field(self, tbl: tuple[int, tuple[int, ...], int], slot: int, width: int, what: str) -> int:
-        """Absolute position of field ``slot`` (``width`` bytes wide), or -1 when absent."""
-        pos, offsets, tbl_len = tbl
-        if slot >= len(offsets):
-            return -1
-        off = offsets[slot]
-        if off == 0:
-            return -1
-        if off < 4 or off + width > tbl_len:
-            raise FormatError(f"{what}: field lies outside its table ({off}+{width} > {tbl_len})")
-        return pos + off
-
-    def scalar(self, tbl: tuple[int, tuple[int, ...], int], slot: int, code: str,
-               default: Any, what: str) -> Any:
-        p = self.field(tbl, slot, SCALAR_SIZE[code], what)
-        return default if p < 0 else _STRUCTS[code].unpack_from(self.buf, p)[0]
+        if tbl_len < 4:
+            raise FormatError(f"{what}: table at {pos} has a malformed size ({tbl_len})")
+        key = (id(spec), bytes(self.buf[vt:vt + vt_len]))
+        plan = _PLANS.get(key)
+        if plan is None:
+            offsets = struct.unpack_from(f"<{(vt_len - 4) >> 1}H", key[1], 4)
+            plan = _compile(spec, offsets, tbl_len, what)
+            if len(_PLANS) < _MAX_PLANS:
+                _PLANS[key] = plan
+        return plan
 
     def vector(self, pos: int, elem_size: int, what: str) -> tuple[int, int]:
         """(start, length) of the vector whose length prefix is at ``pos``."""
@@ -122,6 +153,16 @@ class Reader:
         start, n = self.vector(pos, dtype.itemsize, what)
         return np.frombuffer(self.buf, dtype, n, start)
 
+    def ints(self, pos: int, what: str) -> tuple[int, ...]:
+        """A vector of int32 as a tuple (cheaper than numpy for the short ones of shapes)."""
+        start, n = self.vector(pos, 4, what)
+        unpack = _INTS.get(n)
+        if unpack is None:
+            unpack = struct.Struct(f"<{n}i").unpack_from
+            if n <= 64:
+                _INTS[n] = unpack
+        return unpack(self.buf, start)
+
     def string(self, pos: int, what: str) -> str:
         start, n = self.vector(pos, 1, what)
         return bytes(self.buf[start:start + n]).decode("utf-8", "surrogateescape")
@@ -135,6 +176,38 @@ class Reader:
             bad = int(np.argmax(targets + 4 > self.size))
             raise FormatError(f"{what}[{bad}]: offset points past the end of the buffer")
         return targets.tolist()  # type: ignore[no-any-return]
+
+
+def _compile(spec: TableSpec, offsets: tuple[int, ...], tbl_len: int, what: str) -> _Plan:
+    """The plan for tables of type ``spec`` with these vtable ``offsets`` and size."""
+    items = []
+    for k, (slot, code) in enumerate(spec.entries):
+        off = offsets[slot] if slot < len(offsets) else 0
+        if off == 0:
+            continue
+        width = SCALAR_SIZE.get(code, 4)
+        if off < 4 or off + width > tbl_len:
+            raise FormatError(f"{what}.{spec.names[k]}: field lies outside its table")
+        items.append((off, k, code))
+    items.sort()
+    fmt, end = ["<"], 0
+    for off, _, code in items:
+        if off < end:  # overlapping fields: legal but odd; read them one by one
+            return _compile_overlapping(items, tbl_len)
+        fmt.append(f"{off - end}x{'I' if code == 'O' else code}")
+        end = off + SCALAR_SIZE.get(code, 4)
+    unpack = struct.Struct("".join(fmt)).unpack_from if items else None
+    return unpack, tuple((k, off, code == "O") for off, k, code in items), tbl_len
+
+
+def _compile_overlapping(items: list[tuple[int, int, str]], tbl_len: int) -> _Plan:
+    """A plan reading fields one by one, for vtables whose fields overlap."""
+    structs = [(off, _STRUCTS["I" if code == "O" else code]) for off, _, code in items]
+
+    def unpack(buf: Any, pos: int) -> list[Any]:
+        return [s.unpack_from(buf, pos + off)[0] for off, s in structs]
+
+    return unpack, tuple((k, off, code == "O") for off, k, code in items), tbl_len
 
 
 @dataclass(frozen=True)
@@ -181,101 +254,155 @@ class _Layout:
         self.order = order
 
 
+#: Packing of every table field signature seen so far (a few hundred at most: one per schema
+#: table and combination of present fields).
+_LAYOUTS: dict[tuple[tuple[int, str], ...], _Layout] = {}
+
+
 class Writer:
     """Builds a flatbuffer back to front. Positions are measured from the end of the output."""
 
-    __slots__ = ("_layouts", "_parts", "_vtables", "size")
+    __slots__ = ("_parts", "_vtables", "size")
 
     def __init__(self) -> None:
         self._parts: list[bytes | memoryview | Chunk] = []
         self.size = 0
         self._vtables: dict[bytes, int] = {}
-        self._layouts: dict[tuple[tuple[int, str], ...], _Layout] = {}
 
-    def _pad(self, upcoming: int, align: int) -> None:
-        pad = -(self.size + upcoming) % align
-        if pad:
-            self._parts.append(bytes(pad))
-            self.size += pad
+    def _add(self, data: bytes, align: int) -> int:
+        """Place ``data`` so that it starts ``align``-aligned; returns its start position."""
+        pad = -(self.size + len(data)) % align
+        self._parts.append(data + bytes(pad) if pad else data)
+        self.size += len(data) + pad
+        return self.size
 
     def string(self, text: str) -> int:
         data = text.encode("utf-8", "surrogateescape")
-        self._pad(len(data) + 1, 4)
-        self._parts.append(_U32.pack(len(data)) + data + b"\0")
-        self.size += len(data) + 5
-        return self.size
+        return self._add(_U32.pack(len(data)) + data + b"\0", 4)
 
     def vector(self, data: bytes | memoryview | Chunk, count: int, align: int = 4) -> int:
-        """A vector of ``count`` elements whose little-endian bytes are ``data``."""
+        """A vector of ``count`` elements whose little-endian bytes are ``data``; the elements
+        start ``align``-aligned (at least 4)."""
+        if isinstance(data, bytes) and align <= 4:
+            return self._add(_U32.pack(count) + data, 4)
         length = data.length if isinstance(data, Chunk) else len(data)
-        self._pad(length, max(align, 4))
+        pad = -(self.size + length) % max(align, 4)
+        if pad:
+            self._parts.append(bytes(pad))
         self._parts.append(data)
         self._parts.append(_U32.pack(count))
-        self.size += length + 4
+        self.size += length + pad + 4
         return self.size
 
     def array(self, values: Any, code: str) -> int:
-        arr = np.ascontiguousarray(values, dtype=SCALAR_DTYPE[code])
-        return self.vector(arr.tobytes(), arr.size, arr.itemsize)
+        """A vector of scalars of struct ``code`` (a sequence or a numpy array)."""
+        if isinstance(values, np.ndarray):
+            arr = np.ascontiguousarray(values, dtype=SCALAR_DTYPE[code])
+            return self.vector(arr.tobytes(), arr.size, arr.itemsize)
+        n = len(values)
+        return self.vector(struct.pack(f"<{n}{code}", *values), n, SCALAR_SIZE[code])
 
     def offsets(self, targets: Sequence[int]) -> int:
         """A vector of uoffsets to objects already written at ``targets``."""
         n = len(targets)
-        self._pad(4 * n, 4)
-        end = self.size + 4 * n + 4  # position of the length prefix
-        rel = np.arange(end - 4, end - 4 - 4 * n, -4, dtype=np.int64) - np.asarray(
-            targets, dtype=np.int64).reshape(-1)
-        self._parts.append(rel.astype("<u4").tobytes())
-        self._parts.append(_U32.pack(n))
+        pad = -self.size % 4
+        end = self.size + pad + 4 * n + 4  # position of the length prefix
+        rel = [end - 4 - 4 * i - t for i, t in enumerate(targets)]
+        self._parts.append(struct.pack(f"<I{n}I{pad}x", n, *rel))
         self.size = end
         return end
 
     def table(self, fields: Sequence[tuple[int, str, Any]]) -> int:
         """A table from ``(slot, code, value)``; code "O" marks an offset to a written object."""
-        key = tuple((slot, code) for slot, code, _ in fields)
-        layout = self._layouts.get(key)
+        key = tuple([(slot, code) for slot, code, _ in fields])
+        layout = _LAYOUTS.get(key)
         if layout is None:
-            layout = self._layouts[key] = _Layout(key)
+            layout = _LAYOUTS[key] = _Layout(key)
         values = [fields[i][2] for i in layout.order]
-        self._pad(layout.size, layout.align)
-        start = self.size + layout.size
+        pad = -(self.size + layout.size) % layout.align
+        start = self.size + layout.size + pad
         for k, off in layout.ref_offsets:
             values[k] = start - off - values[k]
         vt = self._vtables.get(layout.vtable)
         if vt is None:
             soffset = len(layout.vtable)
             self._vtables[layout.vtable] = start + soffset
+            self._parts.append(layout.vtable + layout.fmt.pack(soffset, *values) + bytes(pad))
+            self.size = start + soffset
         else:
-            soffset = vt - start
-        self._parts.append(layout.fmt.pack(soffset, *values))
-        self.size = start
-        if vt is None:
-            self._parts.append(layout.vtable)
-            self.size += len(layout.vtable)
+            self._parts.append(layout.fmt.pack(vt - start, *values) + bytes(pad))
+            self.size = start
         return start
 
     def finish(self, root: int, identifier: bytes) -> None:
-        self._pad(8, 16)
-        self.size += 8
-        self._parts.append(_U32.pack(self.size - root) + identifier)
+        pad = -(self.size + 8) % 16
+        self.size += 8 + pad
+        self._parts.append(_U32.pack(self.size - root) + identifier + bytes(pad))
 
-    def parts(self) -> Iterator[bytes | memoryview | Chunk]:
+    def parts(self) -> list[bytes | memoryview | Chunk]:
         """The output, front to back."""
-        return reversed(self._parts)
+        return self._parts[::-1]
 
 
 def write_parts(parts: Iterable[bytes | memoryview | Chunk], out: IO[bytes]) -> None:
-    """Write ``parts`` to the unbuffered binary file ``out``; chunks of a source file are copied
-    file-to-file by the kernel when possible."""
-    pending: list[bytes | memoryview] = []
+    """Write ``parts`` to the unbuffered binary file ``out``.
+
+    Chunks of a source file are copied file-to-file by the kernel. Neighbouring chunks that keep
+    their distance in the output, and the bytes between them when those equal the source's,
+    are merged into one copy, so an unchanged model is copied in a few large ranges.
+    """
+    pending: list[bytes | memoryview] = []  # bytes after the current run, not yet written
+    size = 0  # of pending
+    run: Chunk | None = None  # the copy being extended
     for part in parts:
-        if isinstance(part, Chunk):
-            _write_all(out, b"".join(pending))
+        if isinstance(part, Chunk) and part.fileno is not None:
+            if run is not None and run.fileno == part.fileno and _same_bytes(
+                    part.source, run.start + run.length, pending, part.start):
+                run = Chunk(run.source, run.start, part.start + part.length - run.start,
+                            run.fileno)
+            else:
+                if run is not None:
+                    copy_chunk(run, out)
+                start = part.start - size
+                if not (pending and _same_bytes(part.source, start, pending, part.start)):
+                    _flush(out, pending)
+                    start = part.start
+                run = Chunk(part.source, start, part.start + part.length - start, part.fileno)
             pending.clear()
-            copy_chunk(part, out)
-        else:
-            pending.append(part)
-    _write_all(out, b"".join(pending))
+            size = 0
+            continue
+        pending.append(part.view() if isinstance(part, Chunk) else part)
+        size += len(pending[-1])
+        if size > (1 << 20):  # too much to compare with the source: write it out
+            if run is not None:
+                copy_chunk(run, out)
+                run = None
+            _flush(out, pending)
+            size = 0
+    if run is not None:
+        copy_chunk(run, out)
+    _flush(out, pending)
+
+
+def _flush(out: IO[bytes], pending: list[bytes | memoryview]) -> None:
+    """Write and clear ``pending``: small parts joined, large ones as they are."""
+    small: list[bytes | memoryview] = []
+    for part in pending:
+        if len(part) < (1 << 16):
+            small.append(part)
+            continue
+        _write_all(out, b"".join(small))
+        small.clear()
+        _write_all(out, part)
+    _write_all(out, b"".join(small))
+    pending.clear()
+
+
+def _same_bytes(source: Any, start: int, pending: list[bytes | memoryview], end: int) -> bool:
+    """Whether ``source[start:end]`` holds exactly the bytes in ``pending``."""
+    if start < 0 or end - start != sum(len(p) for p in pending):
+        return False
+    return memoryview(source)[start:end] == b"".join(pending)
 
 
 def _write_all(out: IO[bytes], data: bytes | memoryview) -> None:

@@ -10,36 +10,29 @@ from typing import IO, Any
 
 import numpy as np
 
-from .._generated.schema import (
-    BuiltinOperator,
-    CustomOptionsFormat,
-    CustomQuantization,
-    SparsityParameters,
-    TensorType,
-    VariantSubType,
-)
+from .._generated.schema import BuiltinOperator, CustomOptionsFormat, TensorType
 from ..errors import FormatError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
-from .flatbuf import Chunk, Reader
-from .tables import field_map, read_union, read_value
+from .flatbuf import SCALAR_DTYPE, Chunk, Reader
+from .tables import Layout, decode, layout
 
 __all__ = ["DIGEST_METADATA", "Source", "load", "open_source"]
 
 #: Name of the metadata entry that holds the SHA-256 written by ``save(..., digest=True)``.
 DIGEST_METADATA = "tflitekit.sha256"
 
-_MODEL = field_map("Model")
-_OPCODE = field_map("OperatorCode")
-_SUBGRAPH = field_map("SubGraph")
-_TENSOR = field_map("Tensor")
-_BUFFER = field_map("Buffer")
-_OPERATOR = field_map("Operator")
-_QUANT = field_map("QuantizationParameters")
-_METADATA = field_map("Metadata")
-_SIGNATURE = field_map("SignatureDef")
-_TENSOR_MAP = field_map("TensorMap")
+_MODEL = layout("Model")
+_OPCODE = layout("OperatorCode")
+_SUBGRAPH = layout("SubGraph")
+_TENSOR = layout("Tensor")
+_BUFFER = layout("Buffer")
+_OPERATOR = layout("Operator")
+_QUANT = layout("QuantizationParameters")
+_METADATA = layout("Metadata")
+_SIGNATURE = layout("SignatureDef")
+_TENSOR_MAP = layout("TensorMap")
 _TENSOR_TYPES = dict(TensorType._value2member_map_)
 _BUILTINS = dict(BuiltinOperator._value2member_map_)
 _FORMATS = dict(CustomOptionsFormat._value2member_map_)
@@ -118,66 +111,63 @@ class _Decoder:
         self.problem(f"{what}: {kind} index {index} out of range (0..{len(items) - 1})")
         return None
 
-    # -- tables ----------------------------------------------------------------------------------
-    def tables(self, tbl: tuple[int, tuple[int, ...], int], field: str, fields: dict[str, Any],
-               what: str) -> list[tuple[int, str]]:
-        """(position, path) of each table in vector field ``field``."""
-        p = self.r.field(tbl, fields[field].slot, 4, what)
-        if p < 0:
-            return []
-        where = f"{what}.{field}"
-        return [(t, f"{where}[{i}]") for i, t in enumerate(self.r.offsets(self.r.deref(p, where),
-                                                                           where))]
+    def value(self, lay: Layout, values: list[Any], name: str, what: str) -> Any:
+        """Field ``name`` decoded generically (scalars, strings, leaf tables, ...)."""
+        i = lay.index[name]
+        return decode(self.r, lay.fields_by_name[name], values, i, what)
 
-    def ints(self, tbl: tuple[int, tuple[int, ...], int], f: Any, what: str) -> np.ndarray | None:
-        p = self.r.field(tbl, f.slot, 4, what)
-        if p < 0:
-            return None
-        return self.r.array(self.r.deref(p, what), f.type, f"{what}.{f.name}")
+    def tables(self, pos: int, what: str) -> list[tuple[int, str]]:
+        """(position, path) of each table of the vector at ``pos`` (-1: absent)."""
+        if pos < 0:
+            return []
+        return [(t, f"{what}[{i}]") for i, t in enumerate(self.r.offsets(pos, what))]
+
+    def ints(self, pos: int, what: str) -> tuple[int, ...] | None:
+        return None if pos < 0 else self.r.ints(pos, what)
 
     def model(self) -> Model:
         r = self.r
         what = "Model"
-        tbl = r.table(r.root(), what)
+        lay = _MODEL
+        v = r.read(r.root(), lay.spec, what)
+        ix = lay.index
         model = Model.__new__(Model)
         model._source = None
-        model.version = read_value(r, tbl, _MODEL["version"], what)
-        model.description = read_value(r, tbl, _MODEL["description"], what)
-        self.buffers = [self.buffer(pos, path) for pos, path in
-                        self.tables(tbl, "buffers", _MODEL, what)]
+        model.version = v[ix["version"]]
+        model.description = self.value(lay, v, "description", what)
+        self.buffers = [self.buffer(p, path)
+                        for p, path in self.tables(v[ix["buffers"]], "Model.buffers")]
         if self.buffers and self.buffers[0].nbytes:
             self.problem("Model.buffers[0]: the first buffer must be empty")
         model.buffers = self.buffers[1:]
-        model.operator_codes = [self.opcode(pos, path) for pos, path in
-                                self.tables(tbl, "operator_codes", _MODEL, what)]
-        model.subgraphs = [self.subgraph(pos, path, model.operator_codes) for pos, path in
-                           self.tables(tbl, "subgraphs", _MODEL, what)]
-        refs = self.ints(tbl, _MODEL["metadata_buffer"], what)
+        model.operator_codes = [self.opcode(p, path) for p, path in
+                                self.tables(v[ix["operator_codes"]], "Model.operator_codes")]
+        model.subgraphs = [self.subgraph(p, path, model.operator_codes) for p, path in
+                           self.tables(v[ix["subgraphs"]], "Model.subgraphs")]
+        refs = self.ints(v[ix["metadata_buffer"]], "Model.metadata_buffer")
         model.metadata_buffer = None if refs is None else [
-            self.buffer_ref(int(i), f"Model.metadata_buffer[{k}]") for k, i in enumerate(refs)]
-        model.metadata = [self.metadata(pos, path) for pos, path in
-                          self.tables(tbl, "metadata", _MODEL, what)]
-        model.signature_defs = [self.signature(pos, path, model.subgraphs) for pos, path in
-                                self.tables(tbl, "signature_defs", _MODEL, what)]
-        model.external_buffer_groups = read_value(r, tbl, _MODEL["external_buffer_groups"], what)
-        model.external_buffers = read_value(r, tbl, _MODEL["external_buffers"], what)
+            self.buffer_ref(i, f"Model.metadata_buffer[{k}]") for k, i in enumerate(refs)]
+        model.metadata = [self.metadata(p, path)
+                          for p, path in self.tables(v[ix["metadata"]], "Model.metadata")]
+        model.signature_defs = [self.signature(p, path, model.subgraphs) for p, path in
+                                self.tables(v[ix["signature_defs"]], "Model.signature_defs")]
+        model.external_buffer_groups = self.value(lay, v, "external_buffer_groups", what)
+        model.external_buffers = self.value(lay, v, "external_buffers", what)
         return model
 
     def buffer(self, pos: int, what: str) -> Buffer:
-        r = self.r
-        tbl = r.table(pos, what)
-        buf = Buffer.__new__(Buffer)
-        p = r.field(tbl, _BUFFER["data"].slot, 4, what)
-        offset = r.scalar(tbl, _BUFFER["offset"].slot, "Q", 0, what)
-        if p >= 0:
-            start, n = r.vector(r.deref(p, what), 1, f"{what}.data")
+        v = self.r.read(pos, _BUFFER.spec, what)
+        ix = _BUFFER.index
+        data_at, offset = v[ix["data"]], v[ix["offset"]]
+        if data_at >= 0:
+            start, n = self.r.vector(data_at, 1, f"{what}.data")
         elif offset > 1:
-            n = r.scalar(tbl, _BUFFER["size"].slot, "Q", 0, what)
-            start = offset
+            start, n = offset, v[ix["size"]]
             if start + n > len(self.src.buf):
                 raise FormatError(f"{what}: offset {offset} + size {n} is past the end of the file")
         else:
             start = n = 0
+        buf = Buffer.__new__(Buffer)
         data = np.frombuffer(self.src.buf, np.uint8, n, start)
         data.flags.writeable = False
         buf._data = data
@@ -188,145 +178,136 @@ class _Decoder:
         return None if index == 0 else self.pick(self.buffers, index, what, "buffer")
 
     def opcode(self, pos: int, what: str) -> OperatorCode:
-        r = self.r
-        tbl = r.table(pos, what)
+        v = self.r.read(pos, _OPCODE.spec, what)
+        ix = _OPCODE.index
         code = OperatorCode.__new__(OperatorCode)
-        deprecated = read_value(r, tbl, _OPCODE["deprecated_builtin_code"], what)
-        stored = read_value(r, tbl, _OPCODE["builtin_code"], what)
+        deprecated, stored = v[ix["deprecated_builtin_code"]], v[ix["builtin_code"]]
         builtin = max(deprecated, stored)
-        code._legacy = stored < deprecated
         code.builtin_code = _BUILTINS.get(builtin, builtin)
-        code.custom_code = read_value(r, tbl, _OPCODE["custom_code"], what)
-        code.version = read_value(r, tbl, _OPCODE["version"], what)
+        code._legacy = stored < deprecated
+        code.custom_code = self.value(_OPCODE, v, "custom_code", what)
+        code.version = v[ix["version"]]
         return code
 
     def subgraph(self, pos: int, what: str, opcodes: list[OperatorCode]) -> Subgraph:
-        r = self.r
-        tbl = r.table(pos, what)
-        graph = Subgraph(read_value(r, tbl, _SUBGRAPH["name"], what),
-                         debug_metadata_index=read_value(
-                             r, tbl, _SUBGRAPH["debug_metadata_index"], what))
-        tensors = [self.tensor(p, path) for p, path in self.tables(tbl, "tensors", _SUBGRAPH, what)]
+        v = self.r.read(pos, _SUBGRAPH.spec, what)
+        ix = _SUBGRAPH.index
+        graph = Subgraph(self.value(_SUBGRAPH, v, "name", what),
+                         debug_metadata_index=v[ix["debug_metadata_index"]])
+        tensors = [self.tensor(p, path)
+                   for p, path in self.tables(v[ix["tensors"]], f"{what}.tensors")]
         for t in tensors:
             t._graph = graph
         graph.tensors._extend_quietly(tensors)
-        graph.inputs = [t for t in self.tensor_refs(tbl, _SUBGRAPH["inputs"], tensors, what)
-                        or () if t is not None]
-        graph.outputs = [t for t in self.tensor_refs(tbl, _SUBGRAPH["outputs"], tensors, what)
-                         or () if t is not None]
+        graph.inputs = self.tensor_list(v[ix["inputs"]], tensors, f"{what}.inputs")
+        graph.outputs = self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs")
         ops = [self.operator(p, path, tensors, opcodes)
-               for p, path in self.tables(tbl, "operators", _SUBGRAPH, what)]
+               for p, path in self.tables(v[ix["operators"]], f"{what}.operators")]
         graph.operators._extend_quietly(ops)
         for op in ops:
             op._graph = graph
             graph._link(op)
         return graph
 
-    def tensor_refs(self, tbl: tuple[int, tuple[int, ...], int], f: Any, tensors: list[Tensor],
-                    what: str) -> Any:
-        indices = self.ints(tbl, f, what)
-        if indices is None:
-            return None
+    def tensor_refs(self, pos: int, tensors: list[Tensor], what: str) -> list[Tensor | None]:
+        """Tensors by index; -1 is an absent optional tensor (None)."""
+        indices: tuple[int, ...] = self.ints(pos, what) or ()
         n = len(tensors)
-        refs = [tensors[i] if 0 <= i < n else None for i in indices.tolist()]
-        for k, i in enumerate(indices.tolist()):
-            if refs[k] is None and i != -1:
-                self.problem(f"{what}.{f.name}[{k}]: tensor index {i} out of range (0..{n - 1})")
+        refs: list[Tensor | None] = [tensors[i] if 0 <= i < n else None for i in indices]
+        for k, i in enumerate(indices):
+            if i != -1 and refs[k] is None:
+                self.problem(f"{what}[{k}]: tensor index {i} out of range (0..{n - 1})")
         return refs
 
+    def tensor_list(self, pos: int, tensors: list[Tensor], what: str) -> list[Tensor]:
+        return [t for t in self.tensor_refs(pos, tensors, what) if t is not None]
+
     def tensor(self, pos: int, what: str) -> Tensor:
-        r = self.r
-        tbl = r.table(pos, what)
+        v = self.r.read(pos, _TENSOR.spec, what)
+        ix = _TENSOR.index
         t = Tensor.__new__(Tensor)
         t._graph = None
         t._producer = None
         t._uses = []
-        shape = self.ints(tbl, _TENSOR["shape"], what)
-        t.shape = None if shape is None else tuple(shape.tolist())
-        dtype = r.scalar(tbl, _TENSOR["type"].slot, "b", 0, what)
+        shape = self.ints(v[ix["shape"]], f"{what}.shape")
+        t.shape = shape
+        dtype = v[ix["type"]]
         t.dtype = _TENSOR_TYPES.get(dtype, dtype)
-        t.buffer = self.buffer_ref(r.scalar(tbl, _TENSOR["buffer"].slot, "I", 0, what),
-                                   f"{what}.buffer")
-        t.name = read_value(r, tbl, _TENSOR["name"], what)
-        p = r.field(tbl, _TENSOR["quantization"].slot, 4, what)
-        t.quantization = None if p < 0 else self.quantization(r.deref(p, what),
-                                                              f"{what}.quantization")
-        t.is_variable = read_value(r, tbl, _TENSOR["is_variable"], what)
-        sparsity = read_value(r, tbl, _TENSOR["sparsity"], what)
-        t.sparsity = sparsity if sparsity is None or isinstance(sparsity, SparsityParameters) \
-            else None
-        signature = self.ints(tbl, _TENSOR["shape_signature"], what)
-        t.shape_signature = None if signature is None else tuple(signature.tolist())
-        t.has_rank = read_value(r, tbl, _TENSOR["has_rank"], what)
-        variants = read_value(r, tbl, _TENSOR["variant_tensors"], what)
-        t.variant_tensors = variants if variants is None or all(
-            isinstance(v, VariantSubType) for v in variants) else None
-        t.external_buffer = read_value(r, tbl, _TENSOR["external_buffer"], what)
+        t.buffer = self.buffer_ref(v[ix["buffer"]], f"{what}.buffer")
+        name_at = v[ix["name"]]
+        t.name = None if name_at < 0 else self.r.string(name_at, f"{what}.name")
+        q = v[ix["quantization"]]
+        t.quantization = None if q < 0 else self.quantization(q, f"{what}.quantization")
+        t.is_variable = v[ix["is_variable"]]
+        t.sparsity = self.value(_TENSOR, v, "sparsity", what)
+        signature = self.ints(v[ix["shape_signature"]], f"{what}.shape_signature")
+        t.shape_signature = signature
+        t.has_rank = v[ix["has_rank"]]
+        t.variant_tensors = self.value(_TENSOR, v, "variant_tensors", what)
+        t.external_buffer = v[ix["external_buffer"]]
         return t
 
     def quantization(self, pos: int, what: str) -> Quantization:
         r = self.r
-        tbl = r.table(pos, what)
+        v = r.read(pos, _QUANT.spec, what)
+        ix = _QUANT.index
         q = Quantization.__new__(Quantization)
-        for name in ("min", "max", "scale", "zero_point"):
-            arr = self.ints(tbl, _QUANT[name], what)
-            setattr(q, name, None if arr is None else arr.astype(arr.dtype.newbyteorder("=")))
-        details = read_union(r, tbl, _QUANT["details"], what)
-        q.details = details if details is None or isinstance(details, CustomQuantization) else None
-        q.quantized_dimension = read_value(r, tbl, _QUANT["quantized_dimension"], what)
+        for name, code in (("min", "f"), ("max", "f"), ("scale", "f"), ("zero_point", "q")):
+            at = v[ix[name]]
+            setattr(q, name, None if at < 0 else r.array(at, code, f"{what}.{name}").astype(
+                SCALAR_DTYPE[code].newbyteorder("="), copy=False))
+        q.details = self.value(_QUANT, v, "details", what)
+        q.quantized_dimension = v[ix["quantized_dimension"]]
         return q
 
     def operator(self, pos: int, what: str, tensors: list[Tensor],
                  opcodes: list[OperatorCode]) -> Operator:
-        r = self.r
-        tbl = r.table(pos, what)
+        v = self.r.read(pos, _OPERATOR.spec, what)
+        ix = _OPERATOR.index
         op = Operator.__new__(Operator)
         op._graph = None
-        index = r.scalar(tbl, _OPERATOR["opcode_index"].slot, "I", 0, what)
+        index = v[ix["opcode_index"]]
         code = self.pick(opcodes, index, f"{what}.opcode_index", "operator code")
         # In a lenient load a missing code gets a stand-in that names it.
         op.opcode = code or OperatorCode(BuiltinOperator.CUSTOM, f"<missing operator code {index}>")
-        op._inputs = tuple(self.tensor_refs(tbl, _OPERATOR["inputs"], tensors, what) or ())
-        op._outputs = tuple(t for t in self.tensor_refs(tbl, _OPERATOR["outputs"], tensors, what)
-                            or () if t is not None)
-        op.options = read_union(r, tbl, _OPERATOR["builtin_options"], what)
-        op.options_2 = read_union(r, tbl, _OPERATOR["builtin_options_2"], what)
-        op.custom_options = read_value(r, tbl, _OPERATOR["custom_options"], what)
-        large = r.scalar(tbl, _OPERATOR["large_custom_options_offset"].slot, "Q", 0, what)
+        op._inputs = tuple(self.tensor_refs(v[ix["inputs"]], tensors, f"{what}.inputs"))
+        op._outputs = tuple(self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs"))
+        op.options = self.value(_OPERATOR, v, "builtin_options", what)
+        op.options_2 = self.value(_OPERATOR, v, "builtin_options_2", what)
+        op.custom_options = self.value(_OPERATOR, v, "custom_options", what)
+        large = v[ix["large_custom_options_offset"]]
         if large > 1:
-            size = r.scalar(tbl, _OPERATOR["large_custom_options_size"].slot, "Q", 0, what)
+            size = v[ix["large_custom_options_size"]]
             if large + size > len(self.src.buf):
                 raise FormatError(f"{what}: large custom options run past the end of the file")
             op.custom_options = bytes(self.src.buf[large:large + size])
-        fmt = r.scalar(tbl, _OPERATOR["custom_options_format"].slot, "b", 0, what)
+        fmt = v[ix["custom_options_format"]]
         op.custom_options_format = _FORMATS.get(fmt, fmt)
-        op.mutating_variable_inputs = read_value(r, tbl, _OPERATOR["mutating_variable_inputs"],
-                                                 what)
-        intermediates = self.tensor_refs(tbl, _OPERATOR["intermediates"], tensors, what)
-        op.intermediates = None if intermediates is None else [
-            t for t in intermediates if t is not None]
-        op.debug_metadata_index = read_value(r, tbl, _OPERATOR["debug_metadata_index"], what)
+        op.mutating_variable_inputs = self.value(_OPERATOR, v, "mutating_variable_inputs", what)
+        at = v[ix["intermediates"]]
+        op.intermediates = None if at < 0 else self.tensor_list(at, tensors,
+                                                                f"{what}.intermediates")
+        op.debug_metadata_index = v[ix["debug_metadata_index"]]
         return op
 
     def metadata(self, pos: int, what: str) -> Metadata:
-        tbl = self.r.table(pos, what)
-        return Metadata(read_value(self.r, tbl, _METADATA["name"], what),
-                        self.buffer_ref(self.r.scalar(tbl, _METADATA["buffer"].slot, "I", 0, what),
-                                        f"{what}.buffer"))
+        v = self.r.read(pos, _METADATA.spec, what)
+        return Metadata(self.value(_METADATA, v, "name", what),
+                        self.buffer_ref(v[_METADATA.index["buffer"]], f"{what}.buffer"))
 
     def signature(self, pos: int, what: str, subgraphs: list[Subgraph]) -> SignatureDef:
-        r = self.r
-        tbl = r.table(pos, what)
-        index = r.scalar(tbl, _SIGNATURE["subgraph_index"].slot, "I", 0, what)
+        v = self.r.read(pos, _SIGNATURE.spec, what)
+        ix = _SIGNATURE.index
+        index = v[ix["subgraph_index"]]
         graph = self.pick(subgraphs, index, f"{what}.subgraph_index", "subgraph")
         tensors = list(graph.tensors) if graph is not None else []
-        sig = SignatureDef(read_value(r, tbl, _SIGNATURE["signature_key"], what), graph)
+        sig = SignatureDef(self.value(_SIGNATURE, v, "signature_key", what), graph)
         for side in ("inputs", "outputs"):
             mapping: dict[str, Tensor | None] = getattr(sig, side)
-            for p, path in self.tables(tbl, side, _SIGNATURE, what):
-                entry = r.table(p, path)
-                name = read_value(r, entry, _TENSOR_MAP["name"], path)
-                i = r.scalar(entry, _TENSOR_MAP["tensor_index"].slot, "I", 0, path)
+            for p, path in self.tables(v[ix[side]], f"{what}.{side}"):
+                entry = self.r.read(p, _TENSOR_MAP.spec, path)
+                name = self.value(_TENSOR_MAP, entry, "name", path)
+                i = entry[_TENSOR_MAP.index["tensor_index"]]
                 mapping[name] = self.pick(tensors, i, f"{path}.tensor_index", "tensor")
         return sig
 

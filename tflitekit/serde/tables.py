@@ -9,9 +9,10 @@ import numpy as np
 
 from .._generated.schema import ENUMS, TABLE_CLASSES, TABLE_FIELDS, UNIONS, Field, Table
 from ..errors import FormatError, TFLiteKitError
-from .flatbuf import Reader, Writer
+from .flatbuf import Reader, TableSpec, Writer
 
-__all__ = ["field_map", "read_table", "read_union", "union_member", "write_table", "write_union"]
+__all__ = ["Layout", "decode", "field_map", "layout", "read_table", "union_member", "write_table",
+           "write_union"]
 
 #: union name -> {class: member value}
 _UNION_VALUES: dict[str, dict[type[Table], int]] = {
@@ -37,60 +38,83 @@ def union_member(union: str, value: Table) -> int:
         raise TFLiteKitError(f"{type(value).__name__} is not a member of union {union}") from None
 
 
-def read_union(r: Reader, tbl: tuple[int, tuple[int, ...], int], field: Field,
-               what: str) -> Table | None:
-    kind = r.scalar(tbl, field.slot - 1, "B", 0, what)
-    p = r.field(tbl, field.slot, 4, what)
-    if kind == 0:
-        return None
-    member = UNIONS[field.type].get(kind)
-    if member is None:
-        raise FormatError(f"{what}.{field.name}: unknown {field.type} member {kind}")
-    if p < 0:
-        raise FormatError(f"{what}.{field.name}: {field.type} type {kind} set but value absent")
-    return read_table(r, r.deref(p, what), TABLE_CLASSES[member], f"{what}.{field.name}")
+class Layout:
+    """A table type's fields as :meth:`Reader.read` returns them: ``index[name]`` is where
+    field ``name`` lands (a union's type byte lands just before its value)."""
+
+    __slots__ = ("fields_by_name", "index", "spec")
+
+    def __init__(self, table: str) -> None:
+        entries: list[tuple[str, int, str, Any]] = []
+        for f in TABLE_FIELDS[table]:
+            if f.kind == "union":
+                entries.append((f"{f.name}_type", f.slot - 1, "B", 0))
+            entries.append((f.name, f.slot, f.type if f.kind == "scalar" else "O", f.default))
+        self.spec = TableSpec(entries)
+        self.fields_by_name = {f.name: f for f in TABLE_FIELDS[table]}
+        self.index = {name: i for i, name in enumerate(self.spec.names)}
 
 
-def read_value(r: Reader, tbl: tuple[int, tuple[int, ...], int], f: Field, what: str) -> Any:
-    """The value of field ``f`` of a table, decoded for the generated classes."""
+_LAYOUTS: dict[str, Layout] = {}
+
+
+def layout(table: str) -> Layout:
+    """The (cached) :class:`Layout` of ``table``."""
+    found = _LAYOUTS.get(table)
+    if found is None:
+        found = _LAYOUTS[table] = Layout(table)
+    return found
+
+
+def decode(r: Reader, f: Field, values: list[Any], i: int, what: str) -> Any:
+    """Turn entry ``i`` of a :meth:`Reader.read` result (field ``f``) into its Python value."""
     kind = f.kind
+    value = values[i]
     if kind == "scalar":
-        value = r.scalar(tbl, f.slot, f.type, f.default, what)
         return value if f.enum is None else _ENUM_MAPS[f.enum].get(value, value)
-    if kind == "union":
-        return read_union(r, tbl, f, what)
-    p = r.field(tbl, f.slot, 4, what)
-    if p < 0:
-        return None
-    target = r.deref(p, what)
     where = f"{what}.{f.name}"
+    if kind == "union":
+        member = values[i - 1]
+        if member == 0:
+            return None
+        name = UNIONS[f.type].get(member)
+        if name is None:
+            raise FormatError(f"{where}: unknown {f.type} member {member}")
+        if value < 0:
+            raise FormatError(f"{where}: {f.type} type {member} set but its value is absent")
+        return read_table(r, value, TABLE_CLASSES[name], where)
+    if value < 0:
+        return None
     if kind == "string":
-        return r.string(target, where)
+        return r.string(value, where)
     if kind == "table":
-        return read_table(r, target, TABLE_CLASSES[f.type], where)
+        return read_table(r, value, TABLE_CLASSES[f.type], where)
     if kind == "vector":
-        arr = r.array(target, f.type, where)
+        arr = r.array(value, f.type, where)
         if f.type in "Bb":
             return arr.tobytes()
-        values = arr.tolist()
+        items = arr.tolist()
         if f.enum is not None:
             enum_map = _ENUM_MAPS[f.enum]
-            values = [enum_map.get(v, v) for v in values]
-        return values
+            items = [enum_map.get(v, v) for v in items]
+        return items
     if kind == "vector_string":
-        return [r.string(t, f"{where}[{i}]") for i, t in enumerate(r.offsets(target, where))]
+        return [r.string(t, f"{where}[{k}]") for k, t in enumerate(r.offsets(value, where))]
     if kind == "vector_table":
         cls = TABLE_CLASSES[f.type]
-        return [read_table(r, t, cls, f"{where}[{i}]")
-                for i, t in enumerate(r.offsets(target, where))]
+        return [read_table(r, t, cls, f"{where}[{k}]")
+                for k, t in enumerate(r.offsets(value, where))]
     raise AssertionError(f"unknown field kind {kind}")
 
 
 def read_table(r: Reader, pos: int, cls: type[Table], what: str) -> Table:
-    tbl = r.table(pos, what)
+    """An instance of a generated table class read from ``pos``."""
+    lay = layout(cls.__name__)
+    values = r.read(pos, lay.spec, what)
     obj = cls.__new__(cls)
+    index = lay.index
     for f in cls.FIELDS:
-        setattr(obj, f.name, read_value(r, tbl, f, what))
+        setattr(obj, f.name, decode(r, f, values, index[f.name], what))
     return obj
 
 

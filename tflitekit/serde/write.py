@@ -45,10 +45,11 @@ class Encoded:
         self.digest_at = digest_at
 
     def to_bytes(self) -> bytes:
-        out = bytearray(b"".join(p.view() if isinstance(p, Chunk) else p for p in self.parts))
-        if self.digest_at is not None:
-            out[self.digest_at:self.digest_at + 32] = content_digest(out, self.digest_at)
-        return bytes(out)
+        data = b"".join([p.view() if isinstance(p, Chunk) else p for p in self.parts])
+        if self.digest_at is None:
+            return data
+        at = self.digest_at
+        return data[:at] + content_digest(data, at) + data[at + 32:]
 
     def write_to(self, out: IO[bytes]) -> None:
         """Stream into an unbuffered binary file."""
@@ -183,11 +184,12 @@ class _Encoder:
         w.finish(self._table(fields, "Model"), _IDENT)
         return w.size
 
-    def _table(self, fields: list[tuple[int, str, Any]], what: str) -> int:
+    def _table(self, fields: list[tuple[int, str, Any]], owner: object) -> int:
+        """Write a table of ``owner`` (named in the error when a value does not fit)."""
         try:
             return self.w.table(fields)
         except struct.error as exc:
-            raise TFLiteKitError(f"{what}: a field value is out of range ({exc})") from None
+            raise TFLiteKitError(f"{owner}: a field value is out of range ({exc})") from None
 
     # -- tables ------------------------------------------------------------------------------------
     def buffer(self, index: int, buf: Buffer | None, data_at: dict[int, int],
@@ -214,7 +216,7 @@ class _Encoder:
         # Files from before opcode 127 keep the code in the old field only: write them back so.
         legacy = code._legacy and builtin < _PLACEHOLDER_OPCODE
         write_value(w, _OPCODE["builtin_code"], 0 if legacy else builtin, fields)
-        return self._table(fields, f"OperatorCode {code.name}")
+        return self._table(fields, code)
 
     def subgraph(self, graph: Subgraph) -> int:
         w = self.w
@@ -241,15 +243,19 @@ class _Encoder:
             [self.tensor(t) for t in tensors])))
         write_value(w, _SUBGRAPH["name"], graph.name, fields)
         write_value(w, _SUBGRAPH["debug_metadata_index"], graph.debug_metadata_index, fields)
-        return self._table(fields, f"Subgraph {graph.name!r}")
+        return self._table(fields, graph)
 
     def tensor(self, t: Tensor) -> int:
         w = self.w
         fields: list[tuple[int, str, Any]] = []
-        write_value(w, _TENSOR["shape"], t.shape, fields)
-        write_value(w, _TENSOR["type"], int(t.dtype), fields)
-        write_value(w, _TENSOR["buffer"], self.buffer_ref(t.buffer), fields)
-        write_value(w, _TENSOR["name"], t.name, fields)
+        if t.shape is not None:
+            fields.append((_TENSOR["shape"].slot, "O", w.array(t.shape, "i")))
+        if t.dtype:
+            fields.append((_TENSOR["type"].slot, "b", int(t.dtype)))
+        if t.buffer is not None:
+            fields.append((_TENSOR["buffer"].slot, "I", self.buffer_index[id(t.buffer)]))
+        if t.name is not None:
+            fields.append((_TENSOR["name"].slot, "O", w.string(t.name)))
         if t.quantization is not None:
             fields.append((_TENSOR["quantization"].slot, "O", self.quantization(t.quantization)))
         write_value(w, _TENSOR["is_variable"], t.is_variable, fields)
@@ -258,7 +264,7 @@ class _Encoder:
         write_value(w, _TENSOR["has_rank"], t.has_rank, fields)
         write_value(w, _TENSOR["variant_tensors"], t.variant_tensors, fields)
         write_value(w, _TENSOR["external_buffer"], t.external_buffer, fields)
-        return self._table(fields, f"Tensor {t.name!r}")
+        return self._table(fields, t)
 
     def quantization(self, q: Quantization) -> int:
         w = self.w
@@ -290,13 +296,13 @@ class _Encoder:
             write_value(w, _OPERATOR["intermediates"], [ref(t) for t in op.intermediates],
                         fields)
         write_value(w, _OPERATOR["debug_metadata_index"], op.debug_metadata_index, fields)
-        return self._table(fields, repr(op))
+        return self._table(fields, op)
 
     def metadata_entry(self, entry: Metadata) -> int:
         fields: list[tuple[int, str, Any]] = []
         write_value(self.w, _METADATA["name"], entry.name, fields)
         write_value(self.w, _METADATA["buffer"], self.buffer_ref(entry.buffer), fields)
-        return self._table(fields, f"Metadata {entry.name!r}")
+        return self._table(fields, entry)
 
     def signature(self, sig: SignatureDef) -> int:
         w = self.w
@@ -320,5 +326,5 @@ class _Encoder:
             fields.append((_SIGNATURE[side].slot, "O", w.offsets(maps)))
         write_value(w, _SIGNATURE["signature_key"], sig.key, fields)
         write_value(w, _SIGNATURE["subgraph_index"], graph_index, fields)
-        return self._table(fields, repr(sig))
+        return self._table(fields, sig)
 
