@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from typing import Any
+from collections.abc import Callable
 
+import flatbuffers
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +29,6 @@ from tflitekit.options import (
     WhileOptions,
 )
 from tflitekit.serde import write as serde_write
-from tflitekit.serde.flatbuf import Writer
 
 MAX_SECONDS = 2.0
 
@@ -294,26 +294,54 @@ def test_random_bytes_with_a_plausible_header(data: bytes) -> None:
 def craft_shared_tables(kind: str, copies: int, length: int) -> bytes:
     """A valid flatbuffer whose vector of tables points ``copies`` times at one table: either a
     Tensor with a ``length``-element shape, or an Operator whose StableHLO options hold a
-    ``length``-element int64 vector."""
-    w = Writer()
-    fields: list[tuple[int, str, Any]] = []
+    ``length``-element int64 vector. Written with the reference flatbuffers Builder."""
+    b = flatbuffers.Builder(0)
+
+    def vector(values: list[int], prepend: Callable[[int], None], size: int) -> int:
+        b.StartVector(size, len(values), size)
+        for v in reversed(values):
+            prepend(v)
+        return int(b.EndVector())
+
+    def table(fields: list[tuple[str, int, int]]) -> int:
+        b.StartObject(max(slot for _, slot, _ in fields) + 1)
+        for kind_, slot, value in fields:
+            if kind_ == "ref":
+                b.PrependUOffsetTRelativeSlot(slot, value, 0)
+            elif kind_ == "u8":
+                b.PrependUint8Slot(slot, value, 0)
+            elif kind_ == "i8":
+                b.PrependInt8Slot(slot, value, 0)
+            elif kind_ == "i32":
+                b.PrependInt32Slot(slot, value, 0)
+            else:
+                b.PrependUint32Slot(slot, value, 0)
+        return int(b.EndObject())
+
+    def refs(target: int, n: int) -> int:
+        b.StartVector(4, n, 4)
+        for _ in range(n):
+            b.PrependUOffsetTRelative(target)
+        return int(b.EndVector())
+
+    model: list[tuple[str, int, int]] = [("u32", 0, 3)]
     if kind == "tensors":
-        shape = w.array(list(range(1000, 1000 + length)), "i")
-        tensor = w.table([(0, "O", shape)])
-        subgraph = w.table([(0, "O", w.offsets([tensor] * copies))])
+        shape = vector(list(range(1000, 1000 + length)), b.PrependInt32, 4)
+        tensor = table([("ref", 0, shape)])
+        subgraph = table([("ref", 0, refs(tensor, copies))])
     else:
-        vec = w.array([10**6 + i for i in range(length)], "q")
-        options = w.table([(0, "O", vec)])
+        vec = vector([10**6 + i for i in range(length)], b.PrependInt64, 8)
+        options = table([("ref", 0, vec)])
         member = next(k for k, v in UNIONS["BuiltinOptions2"].items()
                       if v == "StablehloBroadcastInDimOptions")
-        op = w.table([(11, "B", member), (12, "O", options)])
-        subgraph = w.table([(3, "O", w.offsets([op] * copies))])
-        code = w.table([(0, "b", 127),
-                        (3, "i", int(BuiltinOperator.STABLEHLO_BROADCAST_IN_DIM))])
-        fields.append((1, "O", w.offsets([code])))
-    fields += [(0, "I", 3), (2, "O", w.offsets([subgraph]))]
-    w.finish(w.table(fields), b"TFL3")
-    return b"".join(bytes(p) for p in w.parts())
+        op = table([("u8", 11, member), ("ref", 12, options)])
+        subgraph = table([("ref", 3, refs(op, copies))])
+        code = table([("i8", 0, 127),
+                      ("i32", 3, int(BuiltinOperator.STABLEHLO_BROADCAST_IN_DIM))])
+        model.append(("ref", 1, refs(code, 1)))
+    model.append(("ref", 2, refs(subgraph, 1)))
+    b.Finish(table(model), file_identifier=b"TFL3")
+    return bytes(b.Output())
 
 
 @pytest.mark.parametrize(("kind", "copies", "length"), [

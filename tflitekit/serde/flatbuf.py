@@ -283,8 +283,12 @@ class Writer:
     def vector(self, data: bytes | memoryview | Chunk, count: int, align: int = 4) -> int:
         """A vector of ``count`` elements whose little-endian bytes are ``data``; the elements
         start ``align``-aligned (at least 4)."""
-        if isinstance(data, bytes) and align <= 4:
-            return self._add(_U32.pack(count) + data, 4)
+        if isinstance(data, bytes):
+            pad = -(self.size + len(data)) % max(align, 4)
+            self._parts.append(_U32.pack(count) + data + bytes(pad) if pad else
+                               _U32.pack(count) + data)
+            self.size += len(data) + pad + 4
+            return self.size
         length = data.length if isinstance(data, Chunk) else len(data)
         pad = -(self.size + length) % max(align, 4)
         if pad:
@@ -297,8 +301,9 @@ class Writer:
     def array(self, values: Any, code: str) -> int:
         """A vector of scalars of struct ``code`` (a sequence or a numpy array)."""
         if isinstance(values, np.ndarray):
-            arr = np.ascontiguousarray(values, dtype=SCALAR_DTYPE[code])
-            return self.vector(arr.tobytes(), arr.size, arr.itemsize)
+            dtype = SCALAR_DTYPE[code]
+            data = (values if values.dtype == dtype else values.astype(dtype)).tobytes()
+            return self.vector(data, values.size, dtype.itemsize)
         n = len(values)
         return self.vector(struct.pack(f"<{n}{code}", *values), n, SCALAR_SIZE[code])
 

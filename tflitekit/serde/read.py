@@ -15,7 +15,7 @@ from ..errors import FormatError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
-from .flatbuf import SCALAR_DTYPE, Chunk, Reader
+from .flatbuf import Chunk, Reader
 from .tables import Layout, decode, layout
 
 __all__ = ["DIGEST_METADATA", "Source", "load", "open_source"]
@@ -254,8 +254,7 @@ class _Decoder:
         q = Quantization.__new__(Quantization)
         for name, code in (("min", "f"), ("max", "f"), ("scale", "f"), ("zero_point", "q")):
             at = v[ix[name]]
-            setattr(q, name, None if at < 0 else r.array(at, code, f"{what}.{name}").astype(
-                SCALAR_DTYPE[code].newbyteorder("="), copy=False))
+            setattr(q, name, None if at < 0 else r.array(at, code, f"{what}.{name}"))
         q.details = self.value(_QUANT, v, "details", what)
         q.quantized_dimension = v[ix["quantized_dimension"]]
         return q
