@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import tflitekit
 from tflitekit import Buffer, Model, Operator, OperatorCode, Quantization, SignatureDef, Tensor
 from tflitekit.options import (
     ActivationFunctionType,

@@ -326,11 +326,16 @@ def test_validate_clean_file(runnable_bytes: bytes, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("data", [b"", b"TFL3", b"\x00" * 64, b"not a flatbuffer at all" * 3])
-def test_validate_garbage_gives_one_file_problem(data: bytes) -> None:
+def test_validate_garbage_gives_one_file_problem(data: bytes, tmp_path: Path) -> None:
     problems = tflitekit.validate(data)
     assert len(problems) == 1 and problems[0].where == "file"
     with pytest.raises(tflitekit.FormatError):
         tflitekit.load(data)
+    path = tmp_path / "garbage.tflite"  # from a (possibly empty, unmappable) file too
+    path.write_bytes(data)
+    assert len(tflitekit.validate(path)) == 1
+    with pytest.raises(tflitekit.FormatError):
+        tflitekit.load(path)
 
 
 def test_validate_includes_structural_problems(runnable_model: Factory) -> None:

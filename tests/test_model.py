@@ -113,15 +113,27 @@ def test_removing_an_operator_needs_no_renumbering(runnable_model: Callable[[], 
                      (["fc/y", "add/c"], ["y"])]
 
 
-def test_tensor_referenced_but_not_listed_is_written() -> None:
-    m, ts, ops = chain(1)
+def test_adding_an_operator_adopts_its_tensors() -> None:
+    m, ts, _ = chain(1)
     g = m.main
     extra = Tensor.constant("extra", np.ones((1, 4), np.float32))
-    ops[0].inputs = [ts[0]]
-    g.add_operator(BuiltinOperator.ADD, [ts[1], extra], [Tensor("z", (1, 4))], AddOptions())
-    assert extra.graph is g
+    z = Tensor("z", (1, 4))
+    g.add_operator(BuiltinOperator.ADD, [ts[1], extra], [z], AddOptions())
+    assert extra.graph is g and z.graph is g
+    assert extra in g.tensors and z in g.tensors
     loaded = tflitekit.load(m.to_bytes())
     assert loaded.main.tensor("extra").data.tolist() == [[1, 1, 1, 1]]
+
+
+def test_tensor_referenced_but_not_listed_is_still_written() -> None:
+    m, ts, ops = chain(2)
+    g = m.main
+    g.tensors.remove(ts[1])  # still produced by ops[0] and read by ops[1]
+    assert ts[1] not in g.tensors
+    loaded = tflitekit.load(m.to_bytes())
+    t1 = loaded.main.tensor("t1")
+    assert loaded.main.operators[0].outputs == (t1,)
+    assert loaded.main.operators[1].inputs == (t1,)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ without passing through Python.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -36,6 +38,19 @@ _STRUCTS = {code: struct.Struct("<" + code) for code in SCALAR_SIZE}
 _INTS: dict[int, Any] = {}  # unpack_from of "<{n}i" by n
 
 
+@contextlib.contextmanager
+def pause_gc() -> Iterator[None]:
+    """Suspend the cycle collector while building many objects that are all kept (it would
+    only rescan them), restoring its state afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class TableSpec:
     """The fields of a table type as the reader sees them: ``(slot, code)`` pairs, where code is
     a scalar struct code or "O" for an offset (string, vector, table, union value)."""
@@ -51,8 +66,8 @@ class TableSpec:
         return self.names.index(name)
 
 
-#: (unpack function or None, (result index, offset in table, is an offset) per field, size)
-_Plan = tuple[Any, tuple[tuple[int, int, bool], ...], int]
+#: (decode(buf, pos) -> field values, table size)
+_Plan = tuple[Any, int]
 #: Compiled plans by (spec, vtable bytes), shared by every read: files dedupe their vtables and
 #: writers emit the same few shapes, so this stays small; the bound stops hostile input.
 _PLANS: dict[tuple[int, bytes], _Plan] = {}
@@ -110,15 +125,11 @@ class Reader:
         plan = self._plans.get((id(spec), vt))
         if plan is None:
             plan = self._plans[(id(spec), vt)] = self._plan(pos, vt, spec, what)
-        unpack, items, tbl_len = plan
+        decode, tbl_len = plan
         if pos + tbl_len > self.size:
             raise FormatError(f"{what}: table at {pos} claims {tbl_len} bytes, past the end")
         self.spend(4, what)
-        values = list(spec.defaults)
-        if unpack is not None:
-            for (k, off, ref), v in zip(items, unpack(self.buf, pos), strict=True):
-                values[k] = pos + off + v if ref else v
-        return values
+        return decode(self.buf, pos)  # type: ignore[no-any-return]
 
     def _plan(self, pos: int, vt: int, spec: TableSpec, what: str) -> _Plan:
         """How to unpack every table of type ``spec`` that uses the vtable at ``vt``."""
@@ -179,7 +190,11 @@ class Reader:
 
 
 def _compile(spec: TableSpec, offsets: tuple[int, ...], tbl_len: int, what: str) -> _Plan:
-    """The plan for tables of type ``spec`` with these vtable ``offsets`` and size."""
+    """The plan for tables of type ``spec`` with these vtable ``offsets`` and size.
+
+    The plan's decoder is a small function generated for this exact field layout: one
+    ``unpack_from`` and a list display, which makes reading a table a single fast call.
+    """
     items = []
     for k, (slot, code) in enumerate(spec.entries):
         off = offsets[slot] if slot < len(offsets) else 0
@@ -188,26 +203,33 @@ def _compile(spec: TableSpec, offsets: tuple[int, ...], tbl_len: int, what: str)
         width = SCALAR_SIZE.get(code, 4)
         if off < 4 or off + width > tbl_len:
             raise FormatError(f"{what}.{spec.names[k]}: field lies outside its table")
-        items.append((off, k, code))
+        items.append((off, k, "I" if code == "O" else code, code == "O"))
     items.sort()
-    fmt, end = ["<"], 0
-    for off, _, code in items:
-        if off < end:  # overlapping fields: legal but odd; read them one by one
-            return _compile_overlapping(items, tbl_len)
-        fmt.append(f"{off - end}x{'I' if code == 'O' else code}")
-        end = off + SCALAR_SIZE.get(code, 4)
-    unpack = struct.Struct("".join(fmt)).unpack_from if items else None
-    return unpack, tuple((k, off, code == "O") for off, k, code in items), tbl_len
-
-
-def _compile_overlapping(items: list[tuple[int, int, str]], tbl_len: int) -> _Plan:
-    """A plan reading fields one by one, for vtables whose fields overlap."""
-    structs = [(off, _STRUCTS["I" if code == "O" else code]) for off, _, code in items]
-
-    def unpack(buf: Any, pos: int) -> list[Any]:
-        return [s.unpack_from(buf, pos + off)[0] for off, s in structs]
-
-    return unpack, tuple((k, off, code == "O") for off, k, code in items), tbl_len
+    env: dict[str, Any] = {"d": spec.defaults}
+    names = [f"v{j}" for j in range(len(items))]
+    ends = [off + SCALAR_SIZE[code] for off, _, code, _ in items]
+    if any(off < end for (off, _, _, _), end in zip(items[1:], ends, strict=False)):
+        # Overlapping fields (legal, if odd): read them one by one.
+        lines = []
+        for j, (off, _, code, _) in enumerate(items):
+            env[f"s{j}"] = _STRUCTS[code].unpack_from
+            lines.append(f"    v{j}, = s{j}(buf, pos + {off})")
+        body = "\n".join(lines)
+    elif items:
+        fmt, end = ["<"], 0
+        for (off, _, code, _), stop in zip(items, ends, strict=True):
+            fmt.append(f"{off - end}x{code}")
+            end = stop
+        env["unpack"] = struct.Struct("".join(fmt)).unpack_from
+        body = f"    {', '.join(names)}, = unpack(buf, pos)"
+    else:
+        body = "    pass"
+    exprs = [f"d[{k}]" for k in range(len(spec.entries))]
+    for j, (off, k, _, ref) in enumerate(items):
+        exprs[k] = f"pos + {off} + v{j}" if ref else f"v{j}"
+    source = f"def decode(buf, pos):\n{body}\n    return [{', '.join(exprs)}]\n"
+    exec(source, env)  # the source holds only integers and names built above
+    return env["decode"], tbl_len
 
 
 @dataclass(frozen=True)
@@ -350,42 +372,21 @@ class Writer:
 
 
 def write_parts(parts: Iterable[bytes | memoryview | Chunk], out: IO[bytes]) -> None:
-    """Write ``parts`` to the unbuffered binary file ``out``.
-
-    Chunks of a source file are copied file-to-file by the kernel. Neighbouring chunks that keep
-    their distance in the output, and the bytes between them when those equal the source's,
-    are merged into one copy, so an unchanged model is copied in a few large ranges.
-    """
-    pending: list[bytes | memoryview] = []  # bytes after the current run, not yet written
-    size = 0  # of pending
-    run: Chunk | None = None  # the copy being extended
+    """Write ``parts`` to the unbuffered binary file ``out``; chunks of a file are copied
+    file-to-file by the kernel."""
+    pending: list[bytes | memoryview] = []
+    size = 0
     for part in parts:
         if isinstance(part, Chunk) and part.fileno is not None:
-            if run is not None and run.fileno == part.fileno and _same_bytes(
-                    part.source, run.start + run.length, pending, part.start):
-                run = Chunk(run.source, run.start, part.start + part.length - run.start,
-                            run.fileno)
-            else:
-                if run is not None:
-                    copy_chunk(run, out)
-                start = part.start - size
-                if not (pending and _same_bytes(part.source, start, pending, part.start)):
-                    _flush(out, pending)
-                    start = part.start
-                run = Chunk(part.source, start, part.start + part.length - start, part.fileno)
-            pending.clear()
+            _flush(out, pending)
             size = 0
+            copy_chunk(part, out)
             continue
         pending.append(part.view() if isinstance(part, Chunk) else part)
         size += len(pending[-1])
-        if size > (1 << 20):  # too much to compare with the source: write it out
-            if run is not None:
-                copy_chunk(run, out)
-                run = None
+        if size > (1 << 20):
             _flush(out, pending)
             size = 0
-    if run is not None:
-        copy_chunk(run, out)
     _flush(out, pending)
 
 
@@ -403,29 +404,59 @@ def _flush(out: IO[bytes], pending: list[bytes | memoryview]) -> None:
     pending.clear()
 
 
-def _same_bytes(source: Any, start: int, pending: list[bytes | memoryview], end: int) -> bool:
-    """Whether ``source[start:end]`` holds exactly the bytes in ``pending``."""
-    if start < 0 or end - start != sum(len(p) for p in pending):
-        return False
-    return memoryview(source)[start:end] == b"".join(pending)
-
-
 def _write_all(out: IO[bytes], data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[out.write(view) or 0:]
 
 
-def copy_chunk(chunk: Chunk, out: IO[bytes]) -> None:
-    """Append ``chunk`` to the unbuffered file ``out``, in the kernel when the source is a file."""
+def copy_chunk(chunk: Chunk, out: IO[bytes], at: int | None = None) -> None:
+    """Write ``chunk`` into the unbuffered file ``out`` (at its position, or at offset ``at``),
+    in the kernel when the chunk comes from a file."""
     offset, end = chunk.start, chunk.start + chunk.length
+    dst = out.fileno()
     if chunk.fileno is not None and hasattr(os, "copy_file_range"):
         try:
             while offset < end:
-                n = os.copy_file_range(chunk.fileno, out.fileno(), end - offset, offset)
+                n = os.copy_file_range(chunk.fileno, dst, end - offset, offset,
+                                       None if at is None else at + offset - chunk.start)
                 if n == 0:
                     break
                 offset += n
         except OSError:
             pass  # e.g. a file system without support: finish with a plain write
-    _write_all(out, memoryview(chunk.source)[offset:end])
+    rest = memoryview(chunk.source)[offset:end]
+    if at is None:
+        _write_all(out, rest)
+        return
+    at += offset - chunk.start
+    while rest:
+        n = os.pwrite(dst, rest, at)
+        rest, at = rest[n:], at + n
+
+
+def patch_parts(parts: Iterable[bytes | memoryview | Chunk], out: IO[bytes], base: Chunk) -> None:
+    """Turn ``out``, which holds a copy of ``base`` from offset 0, into ``parts``: only the
+    ranges that differ from it are written, and the file is cut to the new size."""
+    pos = 0
+    pending: list[bytes | memoryview] = []
+    source = memoryview(base.source)[base.start:base.start + base.length]
+
+    def flush() -> None:
+        data = b"".join(pending)
+        start = pos - len(data)
+        if data and source[start:pos] != data:
+            copy_chunk(Chunk(data, 0, len(data)), out, start)
+        pending.clear()
+
+    for part in parts:
+        if isinstance(part, Chunk):
+            flush()
+            if part.fileno != base.fileno or part.start != base.start + pos:
+                copy_chunk(part, out, pos)
+            pos += part.length
+        else:
+            pending.append(part)
+            pos += len(part)
+    flush()
+    os.ftruncate(out.fileno(), pos)

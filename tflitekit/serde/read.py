@@ -15,7 +15,7 @@ from ..errors import FormatError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
-from .flatbuf import Chunk, Reader
+from .flatbuf import Chunk, Reader, pause_gc
 from .tables import Layout, decode, layout
 
 __all__ = ["DIGEST_METADATA", "Source", "load", "open_source"]
@@ -82,7 +82,8 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
     src = open_source(source)
     decoder = _Decoder(src, strict, [] if problems is None else problems)
     try:
-        model = decoder.model()
+        with pause_gc():
+            model = decoder.model()
     except FormatError:
         raise
     except (struct.error, IndexError, ValueError, OverflowError, TypeError) as exc:

@@ -72,11 +72,11 @@ def decode(r: Reader, f: Field, values: list[Any], i: int, what: str) -> Any:
     value = values[i]
     if kind == "scalar":
         return value if f.enum is None else _ENUM_MAPS[f.enum].get(value, value)
-    where = f"{what}.{f.name}"
     if kind == "union":
         member = values[i - 1]
         if member == 0:
             return None
+        where = f"{what}.{f.name}"
         name = UNIONS[f.type].get(member)
         if name is None:
             raise FormatError(f"{where}: unknown {f.type} member {member}")
@@ -85,6 +85,7 @@ def decode(r: Reader, f: Field, values: list[Any], i: int, what: str) -> Any:
         return read_table(r, value, TABLE_CLASSES[name], where)
     if value < 0:
         return None
+    where = f"{what}.{f.name}"
     if kind == "string":
         return r.string(value, where)
     if kind == "table":

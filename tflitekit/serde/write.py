@@ -6,6 +6,7 @@ import mmap
 import os
 import struct
 import tempfile
+import threading
 from typing import IO, Any
 
 from .._generated.schema import FILE_IDENTIFIER, Table
@@ -13,7 +14,7 @@ from ..errors import TFLiteKitError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
-from .flatbuf import Chunk, Writer, write_parts
+from .flatbuf import Chunk, Writer, copy_chunk, patch_parts, pause_gc, write_parts
 from .read import DIGEST_METADATA, content_digest
 from .tables import field_map, write_union, write_value
 
@@ -67,25 +68,56 @@ def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
     if src is not None and src.path == target and not overwrite:
         raise TFLiteKitError(f"refusing to overwrite {target}, the file this model was loaded "
                              "from (pass overwrite=True)")
-    encoded = encode(model, digest=digest)
     directory = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "r+b", buffering=0) as out:
-            encoded.write_to(out)
-            if encoded.digest_at is not None:
-                with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                    value = content_digest(view, encoded.digest_at)
-                os.pwrite(out.fileno(), value, encoded.digest_at)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+            _write(model, out, digest)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(out.fileno(), 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _write(model: Model, out: IO[bytes], digest: bool) -> None:
+    """Serialize ``model`` into the empty unbuffered file ``out``.
+
+    A model loaded from a file mostly repeats that file, so the file is copied in the kernel
+    (in a thread) while the model is encoded, and then only what differs is written.
+    """
+    src = model._source
+    if src is None or src.fileno is None or not len(src.buf):
+        encoded = encode(model, digest=digest)
+        encoded.write_to(out)
+    else:
+        base = src.chunk(0, len(src.buf))
+        copied: list[bool] = []
+
+        def copy_source() -> None:
+            copy_chunk(base, out, 0)
+            copied.append(True)
+
+        copier = threading.Thread(target=copy_source)
+        copier.start()
+        try:
+            encoded = encode(model, digest=digest)
+        finally:
+            copier.join()
+        if copied:
+            patch_parts(encoded.parts, out, base)
+        else:  # the copy failed: write everything
+            os.ftruncate(out.fileno(), 0)
+            out.seek(0)
+            encoded.write_to(out)
+    if encoded.digest_at is not None:
+        with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            value = content_digest(view, encoded.digest_at)
+        os.pwrite(out.fileno(), value, encoded.digest_at)
 
 
 def encode(model: Model, *, digest: bool = False) -> Encoded:
@@ -94,7 +126,8 @@ def encode(model: Model, *, digest: bool = False) -> Encoded:
     encoder = _Encoder(model, extra)
     total = sum(b.nbytes for b in encoder.buffers if b is not None)
     if total < INLINE_LIMIT:
-        return encoder.encode(None)
+        with pause_gc():
+            return encoder.encode(None)
     # Buffers after the flatbuffer: learn its size first, then write it with the real offsets.
     size = _Encoder(model, extra).tables({}, {id(b): 0 for b in encoder.buffers
                                               if b is not None and b.nbytes})
