@@ -126,7 +126,7 @@ def test_adding_an_operator_adopts_its_tensors() -> None:
 
 
 def test_tensor_referenced_but_not_listed_is_still_written() -> None:
-    m, ts, ops = chain(2)
+    m, ts, _ = chain(2)
     g = m.main
     g.tensors.remove(ts[1])  # still produced by ops[0] and read by ops[1]
     assert ts[1] not in g.tensors
@@ -315,8 +315,6 @@ def test_operator_cannot_be_in_two_subgraphs() -> None:
     assert ops[0].graph is m.main
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a rejected operator stays in the target list "
-                   "(_OwnedList.insert inserts before the owner's check raises)")
 def test_rejected_operator_is_not_left_in_the_list() -> None:
     m, _, ops = chain(2)
     g2 = m.add_subgraph("other")
@@ -325,8 +323,6 @@ def test_rejected_operator_is_not_left_in_the_list() -> None:
     assert len(g2.operators) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: replacing an item of Subgraph.tensors leaves the "
-                   "old tensor claiming the subgraph (_release runs before the list changes)")
 def test_replacing_a_tensor_in_the_list_releases_the_old_one() -> None:
     m, _, _ = chain(1)
     g = m.main
@@ -449,8 +445,6 @@ def test_assigning_data_changes_the_saved_file(tmp_path: Path, runnable_bytes: b
     assert np.array_equal(m2.main.tensor("conv/w").data, m.main.tensor("conv/w").data)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after `tensor.data = new`, the replaced Buffer stays "
-                   "in model.buffers and the old bytes are still written to the file")
 def test_assigning_data_drops_the_old_bytes(runnable_bytes: bytes) -> None:
     m = tflitekit.load(runnable_bytes)
     w = m.main.tensor("fc/w")
@@ -595,8 +589,6 @@ def test_unknown_builtin_code_kept_as_number(flat: Any) -> None:
     assert flat(m.to_bytes()).opcodes()[0][:2] == (127, 9999)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Tensor.__repr__ uses dtype.name, which fails for an "
-                   "unknown (newer) tensor type kept as a plain int")
 def test_repr_of_tensor_with_unknown_type() -> None:
     t = Tensor("t", (1,), 200)
     assert int(t.dtype) == 200

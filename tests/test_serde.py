@@ -276,16 +276,11 @@ def test_default_options_round_trip_as_written() -> None:
         assert loaded.options is None and loaded.options_2 is None
 
 
-_OVERFLOW_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: an out-of-range value in a vector field (shape, shape_signature, "
-    "options vectors) escapes as a raw struct.error / OverflowError, not a TFLiteKitError")
-
-
 @pytest.mark.parametrize("what", [
     "scalar field",
-    pytest.param("shape", marks=_OVERFLOW_BUG),
-    pytest.param("shape_signature", marks=_OVERFLOW_BUG),
-    pytest.param("options vector", marks=_OVERFLOW_BUG),
+    "shape",
+    "shape_signature",
+    "options vector",
 ])
 def test_out_of_range_values_raise_tflitekit_errors(what: str) -> None:
     m = Model()
@@ -563,9 +558,6 @@ def test_digest_detects_flipped_bytes(digested: bytes) -> None:
             assert problems, f"validate missed a flip at {what} ({pos})"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a flip inside the digest's own metadata entry "
-                   "(metadata vector length, name offset or name string) makes load skip the "
-                   "verification instead of failing")
 def test_digest_detects_every_single_byte_flip(digested: bytes) -> None:
     missed = []
     for pos in range(len(digested)):
@@ -754,9 +746,6 @@ def test_model_over_2gib_round_trips_path_to_path(big_model_file: Path, flat: An
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: write_parts joins every in-memory part with "
-                   "b''.join, so saving a model whose data live in numpy arrays copies all of "
-                   "it (peak memory >= model size)")
 def test_saving_a_big_in_memory_model_does_not_copy_it(tmp_path: Path) -> None:
     _need_disk(tmp_path, 3)
     path = tmp_path / "big.tflite"

@@ -64,7 +64,7 @@ def test_every_core_field_survives(tmp_path: Path, tiny_bytes: bytes) -> None:
     graph.debugMetadataIndex = 4
     tensor = graph.tensors[0]
     tensor.isVariable, tensor.hasRank, tensor.externalBuffer = True, True, 7
-    tensor.shapeSignature = [-1] + list(tensor.shape[1:])
+    tensor.shapeSignature = [-1, *tensor.shape[1:]]
     op = graph.operators[0]
     op.mutatingVariableInputs = [False] * len(op.inputs)
     op.intermediates = [0]

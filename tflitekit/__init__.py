@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import options
 from ._generated.schema import BuiltinOperator, TensorType
-from .errors import FormatError, TFLiteKitError, ValidationError
+from .errors import FormatError, TFLiteKitError
 from .ir import (
     Buffer,
     Metadata,
@@ -44,7 +44,6 @@ __all__ = [
     "TFLiteKitError",
     "Tensor",
     "TensorType",
-    "ValidationError",
     "__version__",
     "diff",
     "load",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FormatError", "TFLiteKitError", "ValidationError"]
+__all__ = ["FormatError", "TFLiteKitError"]
 
 
 class TFLiteKitError(Exception):
@@ -12,6 +12,3 @@ class TFLiteKitError(Exception):
 class FormatError(TFLiteKitError, ValueError):
     """The bytes are not a valid TFLite flatbuffer; the message names the table, field and index."""
 
-
-class ValidationError(TFLiteKitError, ValueError):
-    """A model breaks a structural rule (raised by ``Model.check(raise_on_error=True)``)."""

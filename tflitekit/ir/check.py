@@ -51,14 +51,20 @@ def check(model: Model) -> list[Problem]:
 
 
 def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
+    listed: set[int] = set()
     for i, tensor in enumerate(graph.tensors):
-        _check_tensor(tensor, f"{where}.tensors[{i}] ({tensor.name!r})", problems)
+        at = f"{where}.tensors[{i}] ({tensor.name!r})"
+        if id(tensor) in listed:
+            problems.append(Problem(at, "is listed more than once"))
+        listed.add(id(tensor))
+        _check_tensor(tensor, at, problems)
     for side in ("inputs", "outputs"):
         for i, tensor in enumerate(getattr(graph, side)):
             if tensor.graph is not graph:
                 problems.append(Problem(f"{where}.{side}[{i}]",
                                         f"{tensor!r} is not a tensor of this subgraph"))
-    available = {id(t) for t in graph.inputs}
+    inputs = {id(t) for t in graph.inputs}
+    available = set(inputs)
     available.update(id(t) for t in graph.tensors if t.is_constant or t.is_variable)
     produced_later = {id(t) for op in graph.operators for t in op.outputs}
     producers: dict[int, int] = {}
@@ -81,6 +87,8 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
                 problems.append(Problem(at, f"output {tensor.name!r} is also written by "
                                             f"operators[{producers[id(tensor)]}]"))
             producers[id(tensor)] = k
+            if id(tensor) in inputs:
+                problems.append(Problem(at, f"output {tensor.name!r} is also a subgraph input"))
             if tensor.graph is not graph:
                 problems.append(Problem(at, f"output {tensor!r} is not a tensor of this "
                                             "subgraph"))

@@ -173,14 +173,16 @@ class _OwnedList(MutableSequence[T]):
     def __setitem__(self, index: int | slice, value: Any) -> None:
         old = self._items[index] if isinstance(index, slice) else [self._items[index]]
         new = list(value) if isinstance(index, slice) else [value]
-        for item in old:
-            self._removed(item)
+        for item in new:  # items that stay in place are neither added nor removed
+            if not any(item is x for x in old):
+                self._added(item)
         if isinstance(index, slice):
             self._items[index] = new
         else:
             self._items[index] = value
-        for item in new:
-            self._added(item)
+        for item in old:
+            if not any(item is x for x in new):
+                self._removed(item)
 
     def __delitem__(self, index: int | slice) -> None:
         old = self._items[index] if isinstance(index, slice) else [self._items[index]]
@@ -189,8 +191,8 @@ class _OwnedList(MutableSequence[T]):
             self._removed(item)
 
     def insert(self, index: int, value: T) -> None:
+        self._added(value)  # may refuse the item: then the list stays as it was
         self._items.insert(index, value)
-        self._added(value)
 
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
         for i in range(start, len(self._items) if stop is None else stop):
@@ -228,13 +230,14 @@ class Subgraph:
 
     # -- list hooks ----------------------------------------------------------------------------
     def _adopt(self, tensor: Tensor) -> None:
-        if tensor._graph is not None and tensor._graph is not self:
+        if tensor._graph is self:
+            raise TFLiteKitError(f"{tensor!r} is already in this subgraph")
+        if tensor._graph is not None:
             raise TFLiteKitError(f"{tensor!r} already belongs to another subgraph")
         tensor._graph = self
 
     def _release(self, tensor: Tensor) -> None:
-        if not any(t is tensor for t in self.tensors):
-            tensor._graph = None
+        tensor._graph = None
 
     def _attach(self, op: Operator) -> None:
         if op._graph is not None:

@@ -89,6 +89,9 @@ class Model:
 
     def add_metadata(self, name: str, data: bytes) -> Metadata:
         """Add (or replace) a metadata entry holding ``data``."""
+        for old in self.metadata:
+            if old.name == name and old.buffer is not None:
+                old.buffer._replaced = True
         self.metadata = [m for m in self.metadata if m.name != name]
         entry = Metadata(name, Buffer(data))
         self.metadata.append(entry)
@@ -111,13 +114,18 @@ class Model:
 
     def all_buffers(self) -> list[Buffer]:
         """``buffers`` followed by every buffer referenced from elsewhere but not listed there,
-        in the order a save numbers them (from 1)."""
-        seen: dict[int, Buffer] = {}
-        candidates = [*self.buffers, *(t.buffer for t in self.tensors()),
-                      *(m.buffer for m in self.metadata), *(self.metadata_buffer or ())]
-        for buf in candidates:
+        in the order a save numbers them (from 1).
+
+        Listed buffers that nothing references are kept (files may hold such), except those a
+        tensor or metadata entry let go of when given new data.
+        """
+        used: dict[int, Buffer] = {}
+        for buf in (*(t.buffer for t in self.tensors()), *(m.buffer for m in self.metadata),
+                    *(self.metadata_buffer or ())):
             if buf is not None:
-                seen.setdefault(id(buf), buf)
+                used.setdefault(id(buf), buf)
+        seen = {id(b): b for b in self.buffers if id(b) in used or not b._replaced}
+        seen.update(used)
         return list(seen.values())
 
     def all_operator_codes(self) -> list[OperatorCode]:

@@ -42,11 +42,12 @@ class Buffer:
     without copying until a new value is assigned.
     """
 
-    __slots__ = ("_data", "_source")
+    __slots__ = ("_data", "_replaced", "_source")
 
     def __init__(self, data: Any = None) -> None:
         self._data = _EMPTY if data is None else _readonly_bytes(data)
         self._source: Any = None  # serde's record of where unchanged bytes live in the input
+        self._replaced = False  # set when a tensor dropped it for new data (see Model.buffers)
 
     @property
     def data(self) -> np.ndarray:
@@ -207,6 +208,8 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         if value is None:
+            if self.buffer is not None:
+                self.buffer._replaced = True
             self.buffer = None
             return
         arr = np.asarray(value)
@@ -218,6 +221,8 @@ class Tensor:
                     f"tensor {self.name!r}: {arr.dtype} values do not fit {self.dtype.name}")
             arr = cast
         self.shape = tuple(arr.shape)
+        if self.buffer is not None:
+            self.buffer._replaced = True
         self.buffer = Buffer(arr)
 
     @property
@@ -248,7 +253,8 @@ class Tensor:
     def __repr__(self) -> str:
         shape = "?" if self.shape is None else "x".join(map(str, self.shape)) or "scalar"
         kind = " const" if self.is_constant else ""
-        return f"Tensor({self.name!r}, {shape}, {self.dtype.name}{kind})"
+        dtype = getattr(self.dtype, "name", self.dtype)  # a plain int when newer than our schema
+        return f"Tensor({self.name!r}, {shape}, {dtype}{kind})"
 
 
 def _tensor_type(dtype: Any) -> TensorType:

@@ -78,7 +78,9 @@ class Reader:
     """Random access to the tables, vectors and strings of one flatbuffer.
 
     ``buf`` is anything exposing the buffer protocol (bytes, mmap, memoryview). Positions are byte
-    offsets into it. ``budget`` bounds how many objects and vector elements may be decoded.
+    offsets into it. ``budget`` bounds the bytes that may be decoded: every table and vector is
+    charged the bytes it occupies, so a file whose objects are referenced over and over (a few
+    bytes of input that would decode into gigabytes) is refused instead of decoded.
     """
 
     __slots__ = ("_plans", "budget", "buf", "size")
@@ -86,14 +88,16 @@ class Reader:
     def __init__(self, buf: Any, size: int | None = None) -> None:
         self.buf = buf
         self.size = len(buf) if size is None else size
-        self.budget = 4 * self.size + 4096
+        self.budget = 2 * self.size + 4096
         self._plans: dict[tuple[int, int], _Plan] = {}
 
-    def spend(self, count: int, what: str) -> None:
-        """Account for ``count`` decoded items; fail when the input cannot hold that many."""
-        self.budget -= count
+    def spend(self, nbytes: int, what: str) -> None:
+        """Account for decoding ``nbytes`` of input; fail when far more is decoded than the file
+        holds, which only repeated references to the same objects can cause."""
+        self.budget -= nbytes
         if self.budget < 0:
-            raise FormatError(f"{what}: more objects referenced than the file can hold")
+            raise FormatError(f"{what}: objects are referenced over and over (more data is "
+                              "referenced than the file holds)")
 
     def u32(self, pos: int, what: str) -> int:
         if pos < 0 or pos + 4 > self.size:
@@ -128,7 +132,7 @@ class Reader:
         decode, tbl_len = plan
         if pos + tbl_len > self.size:
             raise FormatError(f"{what}: table at {pos} claims {tbl_len} bytes, past the end")
-        self.spend(4, what)
+        self.spend(tbl_len, what)
         return decode(self.buf, pos)  # type: ignore[no-any-return]
 
     def _plan(self, pos: int, vt: int, spec: TableSpec, what: str) -> _Plan:
@@ -155,7 +159,7 @@ class Reader:
         start = pos + 4
         if n * elem_size > self.size - start:
             raise FormatError(f"{what}: vector of {n} elements runs past the end of the buffer")
-        self.spend(n, what)
+        self.spend(4 + n * elem_size, what)
         return start, n
 
     def array(self, pos: int, code: str, what: str) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import struct
@@ -15,13 +14,12 @@ from ..errors import FormatError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
+from . import digest
 from .flatbuf import Chunk, Reader, pause_gc
 from .tables import Layout, decode, layout
 
-__all__ = ["DIGEST_METADATA", "Source", "load", "open_source"]
+__all__ = ["Source", "load", "open_source"]
 
-#: Name of the metadata entry that holds the SHA-256 written by ``save(..., digest=True)``.
-DIGEST_METADATA = "tflitekit.sha256"
 
 _MODEL = layout("Model")
 _OPCODE = layout("OperatorCode")
@@ -89,7 +87,7 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
     except (struct.error, IndexError, ValueError, OverflowError, TypeError) as exc:
         raise FormatError(f"Model: malformed flatbuffer ({exc})") from None
     model._source = src
-    _verify_digest(model, src)
+    digest.verify(model, src.buf)
     return model
 
 
@@ -173,6 +171,7 @@ class _Decoder:
         data.flags.writeable = False
         buf._data = data
         buf._source = self.src.chunk(start, n) if n else None
+        buf._replaced = False
         return buf
 
     def buffer_ref(self, index: int, what: str) -> Buffer | None:
@@ -310,30 +309,3 @@ class _Decoder:
                 i = entry[_TENSOR_MAP.index["tensor_index"]]
                 mapping[name] = self.pick(tensors, i, f"{path}.tensor_index", "tensor")
         return sig
-
-
-def _verify_digest(model: Model, src: Source) -> None:
-    """Check and drop the digest entry written by ``save(..., digest=True)``."""
-    for entry in model.metadata:
-        if entry.name != DIGEST_METADATA:
-            continue
-        chunk = None if entry.buffer is None else entry.buffer._source
-        if chunk is None or chunk.length != 32:
-            raise FormatError(f"Model.metadata[{DIGEST_METADATA!r}]: digest is not 32 bytes")
-        expected = entry.buffer.data.tobytes()  # type: ignore[union-attr]
-        if content_digest(src.buf, chunk.start) != expected:
-            raise FormatError("Model: content does not match its recorded SHA-256 "
-                              "(the file was modified or corrupted)")
-        model.metadata.remove(entry)
-        model.buffers = [b for b in model.buffers if b is not entry.buffer]
-        return
-
-
-def content_digest(buf: Any, digest_at: int) -> bytes:
-    """SHA-256 of ``buf`` with the 32 digest bytes at ``digest_at`` read as zeros."""
-    h = hashlib.sha256()
-    view = memoryview(buf)
-    h.update(view[:digest_at])
-    h.update(bytes(32))
-    h.update(view[digest_at + 32:])
-    return h.digest()

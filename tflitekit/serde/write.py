@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
 import tempfile
 import threading
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 from .._generated.schema import FILE_IDENTIFIER, Table
 from ..errors import TFLiteKitError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
+from . import digest as digest_
+from .digest import content_digest
 from .flatbuf import Chunk, Writer, copy_chunk, patch_parts, pause_gc, write_parts
-from .read import DIGEST_METADATA, content_digest
 from .tables import field_map, write_union, write_value
 
 __all__ = ["Encoded", "encode", "save", "to_bytes"]
@@ -41,16 +44,20 @@ _PLACEHOLDER_OPCODE = 127  # deprecated_builtin_code of operators numbered 127 a
 class Encoded:
     """A serialized model: its parts front to back and where the digest (if any) lives."""
 
-    def __init__(self, parts: list[bytes | memoryview | Chunk], digest_at: int | None) -> None:
+    def __init__(self, parts: list[bytes | memoryview | Chunk],
+                 digest_at: tuple[int, ...] = ()) -> None:
         self.parts = parts
-        self.digest_at = digest_at
+        self.digest_at = digest_at  # where the 32-byte digest copies go (see digest.py)
 
     def to_bytes(self) -> bytes:
         data = b"".join([p.view() if isinstance(p, Chunk) else p for p in self.parts])
-        if self.digest_at is None:
+        if not self.digest_at:
             return data
-        at = self.digest_at
-        return data[:at] + content_digest(data, at) + data[at + 32:]
+        out = bytearray(data)
+        value = content_digest(out, self.digest_at)
+        for at in self.digest_at:
+            out[at:at + 32] = value
+        return bytes(out)
 
     def write_to(self, out: IO[bytes]) -> None:
         """Stream into an unbuffered binary file."""
@@ -114,15 +121,23 @@ def _write(model: Model, out: IO[bytes], digest: bool) -> None:
             os.ftruncate(out.fileno(), 0)
             out.seek(0)
             encoded.write_to(out)
-    if encoded.digest_at is not None:
+    if encoded.digest_at:
         with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
             value = content_digest(view, encoded.digest_at)
-        os.pwrite(out.fileno(), value, encoded.digest_at)
+        for at in encoded.digest_at:
+            os.pwrite(out.fileno(), value, at)
 
 
 def encode(model: Model, *, digest: bool = False) -> Encoded:
     """Serialize ``model``; buffers go after the flatbuffer when it would exceed 2 GB."""
-    extra = [Metadata(DIGEST_METADATA, Buffer(bytes(32)))] if digest else []
+    try:
+        return _encode(model, digest)
+    except (struct.error, OverflowError) as exc:  # a model-level field; others name their owner
+        raise TFLiteKitError(f"Model: a value does not fit its field ({exc})") from None
+
+
+def _encode(model: Model, digest: bool) -> Encoded:
+    extra = [Metadata(digest_.METADATA, Buffer(bytes(32)))] if digest else []
     encoder = _Encoder(model, extra)
     total = sum(b.nbytes for b in encoder.buffers if b is not None)
     if total < INLINE_LIMIT:
@@ -136,6 +151,23 @@ def encode(model: Model, *, digest: bool = False) -> Encoded:
 
 def _align(n: int, align: int) -> int:
     return n + (-n % align)
+
+
+_Method = TypeVar("_Method", bound=Callable[..., int])
+
+
+def _naming_owner(method: _Method) -> _Method:
+    """Turn a value that does not fit its field into a TFLiteKitError naming the object (the
+    method's first argument) that holds it."""
+
+    @functools.wraps(method)
+    def wrapper(self: _Encoder, owner: object, *args: Any) -> int:
+        try:
+            return method(self, owner, *args)
+        except (struct.error, OverflowError) as exc:
+            raise TFLiteKitError(f"{owner!r}: a value does not fit its field ({exc})") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class _Encoder:
@@ -175,19 +207,20 @@ class _Encoder:
 
         self.tables(data_at, offsets)
         parts: list[bytes | memoryview | Chunk] = list(w.parts())
-        digest_at = None
-        if len(self.metadata) > len(self.model.metadata):  # the digest entry comes last
-            index = self.buffer_index[id(self.metadata[-1].buffer)]
-            digest_at = (w.size - data_at[index] + 4 if external_base is None
-                         else offsets[id(self.metadata[-1].buffer)])
+        end = w.size
         if external_base is not None:
-            head = b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)
-            parts = [head]
-            end = len(head)
+            parts = [b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)]
             for at, buf in external:
                 parts.append(bytes(at - end))
                 parts.append(buf._source if buf._source is not None else buf.data.data)
                 end = at + buf.nbytes
+        digest_at: tuple[int, ...] = ()
+        if len(self.metadata) > len(self.model.metadata):  # the digest entry comes last
+            entry = self.metadata[-1].buffer
+            entry_at = (w.size - data_at[self.buffer_index[id(entry)]] + 4
+                        if external_base is None else offsets[id(entry)])
+            parts.append(bytes(32) + digest_.TRAILER_MAGIC)
+            digest_at = (entry_at, end)
         return Encoded(parts, digest_at)
 
     def tables(self, data_at: dict[int, int], offsets: dict[int, int]) -> int:
@@ -214,15 +247,9 @@ class _Encoder:
                 [self.signature(s) for s in model.signature_defs])))
         write_value(w, _MODEL["external_buffer_groups"], model.external_buffer_groups, fields)
         write_value(w, _MODEL["external_buffers"], model.external_buffers, fields)
-        w.finish(self._table(fields, "Model"), _IDENT)
+        w.finish(self.w.table(fields), _IDENT)
         return w.size
 
-    def _table(self, fields: list[tuple[int, str, Any]], owner: object) -> int:
-        """Write a table of ``owner`` (named in the error when a value does not fit)."""
-        try:
-            return self.w.table(fields)
-        except struct.error as exc:
-            raise TFLiteKitError(f"{owner}: a field value is out of range ({exc})") from None
 
     # -- tables ------------------------------------------------------------------------------------
     def buffer(self, index: int, buf: Buffer | None, data_at: dict[int, int],
@@ -238,6 +265,7 @@ class _Encoder:
     def buffer_ref(self, buf: Buffer | None) -> int:
         return 0 if buf is None else self.buffer_index[id(buf)]
 
+    @_naming_owner
     def opcode(self, code: OperatorCode) -> int:
         w = self.w
         builtin = int(code.builtin_code)
@@ -249,8 +277,9 @@ class _Encoder:
         # Files from before opcode 127 keep the code in the old field only: write them back so.
         legacy = code._legacy and builtin < _PLACEHOLDER_OPCODE
         write_value(w, _OPCODE["builtin_code"], 0 if legacy else builtin, fields)
-        return self._table(fields, code)
+        return self.w.table(fields)
 
+    @_naming_owner
     def subgraph(self, graph: Subgraph) -> int:
         w = self.w
         tensors = list(graph.tensors)
@@ -276,8 +305,9 @@ class _Encoder:
             [self.tensor(t) for t in tensors])))
         write_value(w, _SUBGRAPH["name"], graph.name, fields)
         write_value(w, _SUBGRAPH["debug_metadata_index"], graph.debug_metadata_index, fields)
-        return self._table(fields, graph)
+        return self.w.table(fields)
 
+    @_naming_owner
     def tensor(self, t: Tensor) -> int:
         w = self.w
         fields: list[tuple[int, str, Any]] = []
@@ -297,7 +327,7 @@ class _Encoder:
         write_value(w, _TENSOR["has_rank"], t.has_rank, fields)
         write_value(w, _TENSOR["variant_tensors"], t.variant_tensors, fields)
         write_value(w, _TENSOR["external_buffer"], t.external_buffer, fields)
-        return self._table(fields, t)
+        return self.w.table(fields)
 
     def quantization(self, q: Quantization) -> int:
         w = self.w
@@ -309,8 +339,9 @@ class _Encoder:
         if q.details is not None:
             write_union(w, _QUANT["details"], q.details, fields)
         write_value(w, _QUANT["quantized_dimension"], q.quantized_dimension, fields)
-        return self._table(fields, "QuantizationParameters")
+        return self.w.table(fields)
 
+    @_naming_owner
     def operator(self, op: Operator, ref: Any) -> int:
         w = self.w
         fields: list[tuple[int, str, Any]] = []
@@ -329,14 +360,16 @@ class _Encoder:
             write_value(w, _OPERATOR["intermediates"], [ref(t) for t in op.intermediates],
                         fields)
         write_value(w, _OPERATOR["debug_metadata_index"], op.debug_metadata_index, fields)
-        return self._table(fields, op)
+        return self.w.table(fields)
 
+    @_naming_owner
     def metadata_entry(self, entry: Metadata) -> int:
         fields: list[tuple[int, str, Any]] = []
         write_value(self.w, _METADATA["name"], entry.name, fields)
         write_value(self.w, _METADATA["buffer"], self.buffer_ref(entry.buffer), fields)
-        return self._table(fields, entry)
+        return self.w.table(fields)
 
+    @_naming_owner
     def signature(self, sig: SignatureDef) -> int:
         w = self.w
         graph = sig.subgraph
@@ -355,9 +388,9 @@ class _Encoder:
                     raise TFLiteKitError(f"{sig!r}: {side[:-1]} {name!r} is not a tensor of "
                                          "its subgraph")
                 write_value(w, _TENSOR_MAP["tensor_index"], tensors[id(tensor)], entry)
-                maps.append(self._table(entry, "TensorMap"))
+                maps.append(self.w.table(entry))
             fields.append((_SIGNATURE[side].slot, "O", w.offsets(maps)))
         write_value(w, _SIGNATURE["signature_key"], sig.key, fields)
         write_value(w, _SIGNATURE["subgraph_index"], graph_index, fields)
-        return self._table(fields, sig)
+        return self.w.table(fields)
 
