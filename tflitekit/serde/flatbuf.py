@@ -1,14 +1,14 @@
 """Bounds-checked FlatBuffers reading and a fast back-to-front FlatBuffers writer.
 
 The reader never trusts the bytes: every offset is checked against the buffer before it is
-followed, vectors are checked against the bytes that remain, and the number of objects decoded is
-bounded by the input size, so malformed input ends in :class:`FormatError`, never in a crash, a hang
-or a huge allocation.
+followed, vectors are checked against the bytes that remain, and the bytes decoded are bounded by
+a small multiple of the input size, so malformed input ends in :class:`FormatError`, never in a
+crash, a hang or a huge allocation. Each table layout is compiled once into a small decoder.
 
-The writer lays objects out back to front like the reference builder, but packs each table with one
-``struct`` call and lets large byte vectors stay as references (:class:`Chunk`) that are only
-copied when the output is written, so unchanged weights go from the input file to the output file
-without passing through Python.
+The writer lays objects out back to front like the reference builder, but packs each table with
+one ``struct`` call and lets large byte vectors stay as references (:class:`Chunk`) that are only
+copied when the output is written, so unchanged weights go from the input file to the output
+file without passing through Python.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import numpy as np
 
 from ..errors import FormatError
 
-_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 
@@ -109,9 +108,6 @@ class Reader:
         if self.size < 8:
             raise FormatError(f"Model: {self.size} bytes is too short for a flatbuffer")
         return self.deref(0, "Model")
-
-    def identifier(self) -> bytes:
-        return bytes(self.buf[4:8])
 
     def deref(self, pos: int, what: str) -> int:
         """Follow the uoffset stored at ``pos``."""

@@ -182,7 +182,7 @@ class _Encoder:
         index = {c.key(): i for i, c in reversed(list(enumerate(self.opcodes)))}
         self.opcode_index = {id(c): index[c.key()] for c in self.opcodes}
         for op in model.operators():
-            if op.opcode is not None and id(op.opcode) not in self.opcode_index:
+            if id(op.opcode) not in self.opcode_index:
                 self.opcode_index[id(op.opcode)] = index[op.opcode.key()]
         self.w = Writer()
 
