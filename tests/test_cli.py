@@ -24,6 +24,8 @@ from tflitekit.options import (
     CustomQuantization,
     DimensionMetadata,
     DimensionType,
+    ExternalBuffer,
+    ExternalBufferGroup,
     FullyConnectedOptions,
     Int32Vector,
     Padding,
@@ -259,6 +261,9 @@ def test_dump_nested_tables(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     g.add_output(y)
     g.add_tensor(Tensor("v", (), "variant", variant_tensors=[
         VariantSubType(shape=[1, 2], type=TensorType.INT8, has_rank=True)]))
+    w.external_buffer = 3
+    m.external_buffer_groups = [ExternalBufferGroup(name="weights.bin")]
+    m.external_buffers = [ExternalBuffer(id=3, group=0, offset=64, length=8)]
     path = tmp_path / "nested.tflite"
     m.save(path)
     doc = run_json(capsys, "dump", path)
@@ -277,6 +282,10 @@ def test_dump_nested_tables(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert (csr["array_indices_type"], csr["array_indices"]) == (
         "Uint8Vector", {"values": "0001"})
     assert v_["type"] == "VARIANT" and v_["shape"] == []
+    assert w_["external_buffer"] == 3 and x_["external_buffer"] == 0
+    assert doc["external_buffer_groups"] == [{"name": "weights.bin"}]
+    assert doc["external_buffers"] == [
+        {"id": 3, "group": 0, "offset": 64, "length": 8, "packing": None}]
     assert v_["variant_tensors"] == [{"shape": [1, 2], "type": "INT8", "has_rank": True}]
     (op,) = doc["subgraphs"][0]["operators"]
     assert op["opcode"] == "STABLEHLO_CONCATENATE" and op["builtin_options_type"] == "NONE"

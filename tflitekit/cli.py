@@ -284,6 +284,8 @@ def dump_model(model: Model, *, buffers: bool = False) -> dict[str, Any]:
              "outputs": [{"name": n, "tensor_index": num.tensor(s.subgraph, t)}
                          for n, t in s.outputs.items()]}
             for s in model.signature_defs],
+        "external_buffer_groups": json_value(model.external_buffer_groups),
+        "external_buffers": json_value(model.external_buffers),
     }
 
 
@@ -317,6 +319,7 @@ def _dump_tensor(t: Tensor, index: int, num: _Numbering) -> dict[str, Any]:
         "shape_signature": None if t.shape_signature is None else list(t.shape_signature),
         "has_rank": t.has_rank,
         "variant_tensors": json_value(t.variant_tensors),
+        "external_buffer": t.external_buffer,
     }
 
 
