@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from ._generated.schema import ENUMS, Table
 from .errors import FormatError, TFLiteKitError
 from .ir import Buffer, Model, Operator, Quantization, Subgraph, Tensor
+from .options import ENUMS, Table
 from .serde import load
 from .validate import validate
 

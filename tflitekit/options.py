@@ -15,5 +15,5 @@ __all__ = sorted(
     name for name, value in vars(_schema).items()
     if (isinstance(value, type) and issubclass(value, (_schema.Table, _enum.Enum))
         and value.__module__ == _schema.__name__)
-    or name in ("OPERATOR_OPTIONS", "FILE_IDENTIFIER")
+    or name in ("ENUMS", "FILE_IDENTIFIER", "OPERATOR_OPTIONS")
 )
