@@ -239,11 +239,12 @@ class _Decoder:
         q = v[ix["quantization"]]
         t.quantization = None if q < 0 else self.quantization(q, f"{what}.quantization")
         t.is_variable = v[ix["is_variable"]]
-        t.sparsity = self.value(_TENSOR, v, "sparsity", what)
+        t.sparsity = None if v[ix["sparsity"]] < 0 else self.value(_TENSOR, v, "sparsity", what)
         signature = self.ints(v[ix["shape_signature"]], f"{what}.shape_signature")
         t.shape_signature = signature
         t.has_rank = v[ix["has_rank"]]
-        t.variant_tensors = self.value(_TENSOR, v, "variant_tensors", what)
+        t.variant_tensors = None if v[ix["variant_tensors"]] < 0 else self.value(
+            _TENSOR, v, "variant_tensors", what)
         t.external_buffer = v[ix["external_buffer"]]
         return t
 
@@ -272,8 +273,10 @@ class _Decoder:
         op._inputs = tuple(self.tensor_refs(v[ix["inputs"]], tensors, f"{what}.inputs"))
         op._outputs = tuple(self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs"))
         op.options = self.value(_OPERATOR, v, "builtin_options", what)
-        op.options_2 = self.value(_OPERATOR, v, "builtin_options_2", what)
-        op.custom_options = self.value(_OPERATOR, v, "custom_options", what)
+        op.options_2 = None if v[ix["builtin_options_2_type"]] == 0 else self.value(
+            _OPERATOR, v, "builtin_options_2", what)
+        op.custom_options = None if v[ix["custom_options"]] < 0 else self.value(
+            _OPERATOR, v, "custom_options", what)
         large = v[ix["large_custom_options_offset"]]
         if large > 1:
             size = v[ix["large_custom_options_size"]]
@@ -282,7 +285,8 @@ class _Decoder:
             op.custom_options = bytes(self.src.buf[large:large + size])
         fmt = v[ix["custom_options_format"]]
         op.custom_options_format = _FORMATS.get(fmt, fmt)
-        op.mutating_variable_inputs = self.value(_OPERATOR, v, "mutating_variable_inputs", what)
+        op.mutating_variable_inputs = None if v[ix["mutating_variable_inputs"]] < 0 else (
+            self.value(_OPERATOR, v, "mutating_variable_inputs", what))
         at = v[ix["intermediates"]]
         op.intermediates = None if at < 0 else self.tensor_list(at, tensors,
                                                                 f"{what}.intermediates")
