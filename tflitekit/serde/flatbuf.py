@@ -61,9 +61,6 @@ class TableSpec:
         self.entries = tuple((slot, code) for _, slot, code, _ in entries)
         self.defaults = tuple(-1 if code == "O" else default for _, _, code, default in entries)
 
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
 
 #: (decode(buf, pos) -> field values, table size)
 _Plan = tuple[Any, int]
@@ -291,16 +288,9 @@ class Writer:
         self.size = 0
         self._vtables: dict[bytes, int] = {}
 
-    def _add(self, data: bytes, align: int) -> int:
-        """Place ``data`` so that it starts ``align``-aligned; returns its start position."""
-        pad = -(self.size + len(data)) % align
-        self._parts.append(data + bytes(pad) if pad else data)
-        self.size += len(data) + pad
-        return self.size
-
     def string(self, text: str) -> int:
         data = text.encode("utf-8", "surrogateescape")
-        return self._add(_U32.pack(len(data)) + data + b"\0", 4)
+        return self.vector(data + b"\0", len(data))  # NUL-terminated, not counted
 
     def vector(self, data: bytes | memoryview | Chunk, count: int, align: int = 4) -> int:
         """A vector of ``count`` elements whose little-endian bytes are ``data``; the elements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any
 
@@ -51,19 +52,14 @@ class Layout:
                 entries.append((f"{f.name}_type", f.slot - 1, "B", 0))
             entries.append((f.name, f.slot, f.type if f.kind == "scalar" else "O", f.default))
         self.spec = TableSpec(entries)
-        self.fields_by_name = {f.name: f for f in TABLE_FIELDS[table]}
+        self.fields_by_name = field_map(table)
         self.index = {name: i for i, name in enumerate(self.spec.names)}
 
 
-_LAYOUTS: dict[str, Layout] = {}
-
-
+@functools.cache
 def layout(table: str) -> Layout:
     """The (cached) :class:`Layout` of ``table``."""
-    found = _LAYOUTS.get(table)
-    if found is None:
-        found = _LAYOUTS[table] = Layout(table)
-    return found
+    return Layout(table)
 
 
 def decode(r: Reader, f: Field, values: list[Any], i: int, what: str) -> Any:

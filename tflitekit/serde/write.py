@@ -50,7 +50,7 @@ class Encoded:
         self.digest_at = digest_at  # where the 32-byte digest copies go (see digest.py)
 
     def to_bytes(self) -> bytes:
-        data = b"".join([p.view() if isinstance(p, Chunk) else p for p in self.parts])
+        data = _join(self.parts)
         if not self.digest_at:
             return data
         out = bytearray(data)
@@ -149,6 +149,10 @@ def _encode(model: Model, digest: bool) -> Encoded:
     return encoder.encode(_align(size, _DATA_ALIGN))
 
 
+def _join(parts: list[bytes | memoryview | Chunk]) -> bytes:
+    return b"".join([p.view() if isinstance(p, Chunk) else p for p in parts])
+
+
 def _align(n: int, align: int) -> int:
     return n + (-n % align)
 
@@ -209,7 +213,7 @@ class _Encoder:
         parts: list[bytes | memoryview | Chunk] = list(w.parts())
         end = w.size
         if external_base is not None:
-            parts = [b"".join(p.view() if isinstance(p, Chunk) else p for p in parts)]
+            parts = [_join(parts)]
             for at, buf in external:
                 parts.append(bytes(at - end))
                 parts.append(buf._source if buf._source is not None else buf.data.data)
@@ -247,9 +251,8 @@ class _Encoder:
                 [self.signature(s) for s in model.signature_defs])))
         write_value(w, _MODEL["external_buffer_groups"], model.external_buffer_groups, fields)
         write_value(w, _MODEL["external_buffers"], model.external_buffers, fields)
-        w.finish(self.w.table(fields), _IDENT)
+        w.finish(w.table(fields), _IDENT)
         return w.size
-
 
     # -- tables ------------------------------------------------------------------------------------
     def buffer(self, index: int, buf: Buffer | None, data_at: dict[int, int],
@@ -277,7 +280,7 @@ class _Encoder:
         # Files from before opcode 127 keep the code in the old field only: write them back so.
         legacy = code._legacy and builtin < _PLACEHOLDER_OPCODE
         write_value(w, _OPCODE["builtin_code"], 0 if legacy else builtin, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
     @_naming_owner
     def subgraph(self, graph: Subgraph) -> int:
@@ -305,7 +308,7 @@ class _Encoder:
             [self.tensor(t) for t in tensors])))
         write_value(w, _SUBGRAPH["name"], graph.name, fields)
         write_value(w, _SUBGRAPH["debug_metadata_index"], graph.debug_metadata_index, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
     @_naming_owner
     def tensor(self, t: Tensor) -> int:
@@ -327,7 +330,7 @@ class _Encoder:
         write_value(w, _TENSOR["has_rank"], t.has_rank, fields)
         write_value(w, _TENSOR["variant_tensors"], t.variant_tensors, fields)
         write_value(w, _TENSOR["external_buffer"], t.external_buffer, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
     def quantization(self, q: Quantization) -> int:
         w = self.w
@@ -339,7 +342,7 @@ class _Encoder:
         if q.details is not None:
             write_union(w, _QUANT["details"], q.details, fields)
         write_value(w, _QUANT["quantized_dimension"], q.quantized_dimension, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
     @_naming_owner
     def operator(self, op: Operator, ref: Any) -> int:
@@ -360,14 +363,15 @@ class _Encoder:
             write_value(w, _OPERATOR["intermediates"], [ref(t) for t in op.intermediates],
                         fields)
         write_value(w, _OPERATOR["debug_metadata_index"], op.debug_metadata_index, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
     @_naming_owner
     def metadata_entry(self, entry: Metadata) -> int:
         fields: list[tuple[int, str, Any]] = []
-        write_value(self.w, _METADATA["name"], entry.name, fields)
-        write_value(self.w, _METADATA["buffer"], self.buffer_ref(entry.buffer), fields)
-        return self.w.table(fields)
+        w = self.w
+        write_value(w, _METADATA["name"], entry.name, fields)
+        write_value(w, _METADATA["buffer"], self.buffer_ref(entry.buffer), fields)
+        return w.table(fields)
 
     @_naming_owner
     def signature(self, sig: SignatureDef) -> int:
@@ -388,9 +392,9 @@ class _Encoder:
                     raise TFLiteKitError(f"{sig!r}: {side[:-1]} {name!r} is not a tensor of "
                                          "its subgraph")
                 write_value(w, _TENSOR_MAP["tensor_index"], tensors[id(tensor)], entry)
-                maps.append(self.w.table(entry))
+                maps.append(w.table(entry))
             fields.append((_SIGNATURE[side].slot, "O", w.offsets(maps)))
         write_value(w, _SIGNATURE["signature_key"], sig.key, fields)
         write_value(w, _SIGNATURE["subgraph_index"], graph_index, fields)
-        return self.w.table(fields)
+        return w.table(fields)
 
