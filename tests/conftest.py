@@ -40,6 +40,9 @@ from tflitekit.options import (
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Every pass checks the model before and after it runs (tflitekit.passes.CHECK_ENV).
+os.environ["TFLITEKIT_CHECK_PASSES"] = "1"
+
 ModelFactory = Callable[[], Model]
 
 

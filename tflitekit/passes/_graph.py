@@ -1,0 +1,48 @@
+"""Graph queries shared by several passes."""
+
+from __future__ import annotations
+
+from ..ir import Model, Operator, OperatorCode, Subgraph, Tensor
+from ..options import BuiltinOperator
+
+__all__ = ["entry_subgraphs", "has_side_effects", "operator_code", "retarget_signatures"]
+
+_STATEFUL = frozenset({
+    BuiltinOperator.ASSIGN_VARIABLE, BuiltinOperator.READ_VARIABLE, BuiltinOperator.VAR_HANDLE,
+    BuiltinOperator.CALL_ONCE, BuiltinOperator.WHILE, BuiltinOperator.IF, BuiltinOperator.CALL,
+    BuiltinOperator.CUSTOM, BuiltinOperator.DELEGATE,
+})
+
+
+def has_side_effects(op: Operator) -> bool:
+    """True when running ``op`` may matter even if nothing reads its outputs: custom, control
+    flow and resource operators, and operators that have no outputs or touch variable tensors."""
+    return (op.type in _STATEFUL or not op.outputs
+            or any(t is not None and t.is_variable for t in (*op.inputs, *op.outputs)))
+
+
+def entry_subgraphs(model: Model) -> list[Subgraph]:
+    """Subgraphs whose inputs and outputs are the model's interface: the main subgraph and
+    every subgraph a signature def names."""
+    graphs = model.subgraphs[:1]
+    for sig in model.signature_defs:
+        if sig.subgraph is not None and not any(sig.subgraph is g for g in graphs):
+            graphs.append(sig.subgraph)
+    return graphs
+
+
+def retarget_signatures(model: Model, old: Tensor, new: Tensor) -> None:
+    """Make every signature def entry that names ``old`` name ``new`` instead."""
+    for sig in model.signature_defs:
+        for mapping in (sig.inputs, sig.outputs):
+            for key, tensor in mapping.items():
+                if tensor is old:
+                    mapping[key] = new
+
+
+def operator_code(model: Model, builtin: BuiltinOperator, version: int) -> OperatorCode:
+    """The model's operator code for ``builtin`` at ``version``, or a new one."""
+    for code in (*model.operator_codes, *(op.opcode for op in model.operators())):
+        if code.builtin_code == builtin and code.custom_code is None and code.version == version:
+            return code
+    return OperatorCode(builtin, version=version)
