@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tflitekit
-from tflitekit import Model, Operator, OperatorCode, Quantization, Tensor
+from tflitekit import Model, Operator, OperatorCode, Quantization, Tensor, TFLiteKitError
 from tflitekit._generated.schema import ENUMS, Table
 from tflitekit.options import (
     OPERATOR_OPTIONS,
@@ -752,3 +752,23 @@ def test_saving_a_big_in_memory_model_does_not_copy_it(tmp_path: Path) -> None:
     peak = _run_measured(_BUILD_BIG, str(path), str(_BIG_N))
     path.unlink()
     assert peak < 2**30, f"saving a 2.2 GB in-memory model peaked at {peak >> 20} MiB"
+
+
+def test_data_alignment_follows_the_file(runnable_model: Callable[[], Model], flat: Any) -> None:
+    model = runnable_model()
+    assert model.data_alignment == 16
+    model.data_alignment = 4  # as compact writers (e.g. flatbuffers' Python object API) leave it
+    compact = model.to_bytes()
+    loaded = tflitekit.load(compact)
+    assert loaded.data_alignment == 4
+    assert loaded.to_bytes() == compact  # saving does not pad a compact model
+    loaded.data_alignment = 16
+    padded = loaded.to_bytes()
+    assert len(padded) > len(compact)
+    starts = [b["data"][0] for b in flat(padded).buffers() if b["data"]]
+    assert starts and all(start % 16 == 0 for start in starts)
+    assert tflitekit.load(padded).data_alignment == 16
+    for bad in (3, 0, 8192):
+        loaded.data_alignment = bad
+        with pytest.raises(TFLiteKitError, match="data_alignment must be a power of two"):
+            loaded.to_bytes()

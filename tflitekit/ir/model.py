@@ -54,15 +54,19 @@ class Model:
     ``buffers`` lists the model's buffers in file order without the empty buffer 0 (written for
     you); buffers referenced by tensors or metadata but missing from the list are added on save.
     ``operator_codes`` likewise keeps the file's order; codes used by operators are added on save.
+    ``data_alignment`` is the boundary (in bytes) buffer data starts on when saved: 16, as the
+    TFLite converter writes, for a new model; for a loaded model, the alignment its file had
+    (at least 4), so that saving does not pad a compactly written model.
     """
 
-    __slots__ = ("_source", "buffers", "description", "external_buffer_groups",
+    __slots__ = ("_source", "buffers", "data_alignment", "description", "external_buffer_groups",
                  "external_buffers", "metadata", "metadata_buffer", "operator_codes",
                  "signature_defs", "subgraphs", "version")
 
     def __init__(self, description: str | None = None, *, version: int = 3) -> None:
         self.version = version
         self.description = description
+        self.data_alignment = 16
         self.subgraphs: list[Subgraph] = []
         self.buffers: list[Buffer] = []
         self.operator_codes: list[OperatorCode] = []

@@ -91,6 +91,12 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
     return model
 
 
+def _alignment(buffers: list[Buffer]) -> int:
+    """The largest boundary (4 to 16 bytes) every buffer's data starts on in the file."""
+    starts = [b._source.start for b in buffers if b._source is not None]
+    return max(4, min([16, *(start & -start for start in starts if start)]))
+
+
 class _Decoder:
     def __init__(self, src: Source, strict: bool, problems: list[str]) -> None:
         self.src = src
@@ -138,6 +144,7 @@ class _Decoder:
                         for p, path in self.tables(v[ix["buffers"]], "Model.buffers")]
         if self.buffers and self.buffers[0].nbytes:
             self.problem("Model.buffers[0]: the first buffer must be empty")
+        model.data_alignment = _alignment(self.buffers)
         model.buffers = self.buffers[1:]
         model.operator_codes = [self.opcode(p, path) for p, path in
                                 self.tables(v[ix["operator_codes"]], "Model.operator_codes")]

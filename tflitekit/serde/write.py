@@ -25,7 +25,6 @@ __all__ = ["Encoded", "encode", "save", "to_bytes"]
 
 #: Models whose data would push the flatbuffer past this size keep their buffers after it.
 INLINE_LIMIT = 2**31 - 2**26
-_DATA_ALIGN = 16
 _IDENT = FILE_IDENTIFIER.encode()
 
 _MODEL = field_map("Model")
@@ -146,7 +145,7 @@ def _encode(model: Model, digest: bool) -> Encoded:
     # Buffers after the flatbuffer: learn its size first, then write it with the real offsets.
     size = _Encoder(model, extra).tables({}, {id(b): 0 for b in encoder.buffers
                                               if b is not None and b.nbytes})
-    return encoder.encode(_align(size, _DATA_ALIGN))
+    return encoder.encode(_align(size, encoder.align))
 
 
 def _join(parts: list[bytes | memoryview | Chunk]) -> bytes:
@@ -177,6 +176,11 @@ def _naming_owner(method: _Method) -> _Method:
 class _Encoder:
     def __init__(self, model: Model, extra_metadata: list[Metadata]) -> None:
         self.model = model
+        self.align = model.data_alignment
+        if not (isinstance(self.align, int) and 0 < self.align <= 4096
+                and self.align & (self.align - 1) == 0):
+            raise TFLiteKitError(f"Model.data_alignment must be a power of two up to 4096, "
+                                 f"not {self.align!r}")
         self.metadata = [*model.metadata, *extra_metadata]
         self.buffers: list[Buffer | None] = [None, *model.all_buffers()]
         if extra_metadata:
@@ -200,13 +204,13 @@ class _Encoder:
                 buf = self.buffers[i]
                 if buf is not None and buf.nbytes:
                     src = buf._source if buf._source is not None else buf.data.data
-                    data_at[i] = w.vector(src, buf.nbytes, _DATA_ALIGN)
+                    data_at[i] = w.vector(src, buf.nbytes, self.align)
         else:
             at = external_base
             for buf in self.buffers:
                 if buf is not None and buf.nbytes:
                     external.append((at, buf))
-                    at = _align(at + buf.nbytes, _DATA_ALIGN)
+                    at = _align(at + buf.nbytes, self.align)
         offsets = {id(buf): at for at, buf in external}
 
         self.tables(data_at, offsets)
