@@ -29,3 +29,36 @@ def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
     litert, tflm = run_litert(data, x), run_tflm(data, x)
     assert litert[0].shape == (1, 4)
     np.testing.assert_array_equal(litert[0], tflm[0])
+
+
+def _surgery(*args: str | Path) -> str:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "surgery.py"), *map(str, args)],
+                            capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def test_surgery_strips_folds_and_proves(tmp_path: Path) -> None:
+    out = tmp_path / "surgery.tflite"
+    lines = _surgery("-o", out).splitlines()
+    assert lines[0].startswith("strip_float_io: subgraph 0: input 0 'image': removed its QUANTIZE")
+    assert sum(line.startswith("fold_constants: subgraph 0: folded ") for line in lines) == 3
+    assert lines[-3:] == [
+        "operators: CONV_2D RESHAPE FULLY_CONNECTED",
+        "interface: image INT8, scores INT8",
+        "TFLite Micro: the new model matches the old one bit for bit on 16 inputs",
+    ]
+    model = tflitekit.load(out)
+    assert model.check() == []
+    assert [t.dtype.name for t in (*model.main.inputs, *model.main.outputs)] == ["INT8", "INT8"]
+    reshape = model.main.operators[1]
+    assert reshape.inputs[1] is not None and reshape.inputs[1].data.tolist() == [1, 64]
+
+
+def test_surgery_on_a_given_model(tmp_path: Path) -> None:
+    """The example takes any model: here the one it printed, run through again (nothing left)."""
+    first, second = tmp_path / "first.tflite", tmp_path / "second.tflite"
+    _surgery("-o", first)
+    lines = _surgery(first, "-o", second).splitlines()
+    assert not any(line.startswith(("strip_float_io: subgraph", "fold_constants"))
+                   for line in lines)
+    assert second.read_bytes() == first.read_bytes()

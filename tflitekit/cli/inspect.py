@@ -1,69 +1,35 @@
-"""The ``tflitekit`` command line: ``info``, ``dump`` and ``validate`` a .tflite model.
-
-Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing
-model), 2 bad usage. Errors go to stderr as ``tflitekit: error: <message>``.
-"""
+"""Inspection commands: ``info``, ``dump`` and ``validate``."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import enum
-import errno
 import hashlib
-import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .errors import FormatError, TFLiteKitError
-from .ir import Buffer, Model, Operator, Quantization, Subgraph, Tensor
-from .options import ENUMS, Table
-from .serde import load
-from .validate import validate
+from ..ir import Buffer, Model, Operator, Quantization, Subgraph, Tensor
+from ..options import ENUMS, Table
+from ..validate import validate
+from ._common import check_file, load_model, num, plural, print_json
 
-__all__ = ["main"]
+__all__ = ["dump_model", "info_model", "register"]
 
-PROG = "tflitekit"
 _NAME_WIDTH = 40  # tensor names longer than this are shortened in text tables (not with --wide)
 _ALWAYS_SHOWN = ("padding", "fused_activation_function")  # option fields shown even at default
 
 
-# -- entry point -----------------------------------------------------------------------------------
+# -- commands ------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or bad usage (code 2)
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    command: Callable[[argparse.Namespace], int] = args.command
-    try:
-        return command(args)
-    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
-        _silence_stdout()
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except (TFLiteKitError, OSError) as exc:
-        _error(_message(exc))
-        return 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Inspect and validate TensorFlow Lite (.tflite) models.",
-        epilog="exit status: 0 success, 1 problem found or unreadable model, 2 bad usage")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``info``, ``dump`` and ``validate`` commands."""
     info = sub.add_parser("info", help="summarise a model: inputs, outputs, operators, metadata",
                           description="Summarise a model: per subgraph its inputs, outputs and "
                                       "operators; model-wide operator codes, buffers, metadata "
@@ -91,58 +57,6 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("model", metavar="MODEL", help="path of the .tflite file")
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
     check.set_defaults(command=_cmd_validate)
-    return parser
-
-
-def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _check_file(path: str) -> None:
-    """Raise OSError unless ``path`` is an existing regular-ish file (not a directory)."""
-    os.stat(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-
-
-def _load(path: str) -> Model:
-    _check_file(path)
-    try:
-        return load(path)
-    except FormatError as exc:
-        raise FormatError(f"{path}: {exc}") from None
-
-
-def _print_json(value: Any) -> None:
-    print(dumps(value))
-
-
-def dumps(value: Any, indent: str = "") -> str:
-    """Strict JSON indented by two spaces, with lists of plain values kept on one line."""
-    inner = indent + "  "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        items = [inner + dumps(v, inner) for v in value]
-        return "[\n" + ",\n".join(items) + f"\n{indent}]"
-    return json.dumps(value, allow_nan=False)
 
 
 # -- JSON conversion of values and generated tables ------------------------------------------------
@@ -356,8 +270,8 @@ def _dump_operator(graph: Subgraph, op: Operator, index: int, num: _Numbering) -
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
-    model = _load(args.model)
-    _print_json(dump_model(model, buffers=args.buffers))
+    model = load_model(args.model)
+    print_json(dump_model(model, buffers=args.buffers))
     return 0
 
 
@@ -535,14 +449,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: str
     return lines
 
 
-def _num(n: int) -> str:
-    return f"{n:,}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def info_text(info: dict[str, Any], *, wide: bool = False) -> str:
     """The ``info`` summary rendered as aligned text tables."""
 
@@ -558,15 +464,15 @@ def info_text(info: dict[str, Any], *, wide: bool = False) -> str:
     buffers = info["buffers"]
     lines = _table(("", ""), [
         ("file", info["file"]),
-        ("size", f"{_num(info['size'])} bytes"),
+        ("size", f"{num(info['size'])} bytes"),
         ("version", str(info["version"])),
         ("description", "-" if info["description"] is None else repr(info["description"])),
         ("subgraphs", str(info["subgraph_count"])),
         ("tensors", str(info["tensor_count"])),
         ("operators", str(info["operator_count"])),
         ("buffers", f"{buffers['count']} ({buffers['non_empty']} with data, "
-                    f"{_num(buffers['total_bytes'])} bytes; constants "
-                    f"{_num(buffers['constant_bytes'])} bytes)"),
+                    f"{num(buffers['total_bytes'])} bytes; constants "
+                    f"{num(buffers['constant_bytes'])} bytes)"),
     ], indent="")[1:]
 
     lines += ["", f"Operator codes ({len(info['operator_codes'])})"]
@@ -577,7 +483,7 @@ def info_text(info: dict[str, Any], *, wide: bool = False) -> str:
     lines += ["", f"Metadata ({len(info['metadata'])})"]
     if info["metadata"]:
         lines += _table(("name", "size", "value"), [
-            ("-" if m["name"] is None else m["name"], _num(m["size"]), m["text"] or "")
+            ("-" if m["name"] is None else m["name"], num(m["size"]), m["text"] or "")
             for m in info["metadata"]], right=(1,))
 
     lines += ["", f"Signature defs ({len(info['signature_defs'])})"]
@@ -591,8 +497,8 @@ def info_text(info: dict[str, Any], *, wide: bool = False) -> str:
 
     for g in info["subgraphs"]:
         name = "" if g["name"] is None else f" {g['name']!r}"
-        lines += ["", f"Subgraph {g['index']}{name}: {_plural(g['tensor_count'], 'tensor')}, "
-                      f"{_plural(g['operator_count'], 'operator')}"]
+        lines += ["", f"Subgraph {g['index']}{name}: {plural(g['tensor_count'], 'tensor')}, "
+                      f"{plural(g['operator_count'], 'operator')}"]
         for side in ("inputs", "outputs"):
             lines.append(f"  {side.capitalize()} ({len(g[side])})")
             if g[side]:
@@ -642,10 +548,10 @@ def _quant_text_json(info: dict[str, Any] | None) -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    model = _load(args.model)
+    model = load_model(args.model)
     info = info_model(model, args.model, os.path.getsize(args.model))
     if args.json:
-        _print_json(info)
+        print_json(info)
     else:
         print(info_text(info, wide=args.wide))
     return 0
@@ -655,15 +561,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    _check_file(args.model)
+    check_file(args.model)
     problems = validate(args.model)
     if args.json:
-        _print_json({"file": args.model, "ok": not problems,
+        print_json({"file": args.model, "ok": not problems,
                      "problems": [{"where": p.where, "message": p.message} for p in problems]})
     elif problems:
         for p in problems:
             print(p)
-        print(f"{_plural(len(problems), 'problem')} found", file=sys.stderr)
+        print(f"{plural(len(problems), 'problem')} found", file=sys.stderr)
     else:
         print("OK: no problems found")
     return 1 if problems else 0

@@ -7,29 +7,47 @@ the edited model. Passes edit in place; call ``model.copy()`` first to keep the 
 
 from __future__ import annotations
 
+from .add_float_io import AddFloatIO, add_float_io
 from .base import CHECK_ENV, Pass, PassError, PassManager, PassResult, PipelineResult, Report
 from .dedupe_buffers import DedupeBuffers, dedupe_buffers
+from .fold_constants import FoldConstants, fold_constants
+from .pipelines import optimize, optimize_pipeline
 from .prune import Prune, prune
+from .randomize_weights import RandomizeWeights, randomize_weights
 from .rename_tensors import RenameTensors, rename_tensors
+from .set_batch_size import SetBatchSize, set_batch_size
+from .strip_float_io import StripFloatIO, strip_float_io
 from .strip_strings import StripStrings, strip_strings
 from .toposort import TopologicalSort, topological_sort
 
 __all__ = [
     "CHECK_ENV",
+    "AddFloatIO",
     "DedupeBuffers",
+    "FoldConstants",
     "Pass",
     "PassError",
     "PassManager",
     "PassResult",
     "PipelineResult",
     "Prune",
+    "RandomizeWeights",
     "RenameTensors",
     "Report",
+    "SetBatchSize",
+    "StripFloatIO",
     "StripStrings",
     "TopologicalSort",
+    "add_float_io",
     "dedupe_buffers",
+    "fold_constants",
+    "optimize",
+    "optimize_pipeline",
     "prune",
+    "randomize_weights",
     "rename_tensors",
+    "set_batch_size",
+    "strip_float_io",
     "strip_strings",
     "topological_sort",
 ]

@@ -1,0 +1,139 @@
+"""The surgery commands: strip-float-io, prune and optimize."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tflitekit
+from tflitekit import Model, OperatorCode, Tensor
+from tflitekit.cli import main
+from tflitekit.options import BuiltinOperator, TensorType
+from tflitekit.passes import add_float_io
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Any:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def float_model(tmp_path: Path, runnable_model: Callable[[], Model]) -> Path:
+    """The runnable int8 model behind a float QUANTIZE/DEQUANTIZE interface, plus an unused
+    operator code and a duplicated constant."""
+    model = add_float_io(runnable_model())
+    model.operator_codes.append(OperatorCode(BuiltinOperator.TANH))
+    model.main.add_tensor(Tensor.constant("copy/c", np.array(model.main.tensor("add/c").data)))
+    path = tmp_path / "float.tflite"
+    model.save(path)
+    return path
+
+
+def _interface(path: Path) -> list[TensorType]:
+    g = tflitekit.load(path).main
+    return [t.dtype for t in (*g.inputs, *g.outputs)]
+
+
+def test_strip_float_io(capsys: pytest.CaptureFixture[str], float_model: Path,
+                        tmp_path: Path) -> None:
+    original = float_model.read_bytes()
+    out = tmp_path / "int.tflite"
+    code, text, err = run(capsys, "strip-float-io", float_model, out)
+    assert code == 0, err
+    assert _interface(out) == [TensorType.INT8, TensorType.INT8]
+    assert float_model.read_bytes() == original  # the input is never touched
+    lines = text.splitlines()
+    assert lines[0].startswith("strip_float_io: ")
+    assert any(line.startswith("prune: removed") and "TANH" in line for line in lines)
+    before, after = len(original), out.stat().st_size
+    assert lines[-1] == (f"{float_model} ({before:,} bytes) -> {out} ({after:,} bytes, "
+                         f"{after - before:+,} bytes, {100 * (after - before) / before:+.1f}%)")
+    assert [t.name for t in tflitekit.load(out).main.inputs] == ["x"]
+
+
+def test_strip_float_io_json_and_sides(capsys: pytest.CaptureFixture[str], float_model: Path,
+                                       tmp_path: Path) -> None:
+    out = tmp_path / "int.tflite"
+    report = run_json(capsys, "strip-float-io", float_model, out, "--inputs-only")
+    assert report["input"] == str(float_model) and report["output"] == str(out)
+    assert report["bytes_before"] == float_model.stat().st_size
+    assert report["bytes_after"] == out.stat().st_size
+    assert report["bytes_saved"] == report["bytes_before"] - report["bytes_after"] > 0
+    assert report["modified"] is True
+    assert [p["name"] for p in report["passes"]] == ["strip_float_io", "prune"]
+    assert _interface(out) == [TensorType.INT8, TensorType.FLOAT32]
+    run_json(capsys, "strip-float-io", float_model, out, "--outputs-only", "--overwrite")
+    assert _interface(out) == [TensorType.FLOAT32, TensorType.INT8]
+
+
+def test_strip_float_io_by_name(capsys: pytest.CaptureFixture[str], float_model: Path,
+                                tmp_path: Path) -> None:
+    out = tmp_path / "int.tflite"
+    run_json(capsys, "strip-float-io", float_model, out, "--name", "y")
+    assert _interface(out) == [TensorType.FLOAT32, TensorType.INT8]
+    code, _, err = run(capsys, "strip-float-io", float_model, tmp_path / "x.tflite",
+                       "--name", "nope")
+    assert code == 1 and "nope" in err and err.startswith("tflitekit: error: ")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_prune(capsys: pytest.CaptureFixture[str], float_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pruned.tflite"
+    report = run_json(capsys, "prune", float_model, out)
+    changes = report["passes"][0]["changes"]
+    assert "removed 1 unused operator codes (TANH)" in changes
+    assert any("unused tensors ('copy/c')" in c for c in changes)
+    assert report["bytes_saved"] > 0
+    again = run_json(capsys, "prune", out, tmp_path / "again.tflite")
+    assert again["modified"] is False and again["passes"] == []
+    code, text, _ = run(capsys, "prune", out, tmp_path / "again.tflite", "--overwrite")
+    assert code == 0 and "nothing to change" in text
+
+
+def test_optimize(capsys: pytest.CaptureFixture[str], float_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "opt.tflite"
+    report = run_json(capsys, "optimize", float_model, out, "--strip-float-io")
+    names = [p["name"] for p in report["passes"]]
+    assert names[0] == "strip_float_io" and "prune" in names
+    assert report["bytes_after"] < report["bytes_before"]
+    assert _interface(out) == [TensorType.INT8, TensorType.INT8]
+    plain = run_json(capsys, "optimize", float_model, tmp_path / "plain.tflite")
+    assert "strip_float_io" not in [p["name"] for p in plain["passes"]]
+    assert _interface(tmp_path / "plain.tflite") == [TensorType.FLOAT32, TensorType.FLOAT32]
+
+
+def test_output_may_not_replace_input_unless_asked(capsys: pytest.CaptureFixture[str],
+                                                   float_model: Path) -> None:
+    original = float_model.read_bytes()
+    code, _, err = run(capsys, "prune", float_model, float_model)
+    assert code == 1 and "overwrite" in err
+    assert float_model.read_bytes() == original
+    code, _, err = run(capsys, "prune", float_model, float_model, "--overwrite")
+    assert code == 0, err
+    assert len(float_model.read_bytes()) < len(original)
+
+
+@pytest.mark.parametrize("command", ["strip-float-io", "prune", "optimize"])
+def test_bad_input_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                               command: str) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x10\x00\x00\x00TFL3 not a model at all")
+    out = tmp_path / "out.tflite"
+    code, text, err = run(capsys, command, bad, out)
+    assert code == 1 and text == "" and err.startswith(f"tflitekit: error: {bad}: ")
+    assert not out.exists()
+    code, _, err = run(capsys, command, tmp_path / "missing.tflite", out)
+    assert code == 1 and "No such file" in err
+    assert run(capsys, command, bad)[0] == 2  # OUT is required

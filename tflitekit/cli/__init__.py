@@ -1,0 +1,50 @@
+"""The ``tflitekit`` command line.
+
+Inspection: ``info``, ``dump``, ``validate``. Surgery: ``strip-float-io``, ``prune``, ``optimize``.
+Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing model,
+a pass that cannot do what was asked), 2 bad usage. Errors go to stderr as
+``tflitekit: error: <message>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from ..errors import TFLiteKitError
+from . import inspect, surgery
+from ._common import PROG, error, message, silence_stdout
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or bad usage (code 2)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except (TFLiteKitError, OSError) as exc:
+        error(message(exc))
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Inspect, validate and edit TensorFlow Lite (.tflite) models.",
+        epilog="exit status: 0 success, 1 problem found or unreadable model, 2 bad usage")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    inspect.register(sub)
+    surgery.register(sub)
+    return parser

@@ -1,0 +1,74 @@
+"""Helpers shared by the command-line modules: errors, loading, JSON and number formatting."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+from typing import Any
+
+from ..errors import FormatError
+from ..ir import Model
+from ..serde import load
+
+PROG = "tflitekit"
+
+
+def error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def check_file(path: str) -> None:
+    """Raise OSError unless ``path`` is an existing regular-ish file (not a directory)."""
+    os.stat(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+
+
+def load_model(path: str) -> Model:
+    check_file(path)
+    try:
+        return load(path)
+    except FormatError as exc:
+        raise FormatError(f"{path}: {exc}") from None
+
+
+def print_json(value: Any) -> None:
+    print(dumps(value))
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """Strict JSON indented by two spaces, with lists of plain values kept on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [inner + dumps(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    return json.dumps(value, allow_nan=False)
+
+
+def num(n: int) -> str:
+    return f"{n:,}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

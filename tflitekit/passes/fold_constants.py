@@ -1,0 +1,151 @@
+"""fold_constants: evaluate operators whose inputs are all constant and store their results as
+constant tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Model, Operator, Subgraph, Tensor
+from ._graph import has_side_effects
+from .base import Pass, Report
+from .constant_eval import SHAPE_ONLY, Array, NotEvaluable, evaluate
+from .toposort import sorted_operators
+
+__all__ = ["FoldConstants", "fold_constants"]
+
+_SHAPE_ENTRY_BYTES = 4  # a dimension of a tensor's shape is an int32 in the file
+
+
+@dataclass
+class FoldConstants(Pass):
+    """Replace every operator whose inputs are all constant (see
+    :data:`~tflitekit.passes.constant_eval.EVALUATORS` for those evaluated) by its results: each
+    output tensor keeps its name, dtype, shape and quantization and receives the data, and the
+    operator is removed. Operators are visited in topological order, so chains fold in one run.
+    Tensors left unused stay in the model (:class:`~tflitekit.passes.Prune` removes them).
+
+    SHAPE needs only its input's static shape, so folding it fixes the input's dynamic
+    dimensions (-1 in ``shape_signature``, e.g. a dynamic batch) to their static sizes: the
+    folded model no longer resizes. A folded output's dynamic ``shape_signature`` is dropped.
+
+    Left alone, with the reason in the report: operators with side effects, operators writing
+    a subgraph output, operators or option combinations that cannot be evaluated, results that
+    disagree with the declared output type or shape, and, when ``allow_growth`` is false, results
+    larger than the constants they read (a SHAPE reads its input's shape, 4 bytes a dimension).
+    """
+
+    name = "fold_constants"
+    allow_growth: bool = True
+
+    def run(self, model: Model, report: Report) -> None:
+        for index, graph in enumerate(model.subgraphs):
+            for op in sorted_operators(graph):
+                if _all_inputs_constant(op):
+                    self._fold(graph, index, op, report)
+
+    def _fold(self, graph: Subgraph, index: int, op: Operator, report: Report) -> None:
+        where = f"subgraph {index}: {op.opcode.name} -> {_names(op.outputs)}"
+        try:
+            _check_foldable(graph, op)
+            results = evaluate(op, [_value(t, op) for t in op.inputs])
+            _check_results(op, results)
+            if not self.allow_growth:
+                _check_growth(op, results)
+        except NotEvaluable as exc:
+            report.skip(f"{where}: not folded: {exc}")
+            return
+        note = _fixed_dimensions(op)
+        for tensor, result in zip(op.outputs, results, strict=True):
+            tensor.data = result
+            if tensor.shape_signature is not None and min(tensor.shape_signature, default=0) < 0:
+                tensor.shape_signature = None
+        graph.remove_operator(op)
+        made = ", ".join(_describe(t) for t in op.outputs)
+        report.change(f"subgraph {index}: folded {op.opcode.name} into constant {made}{note}")
+
+
+def _names(tensors: tuple[Tensor, ...]) -> str:
+    return ", ".join(repr(t.name) for t in tensors)
+
+
+def _describe(tensor: Tensor) -> str:
+    return f"{tensor.name!r} {list(tensor.shape or ())} {tensor.dtype.name}"
+
+
+def _all_inputs_constant(op: Operator) -> bool:
+    """True when nothing but constants (or, for SHAPE, static shapes) feeds ``op``."""
+    return op.type in SHAPE_ONLY or all(t is None or t.is_constant for t in op.inputs)
+
+
+def _value(tensor: Tensor | None, op: Operator) -> Array | None:
+    """The constant value of an input as an array (None where the evaluator needs none)."""
+    if tensor is None or op.type in SHAPE_ONLY:
+        return None
+    dtype = tensor.numpy_dtype
+    if dtype is None or tensor.sparsity is not None:
+        kind = "sparse" if tensor.sparsity is not None else tensor.dtype.name
+        raise NotEvaluable(f"input {tensor.name!r} holds {kind} data")
+    raw = tensor.buffer.data  # type: ignore[union-attr]  # constant: it has a buffer
+    shape = () if tensor.shape is None else tensor.shape  # no shape in the file: a scalar
+    if raw.size != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise NotEvaluable(f"input {tensor.name!r} holds {raw.size} bytes, not shape {shape} "
+                           f"of {tensor.dtype.name}")
+    return raw.view(dtype).reshape(shape)
+
+
+def _check_foldable(graph: Subgraph, op: Operator) -> None:
+    if has_side_effects(op):
+        raise NotEvaluable("the operator has side effects")
+    for tensor in op.outputs:
+        if any(tensor is t for t in graph.outputs):
+            raise NotEvaluable(f"{tensor.name!r} is a subgraph output")
+
+
+def _check_results(op: Operator, results: list[Array]) -> None:
+    """The results must be what the model declares: one per output, of its type and shape."""
+    if len(results) != len(op.outputs):
+        raise NotEvaluable(f"{len(results)} results for {len(op.outputs)} outputs")
+    for tensor, result in zip(op.outputs, results, strict=True):
+        if result.dtype != tensor.numpy_dtype:
+            raise NotEvaluable(f"the result is {result.dtype} but {tensor.name!r} is "
+                               f"{tensor.dtype.name}")
+        if tensor.shape is not None and tensor.shape != result.shape:
+            raise NotEvaluable(f"the result has shape {list(result.shape)} but {tensor.name!r} "
+                               f"has shape {list(tensor.shape)}")
+        if result.size == 0:
+            raise NotEvaluable(f"the result {tensor.name!r} is empty, which a constant cannot be")
+
+
+def _check_growth(op: Operator, results: list[Array]) -> None:
+    written = sum(r.nbytes for r in results)
+    read = _bytes_read(op)
+    if written > read:
+        raise NotEvaluable(f"the result ({written} bytes) is larger than the constants it reads "
+                           f"({read} bytes) and allow_growth is off")
+
+
+def _bytes_read(op: Operator) -> int:
+    inputs = {id(t): t for t in op.inputs if t is not None}.values()
+    if op.type in SHAPE_ONLY:
+        return sum(_SHAPE_ENTRY_BYTES * len(t.shape or ()) for t in inputs)
+    buffers = {id(t.buffer): t.buffer for t in inputs if t.buffer is not None}
+    return sum(b.nbytes for b in buffers.values())
+
+
+def _fixed_dimensions(op: Operator) -> str:
+    """For a SHAPE-like operator, which dynamic dimensions folding fixes (else '')."""
+    if op.type not in SHAPE_ONLY:
+        return ""
+    dynamic = [t for t in op.inputs if t is not None and t.shape_signature is not None
+               and min(t.shape_signature, default=0) < 0]
+    return "".join(f"; fixes the dynamic dimensions of {t.name!r} (shape_signature "
+                   f"{list(t.shape_signature or ())}) to {list(t.shape or ())}" for t in dynamic)
+
+
+def fold_constants(model: Model, *, allow_growth: bool = True) -> Model:
+    """Fold every operator whose inputs are all constant (see :class:`FoldConstants`); returns
+    ``model``."""
+    FoldConstants(allow_growth=allow_growth)(model)
+    return model
