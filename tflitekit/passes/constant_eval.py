@@ -300,7 +300,7 @@ def _check_offset_slice(options: StridedSliceOptions, shape: tuple[int, ...], be
     masks = (options.begin_mask, options.end_mask, options.ellipsis_mask, options.new_axis_mask,
              options.shrink_axis_mask)
     inside = len(begin) == len(shape) and all(
-        0 <= b and 0 <= e and b + e <= d and s > 0
+        min(b, e) >= 0 and b + e <= d and s > 0
         for b, e, s, d in zip(begin, end, strides, shape, strict=True))
     if any(masks) or not inside:
         raise NotEvaluable("offset is evaluated only for forward slices inside the input "
@@ -389,8 +389,9 @@ _ACTIVATION_RANGES: dict[ActivationFunctionType, tuple[int | None, int | None]] 
 
 
 def _int32_arithmetic(op: Operator, values: Sequence[Array | None]) -> list[Array]:
-    """ADD, SUB, MUL of non-quantized int32 tensors (broadcasting); a result outside int32
-    (undefined behaviour in C++) is not evaluated."""
+    """ADD, SUB, MUL of non-quantized int32 tensors (broadcasting) and their fused activation
+    (none for ADD, where the runtimes disagree); a result outside int32 (undefined behaviour in
+    C++) is not evaluated."""
     kind, function = _ARITHMETIC[op.type]
     options: Any = _options(op, kind)
     activation = options.fused_activation_function
@@ -398,8 +399,11 @@ def _int32_arithmetic(op: Operator, values: Sequence[Array | None]) -> list[Arra
     _not_quantized(op)
     if not a.dtype == b.dtype == _output_dtype(op) == np.dtype(np.int32):
         raise NotEvaluable(f"types {a.dtype}, {b.dtype} (only int32 is evaluated)")
-    if activation not in _ACTIVATION_RANGES:
-        raise NotEvaluable(f"fused activation {activation.name}")
+    if activation not in _ACTIVATION_RANGES or (
+            op.type == BuiltinOperator.ADD and activation != ActivationFunctionType.NONE):
+        raise NotEvaluable(f"fused activation {activation.name} (TFLite Micro ignores it on "
+                           "int32 ADD, LiteRT applies it)" if activation in _ACTIVATION_RANGES
+                           else f"fused activation {activation.name}")
     try:
         wide = function(a.astype(np.int64), b.astype(np.int64))
     except ValueError as exc:

@@ -92,7 +92,8 @@ def _prune_buffers(model: Model, report: Report) -> None:
     if model.metadata_buffer is not None:
         stale = [b for b in model.metadata_buffer if b is None or id(b) not in owned]
         if stale:
-            kept = [b for b in model.metadata_buffer if b is not None and id(b) in owned]
+            kept: list[Buffer | None] = [b for b in model.metadata_buffer
+                                         if b is not None and id(b) in owned]
             model.metadata_buffer = kept or None
             report.change(f"removed {len(stale)} metadata_buffer entries that point at buffers "
                           "no tensor or metadata entry uses")

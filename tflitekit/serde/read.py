@@ -93,7 +93,7 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
 
 def _alignment(buffers: list[Buffer]) -> int:
     """The largest boundary (4 to 16 bytes) every buffer's data starts on in the file."""
-    starts = [b._source.start for b in buffers if b._source is not None]
+    starts: list[int] = [b._source.start for b in buffers if b._source is not None]
     return max(4, min([16, *(start & -start for start in starts if start)]))
 
 
