@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..ir import Model, Operator, OperatorCode, Subgraph, Tensor
 from ..options import BuiltinOperator
 
-__all__ = ["entry_subgraphs", "has_side_effects", "operator_code", "retarget_signatures"]
+__all__ = ["called_subgraphs", "describe", "entry_subgraphs", "has_side_effects", "operator_code",
+           "retarget_signatures"]
 
 _STATEFUL = frozenset({
     BuiltinOperator.ASSIGN_VARIABLE, BuiltinOperator.READ_VARIABLE, BuiltinOperator.VAR_HANDLE,
@@ -46,3 +49,26 @@ def operator_code(model: Model, builtin: BuiltinOperator, version: int) -> Opera
         if code.builtin_code == builtin and code.custom_code is None and code.version == version:
             return code
     return OperatorCode(builtin, version=version)
+
+
+def called_subgraphs(model: Model) -> dict[Subgraph, str]:
+    """Subgraphs that operators run (control flow, CALL_ONCE, StableHLO regions, ...), each
+    with a description of the first operator found running it."""
+    called: dict[Subgraph, str] = {}
+    for caller in model.subgraphs:
+        for k, op in enumerate(caller.operators):
+            for options in (op.options, op.options_2):
+                for field in getattr(options, "FIELDS", ()):
+                    if "subgraph" not in field.name:
+                        continue
+                    value = getattr(options, field.name)
+                    for index in value if isinstance(value, Iterable) else (value,):
+                        if isinstance(index, int) and 0 <= index < len(model.subgraphs):
+                            called.setdefault(model.subgraphs[index],
+                                              f"{op.opcode.name} ({describe(model, caller)}, "
+                                              f"operator {k})")
+    return called
+
+
+def describe(model: Model, graph: Subgraph) -> str:
+    return f"subgraph {next(i for i, g in enumerate(model.subgraphs) if g is graph)}"

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 
 from ..ir import Model, Operator, Subgraph, Tensor
 from ..options import BuiltinOperator, TensorType
-from ._graph import entry_subgraphs, operator_code, retarget_signatures
+from ._graph import (
+    called_subgraphs,
+    describe,
+    entry_subgraphs,
+    operator_code,
+    retarget_signatures,
+)
 from .base import Pass, Report
 from .strip_float_io import (
     INTEGER_TYPES,
-    called_subgraphs,
-    describe,
     describe_quantized,
     interface_problem,
     wanted_names,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..ir import Model, Operator, Subgraph, Tensor
 from ..options import BuiltinOperator, TensorType
-from ._graph import entry_subgraphs, retarget_signatures
+from ._graph import called_subgraphs, describe, entry_subgraphs, retarget_signatures
 from .base import Pass, PassError, Report
 
 __all__ = ["StripFloatIO", "strip_float_io"]
@@ -233,25 +233,6 @@ def zero_point(tensor: Tensor) -> int:
     return 0 if zp is None or zp.size == 0 else int(zp[0])
 
 
-def called_subgraphs(model: Model) -> dict[Subgraph, str]:
-    """Subgraphs that operators run (control flow, CALL_ONCE, StableHLO regions, ...), each
-    with a description of the first operator found running it."""
-    called: dict[Subgraph, str] = {}
-    for caller in model.subgraphs:
-        for k, op in enumerate(caller.operators):
-            for options in (op.options, op.options_2):
-                for field in getattr(options, "FIELDS", ()):
-                    if "subgraph" not in field.name:
-                        continue
-                    value = getattr(options, field.name)
-                    for index in value if isinstance(value, Iterable) else (value,):
-                        if isinstance(index, int) and 0 <= index < len(model.subgraphs):
-                            called.setdefault(model.subgraphs[index],
-                                              f"{op.opcode.name} ({describe(model, caller)}, "
-                                              f"operator {k})")
-    return called
-
-
 def wanted_names(names: Collection[str] | None, graphs: Sequence[Subgraph], inputs: bool,
                  outputs: bool, eligible: Callable[[Tensor], bool], kind: str,
                  pass_name: str) -> set[str] | None:
@@ -270,10 +251,6 @@ def wanted_names(names: Collection[str] | None, graphs: Sequence[Subgraph], inpu
                         f"{', '.join(map(repr, missing))} in an entry subgraph; there are "
                         f"{sorted(n for n in found if n is not None)}")
     return wanted
-
-
-def describe(model: Model, graph: Subgraph) -> str:
-    return f"subgraph {next(i for i, g in enumerate(model.subgraphs) if g is graph)}"
 
 
 def _float_interface(graph: Subgraph, inputs: bool, outputs: bool,
