@@ -137,3 +137,31 @@ def test_bad_input_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, _, err = run(capsys, command, tmp_path / "missing.tflite", out)
     assert code == 1 and "No such file" in err
     assert run(capsys, command, bad)[0] == 2  # OUT is required
+
+
+def _converter_style(tmp_path: Path) -> Path:
+    """The worked example's model: float interface and a dynamic-batch SHAPE chain."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "surgery_example", Path(__file__).resolve().parent.parent / "examples" / "surgery.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    path = tmp_path / "converter.tflite"
+    example.converter_style_model().save(path)
+    return path
+
+
+def test_optimize_folds_shapes_unless_asked_not_to(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    source = _converter_style(tmp_path)
+    folded, kept = tmp_path / "folded.tflite", tmp_path / "kept.tflite"
+    run_json(capsys, "optimize", source, folded)
+    run_json(capsys, "optimize", source, kept, "--keep-dynamic-shapes")
+
+    def ops(path: Path) -> list[str]:
+        return [op.opcode.name for op in tflitekit.load(path).main.operators]
+
+    assert ops(folded) == ["QUANTIZE", "CONV_2D", "RESHAPE", "FULLY_CONNECTED", "DEQUANTIZE"]
+    assert ops(kept) == ops(source)

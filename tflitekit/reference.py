@@ -106,7 +106,7 @@ def run_litert(
     details = interpreter.get_input_details()
     if len(inputs) != len(details):
         raise ValueError(f"model has {len(details)} inputs, got {len(inputs)}")
-    arrays = [np.ascontiguousarray(x) for x in inputs]
+    arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
     for detail, array in zip(details, arrays, strict=True):
         current = tuple(int(d) for d in detail["shape"])
         if array.shape != current and _resizable(detail["shape_signature"], current, array.shape):
@@ -236,7 +236,7 @@ def run_tflm(
     n_inputs, n_outputs = _tflm_io_counts(model)
     if len(inputs) != n_inputs:
         raise ValueError(f"model has {n_inputs} inputs, got {len(inputs)}")
-    arrays = [np.ascontiguousarray(x) for x in inputs]
+    arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
     shapes = [
         tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)
     ]

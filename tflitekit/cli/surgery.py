@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "once, prune what is unused.")
     optimize.add_argument("--strip-float-io", action="store_true",
                           help="also remove the float QUANTIZE/DEQUANTIZE interface first")
+    optimize.add_argument("--keep-dynamic-shapes", action="store_true",
+                          help="do not fold SHAPE operators (folding them fixes dynamic "
+                               "dimensions such as the batch to their static sizes)")
 
 
 def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -60,7 +63,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
-    return _run(args, optimize_pipeline(strip_float_io=args.strip_float_io))
+    return _run(args, optimize_pipeline(strip_float_io=args.strip_float_io,
+                                        fold_shapes=not args.keep_dynamic_shapes))
 
 
 def _run(args: argparse.Namespace, pipeline: PassManager) -> int:

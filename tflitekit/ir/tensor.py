@@ -193,17 +193,19 @@ class Tensor:
     @property
     def data(self) -> np.ndarray | None:
         """The constant value as a read-only array of the tensor's dtype and shape (None when
-        the tensor has no data). Packed or variable-size types come back as raw uint8 bytes."""
+        the tensor has no data; a scalar when it has no shape). Packed or variable-size types,
+        and data whose size does not match the shape, come back as raw uint8 bytes."""
         if self.buffer is None or self.buffer.nbytes == 0:
             return None
         raw = self.buffer.data
         np_dtype = self.numpy_dtype
-        if np_dtype is None or self.shape is None:
+        if np_dtype is None:
             return raw
-        count = int(np.prod(self.shape, dtype=np.int64))
+        shape = () if self.shape is None else self.shape  # no shape: TFLite reads a scalar
+        count = int(np.prod(shape, dtype=np.int64))
         if raw.size != count * np_dtype.itemsize:
             return raw
-        return raw.view(np_dtype).reshape(self.shape)
+        return raw.view(np_dtype).reshape(shape)
 
     @data.setter
     def data(self, value: Any) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..ir import Model, Operator, Subgraph, Tensor
 from ._graph import has_side_effects
 from .base import Pass, Report
@@ -29,6 +27,8 @@ class FoldConstants(Pass):
     SHAPE needs only its input's static shape, so folding it fixes the input's dynamic
     dimensions (-1 in ``shape_signature``, e.g. a dynamic batch) to their static sizes: the
     folded model no longer resizes. A folded output's dynamic ``shape_signature`` is dropped.
+    With ``fold_shapes`` false, SHAPE operators are left as they are and the model keeps its
+    dynamic dimensions.
 
     Left alone, with the reason in the report: operators with side effects, operators writing
     a subgraph output, operators or option combinations that cannot be evaluated, results that
@@ -38,11 +38,12 @@ class FoldConstants(Pass):
 
     name = "fold_constants"
     allow_growth: bool = True
+    fold_shapes: bool = True
 
     def run(self, model: Model, report: Report) -> None:
         for index, graph in enumerate(model.subgraphs):
             for op in sorted_operators(graph):
-                if _all_inputs_constant(op):
+                if _all_inputs_constant(op, self.fold_shapes):
                     self._fold(graph, index, op, report)
 
     def _fold(self, graph: Subgraph, index: int, op: Operator, report: Report) -> None:
@@ -74,9 +75,12 @@ def _describe(tensor: Tensor) -> str:
     return f"{tensor.name!r} {list(tensor.shape or ())} {tensor.dtype.name}"
 
 
-def _all_inputs_constant(op: Operator) -> bool:
-    """True when nothing but constants (or, for SHAPE, static shapes) feeds ``op``."""
-    return op.type in SHAPE_ONLY or all(t is None or t.is_constant for t in op.inputs)
+def _all_inputs_constant(op: Operator, shapes: bool) -> bool:
+    """True when nothing but constants (or, for SHAPE when ``shapes``, static shapes) feeds
+    ``op``."""
+    if op.type in SHAPE_ONLY:
+        return shapes
+    return all(t is None or t.is_constant for t in op.inputs)
 
 
 def _value(tensor: Tensor | None, op: Operator) -> Array | None:
@@ -87,12 +91,12 @@ def _value(tensor: Tensor | None, op: Operator) -> Array | None:
     if dtype is None or tensor.sparsity is not None:
         kind = "sparse" if tensor.sparsity is not None else tensor.dtype.name
         raise NotEvaluable(f"input {tensor.name!r} holds {kind} data")
-    raw = tensor.buffer.data  # type: ignore[union-attr]  # constant: it has a buffer
-    shape = () if tensor.shape is None else tensor.shape  # no shape in the file: a scalar
-    if raw.size != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-        raise NotEvaluable(f"input {tensor.name!r} holds {raw.size} bytes, not shape {shape} "
-                           f"of {tensor.dtype.name}")
-    return raw.view(dtype).reshape(shape)
+    data = tensor.data
+    if data is None or data.dtype != dtype:  # raw bytes: the size does not match the shape
+        size = 0 if data is None else data.size
+        raise NotEvaluable(f"input {tensor.name!r} holds {size} bytes, not shape "
+                           f"{tensor.shape or ()} of {tensor.dtype.name}")
+    return data
 
 
 def _check_foldable(graph: Subgraph, op: Operator) -> None:
@@ -144,8 +148,8 @@ def _fixed_dimensions(op: Operator) -> str:
                    f"{list(t.shape_signature or ())}) to {list(t.shape or ())}" for t in dynamic)
 
 
-def fold_constants(model: Model, *, allow_growth: bool = True) -> Model:
+def fold_constants(model: Model, *, allow_growth: bool = True, fold_shapes: bool = True) -> Model:
     """Fold every operator whose inputs are all constant (see :class:`FoldConstants`); returns
     ``model``."""
-    FoldConstants(allow_growth=allow_growth)(model)
+    FoldConstants(allow_growth=allow_growth, fold_shapes=fold_shapes)(model)
     return model
