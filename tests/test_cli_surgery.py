@@ -107,6 +107,7 @@ def test_optimize(capsys: pytest.CaptureFixture[str], float_model: Path, tmp_pat
     report = run_json(capsys, "optimize", float_model, out, "--strip-float-io")
     names = [p["name"] for p in report["passes"]]
     assert names[0] == "strip_float_io" and "prune" in names
+    assert len(names) == len(set(names))  # fixed-point rounds are merged per pass
     assert report["bytes_after"] < report["bytes_before"]
     assert _interface(out) == [TensorType.INT8, TensorType.INT8]
     plain = run_json(capsys, "optimize", float_model, tmp_path / "plain.tflite")
@@ -165,3 +166,22 @@ def test_optimize_folds_shapes_unless_asked_not_to(capsys: pytest.CaptureFixture
 
     assert ops(folded) == ["QUANTIZE", "CONV_2D", "RESHAPE", "FULLY_CONNECTED", "DEQUANTIZE"]
     assert ops(kept) == ops(source)
+
+
+def test_what_is_left_alone_is_said(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    model = Model()
+    g = model.add_subgraph()
+    x = g.add_input(Tensor("x", (1, 4), "float32"))
+    y = g.add_output(Tensor("y", (1, 4), "float32"))
+    g.add_operator(BuiltinOperator.RELU, [x], [y])
+    source = tmp_path / "float.tflite"
+    model.save(source)
+    code, text, _ = run(capsys, "strip-float-io", source, tmp_path / "out.tflite")
+    assert code == 0
+    assert text.splitlines()[:3] == [
+        "strip_float_io: note: subgraph 0: input 0 'x' left float32: it is read by RELU, not by "
+        "a QUANTIZE",
+        "strip_float_io: note: subgraph 0: output 0 'y' left float32: it is produced by RELU, "
+        "not by a DEQUANTIZE",
+        "nothing to change",
+    ]

@@ -83,11 +83,18 @@ def _run(args: argparse.Namespace, pipeline: PassManager) -> int:
 
 def _summary(source: str, output: str, before: int, after: int,
              result: PipelineResult) -> dict[str, Any]:
+    """The JSON report: sizes, and per pass (merged over fixed-point rounds) its changes and
+    the distinct things it left alone."""
+    passes: dict[str, dict[str, list[str]]] = {}
+    for r in result.results:
+        entry = passes.setdefault(r.name, {"changes": [], "skipped": []})
+        entry["changes"] += r.changes
+        entry["skipped"] += [s for s in r.skipped if s not in entry["skipped"]]
     return {
         "input": source, "output": output, "bytes_before": before, "bytes_after": after,
         "bytes_saved": before - after, "modified": result.modified,
-        "passes": [{"name": r.name, "changes": r.changes, "skipped": r.skipped}
-                   for r in result.results if r.changes or r.skipped],
+        "passes": [{"name": name, **entry} for name, entry in passes.items()
+                   if entry["changes"] or entry["skipped"]],
     }
 
 
@@ -95,7 +102,7 @@ def _text(summary: dict[str, Any]) -> str:
     lines = []
     for step in summary["passes"]:
         lines += [f"{step['name']}: {change}" for change in step["changes"]]
-        lines += [f"{step['name']}: left alone: {why}" for why in step["skipped"]]
+        lines += [f"{step['name']}: note: {why}" for why in step["skipped"]]
     if not summary["modified"]:
         lines.append("nothing to change")
     before, after = summary["bytes_before"], summary["bytes_after"]

@@ -91,9 +91,6 @@ class Pass(abc.ABC):
                 raise PassError(f"pass {self.name} left the model broken:\n  {listing}")
         return PassResult(self.name, model, report.changes, report.skipped)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
 
 @dataclass
 class PipelineResult:
