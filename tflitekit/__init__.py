@@ -1,4 +1,4 @@
-"""tflitekit: read, edit, validate and save TensorFlow Lite models in pure Python.
+"""tflitekit: read, edit, validate, transform and save TensorFlow Lite models in pure Python.
 
 >>> import tflitekit
 >>> model = tflitekit.load("model.tflite")          # doctest: +SKIP
@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import options
+from . import options, passes
 from ._generated.schema import BuiltinOperator, TensorType
 from .errors import FormatError, TFLiteKitError
 from .ir import (
@@ -48,5 +48,6 @@ __all__ = [
     "diff",
     "load",
     "options",
+    "passes",
     "validate",
 ]
