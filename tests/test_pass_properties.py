@@ -7,6 +7,8 @@ against TFLite Micro, bit for bit.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,3 +134,22 @@ def test_optimize_pipeline_reaches_a_fixed_point(seed: int) -> None:
     assert len(after) <= len(before)
     assert _same_outputs(before, after, seed)
     assert not optimize_pipeline()(model).modified
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1,
+                      max_size=3))
+def test_passes_on_damaged_models_fail_cleanly(tiny_bytes: bytes,
+                                               edits: list[tuple[int, int]]) -> None:
+    """Whatever a lenient load makes of damaged bytes, a pass either works or raises a
+    TFLiteKitError; nothing else escapes."""
+    data = bytearray(tiny_bytes)
+    for at, value in edits:
+        data[at % len(data)] = value
+    try:
+        model = tflitekit.load(bytes(data), strict=False, problems=[])
+    except tflitekit.TFLiteKitError:
+        return
+    for step in ANY:
+        with contextlib.suppress(tflitekit.TFLiteKitError):
+            step(model, check=False)

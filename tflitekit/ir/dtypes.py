@@ -6,7 +6,7 @@ import numpy as np
 
 from .._generated.schema import TensorType
 
-__all__ = ["from_numpy", "itemsize", "to_numpy"]
+__all__ = ["from_numpy", "itemsize", "name", "to_numpy"]
 
 _NUMPY = {
     "FLOAT32": "<f4", "FLOAT16": "<f2", "FLOAT64": "<f8", "INT8": "i1", "UINT8": "u1",
@@ -40,3 +40,8 @@ def itemsize(dtype: TensorType | int) -> int | None:
     if np_dtype is not None:
         return np_dtype.itemsize
     return 2 if dtype == getattr(TensorType, "BFLOAT16", None) else None
+
+
+def name(dtype: TensorType | int) -> str:
+    """``INT8``; a type newer than our schema (kept as a plain number) as ``TensorType(42)``."""
+    return getattr(dtype, "name", f"TensorType({int(dtype)})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from ..ir import Model, Operator, Subgraph, Tensor
+from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from ..options import BuiltinOperator, TensorType
 from ._graph import (
     called_subgraphs,
@@ -162,7 +162,7 @@ def _float_twin(graph: Subgraph, tensor: Tensor) -> Tensor:
     name = tensor.name
     if name is not None:
         taken = {t.name for t in graph.tensors}
-        base = f"{name}_{tensor.dtype.name.lower()}"
+        base = f"{name}_{dtypes.name(tensor.dtype).lower()}"
         derived, n = base, 0
         while derived in taken:
             n += 1

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import TFLiteKitError
-from ..ir import Operator, Tensor
+from ..ir import Operator, Tensor, dtypes
 from ..options import (
     ActivationFunctionType,
     AddOptions,
@@ -82,7 +82,7 @@ def _input(values: Sequence[Array | None], index: int) -> Array:
 def _output_dtype(op: Operator, index: int = 0) -> np.dtype[Any]:
     dtype = op.outputs[index].numpy_dtype
     if dtype is None:
-        raise NotEvaluable(f"output {index} has type {op.outputs[index].dtype.name}")
+        raise NotEvaluable(f"output {index} has type {dtypes.name(op.outputs[index].dtype)}")
     return dtype
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Model, Operator, Subgraph, Tensor
+from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from ._graph import has_side_effects
 from .base import Pass, Report
 from .constant_eval import SHAPE_ONLY, Array, NotEvaluable, evaluate
@@ -72,7 +72,7 @@ def _names(tensors: tuple[Tensor, ...]) -> str:
 
 
 def _describe(tensor: Tensor) -> str:
-    return f"{tensor.name!r} {list(tensor.shape or ())} {tensor.dtype.name}"
+    return f"{tensor.name!r} {list(tensor.shape or ())} {dtypes.name(tensor.dtype)}"
 
 
 def _all_inputs_constant(op: Operator, shapes: bool) -> bool:
@@ -89,13 +89,13 @@ def _value(tensor: Tensor | None, op: Operator) -> Array | None:
         return None
     dtype = tensor.numpy_dtype
     if dtype is None or tensor.sparsity is not None:
-        kind = "sparse" if tensor.sparsity is not None else tensor.dtype.name
+        kind = "sparse" if tensor.sparsity is not None else dtypes.name(tensor.dtype)
         raise NotEvaluable(f"input {tensor.name!r} holds {kind} data")
     data = tensor.data
     if data is None or data.dtype != dtype:  # raw bytes: the size does not match the shape
         size = 0 if data is None else data.size
         raise NotEvaluable(f"input {tensor.name!r} holds {size} bytes, not shape "
-                           f"{tensor.shape or ()} of {tensor.dtype.name}")
+                           f"{tensor.shape or ()} of {dtypes.name(tensor.dtype)}")
     return data
 
 
@@ -114,7 +114,7 @@ def _check_results(op: Operator, results: list[Array]) -> None:
     for tensor, result in zip(op.outputs, results, strict=True):
         if result.dtype != tensor.numpy_dtype:
             raise NotEvaluable(f"the result is {result.dtype} but {tensor.name!r} is "
-                               f"{tensor.dtype.name}")
+                               f"{dtypes.name(tensor.dtype)}")
         if tensor.shape is not None and tensor.shape != result.shape:
             raise NotEvaluable(f"the result has shape {list(result.shape)} but {tensor.name!r} "
                                f"has shape {list(tensor.shape)}")

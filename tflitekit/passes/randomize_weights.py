@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Model, Tensor
+from ..ir import Model, Tensor, dtypes
 from ..options import TensorType
 from .base import Pass, Report
 
@@ -57,7 +57,7 @@ class RandomizeWeights(Pass):
                     report.change(f"{where} shares the new data of {first.name!r}")
                     continue
                 tensor.data = self._values(rng, tensor)
-                report.change(f"{where} ({tensor.dtype.name} {tensor.shape}) randomized")
+                report.change(f"{where} ({dtypes.name(tensor.dtype)} {tensor.shape}) randomized")
 
     def _values(self, rng: np.random.Generator, tensor: Tensor) -> np.ndarray:
         dtype = tensor.numpy_dtype
@@ -89,7 +89,8 @@ def _left_alone(tensor: Tensor) -> str | None:
     if not tensor.is_constant:
         return f"its data lives in external buffer {tensor.external_buffer}"
     if tensor.numpy_dtype is None:
-        return f"{tensor.dtype.name} elements have no numpy type (packed or non-standard)"
+        kind = dtypes.name(tensor.dtype)
+        return f"{kind} elements have no numpy type (packed or non-standard)"
     data = tensor.data
     if data is None or data.shape != tensor.shape or data.dtype != tensor.numpy_dtype:
         return f"its buffer does not match its shape {tensor.shape}"

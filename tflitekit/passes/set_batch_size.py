@@ -295,10 +295,15 @@ def _why_not(op: Operator, batched: Container[int], old: int) -> str | None:
     if rule is None:
         return (f"{op.opcode.name} is not known to keep the batch in dimension 0"
                 f"{_HINTS.get(op.type, '')}")
+    if not op.outputs:
+        return "it has no outputs"
     shapeless = [t for t in op.outputs if not t.shape]
     if shapeless:
         return f"its output {shapeless[0].name!r} has no dimensions (shape {shapeless[0].shape})"
-    why = rule(op, batched)
+    try:
+        why = rule(op, batched)
+    except IndexError:  # fewer operands than the operator takes
+        return f"it has {len(op.inputs)} inputs, too few for {op.opcode.name}"
     moved = [t for t in op.outputs if t.shape[0] != old]  # type: ignore[index]
     if why is None and moved:
         why = (f"its output {moved[0].name!r} of shape {moved[0].shape} does not have the "

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..ir import Model, Operator, Subgraph, Tensor
+from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from ..options import BuiltinOperator, TensorType
 from ._graph import called_subgraphs, describe, entry_subgraphs, retarget_signatures
 from .base import Pass, PassError, Report
@@ -208,7 +208,7 @@ def interface_problem(tensor: Tensor) -> str | None:
     quantization parameters"), or None when it can: it must be INT8, INT16 or UINT8 and
     quantized per tensor."""
     if tensor.dtype not in INTEGER_TYPES:
-        return f"is {_type_name(tensor.dtype)}, not INT8, INT16 or UINT8"
+        return f"is {dtypes.name(tensor.dtype)}, not INT8, INT16 or UINT8"
     q = tensor.quantization
     if q is None or q.scale is None or q.scale.size == 0:
         return "has no quantization parameters"
@@ -222,7 +222,7 @@ def describe_quantized(tensor: Tensor) -> str:
     """``INT8 (scale 0.05, zero point -3)`` for a per-tensor quantized tensor."""
     q = tensor.quantization
     assert q is not None and q.scale is not None
-    return (f"{_type_name(tensor.dtype)} (scale {float(q.scale[0]):.9g}, "
+    return (f"{dtypes.name(tensor.dtype)} (scale {float(q.scale[0]):.9g}, "
             f"zero point {zero_point(tensor)})")
 
 
@@ -270,7 +270,3 @@ def _count(tensors: Iterable[Tensor], tensor: Tensor) -> int:
 
 def _names(ops: Iterable[Operator]) -> str:
     return " and ".join(op.opcode.name for op in ops)
-
-
-def _type_name(dtype: TensorType | int) -> str:
-    return getattr(dtype, "name", str(dtype))
