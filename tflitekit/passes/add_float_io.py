@@ -27,8 +27,10 @@ from ._graph import (
 from .base import Pass, Report
 from .strip_float_io import (
     INTEGER_TYPES,
+    count_of,
     describe_quantized,
     interface_problem,
+    side_tensors,
     wanted_names,
     zero_point,
 )
@@ -76,7 +78,7 @@ class AddFloatIO(Pass):
         for graph in graphs:
             where = describe(model, graph)
             tensors = [t for side, enabled in (("input", self.inputs), ("output", self.outputs))
-                       if enabled for t in (graph.inputs if side == "input" else graph.outputs)]
+                       if enabled for t in side_tensors(graph, side)]
             if not any(_chosen(t, wanted) for t in tensors):
                 continue
             if graph in called:
@@ -104,9 +106,10 @@ def _problem(graph: Subgraph, tensor: Tensor, side: str) -> str | None:
     problem = interface_problem(tensor)
     if problem is not None:
         return f"it {problem}"
-    if sum(t is tensor for t in (graph.inputs if side == "input" else graph.outputs)) > 1:
+    other = "output" if side == "input" else "input"
+    if count_of(side_tensors(graph, side), tensor) > 1:
         return f"it is listed more than once among the {side}s"
-    if any(t is tensor for t in (graph.outputs if side == "input" else graph.inputs)):
+    if count_of(side_tensors(graph, other), tensor):
         return "it is both a subgraph input and a subgraph output"
     if side == "output" and tensor.dtype == TensorType.INT16 and zero_point(tensor) != 0:
         return (f"it is INT16 with zero point {zero_point(tensor)}, and LiteRT's DEQUANTIZE "

@@ -31,11 +31,10 @@ class Prune(Pass):
 
 def _dead_operators(graph: Subgraph) -> list[Operator]:
     """Operators whose work nothing observes, found by walking back from the outputs."""
-    live: set[int] = set()
+    effects = [op for op in graph.operators if has_side_effects(op)]
+    live = {id(op) for op in effects}
     needed = list(graph.outputs)
-    needed += [t for op in graph.operators if has_side_effects(op) for t in op.inputs
-               if t is not None]
-    live.update(id(op) for op in graph.operators if has_side_effects(op))
+    needed += [t for op in effects for t in op.inputs if t is not None]
     seen: set[int] = set()
     while needed:
         tensor = needed.pop()

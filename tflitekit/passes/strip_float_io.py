@@ -96,7 +96,7 @@ def _strip_graph(model: Model, graph: Subgraph, where: str, inputs: bool, output
                                    ("output", outputs, _plan_output)):
         if not enabled:
             continue
-        for position, tensor in enumerate(_side(graph, side)):
+        for position, tensor in enumerate(side_tensors(graph, side)):
             if tensor.dtype != TensorType.FLOAT32 or (wanted is not None
                                                      and tensor.name not in wanted):
                 continue
@@ -127,9 +127,9 @@ def _plan_input(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str:
         others.remove(op)
         return f"besides its QUANTIZE, {_names(others)} also read{'s' * (len(others) == 1)} it"
     op = readers[0]
-    if _count(graph.inputs, tensor) > 1:
+    if count_of(graph.inputs, tensor) > 1:
         return "it is listed more than once among the inputs"
-    if _count(graph.outputs, tensor):
+    if count_of(graph.outputs, tensor):
         return "it is also a subgraph output"
     if len(op.outputs) != 1 or len(op.inputs) != 1:
         return f"its QUANTIZE has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
@@ -137,7 +137,7 @@ def _plan_input(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str:
     problem = interface_problem(inner)
     if problem is not None:
         return f"its QUANTIZE produces {inner.name!r}, which {problem}"
-    if _count(graph.outputs, inner):
+    if count_of(graph.outputs, inner):
         return (f"the integer tensor {inner.name!r} is also a subgraph output: it would be both "
                 "input and output")
     return _Strip("input", position, tensor, inner, op)
@@ -151,7 +151,7 @@ def _plan_output(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str
         return f"it is produced by {op.opcode.name}, not by a DEQUANTIZE"
     if tensor.uses:
         return f"it is also read by {_names(tensor.consumers)}"
-    if _count(graph.outputs, tensor) > 1:
+    if count_of(graph.outputs, tensor) > 1:
         return "it is listed more than once among the outputs"
     if len(op.outputs) != 1 or len(op.inputs) != 1 or op.inputs[0] is None:
         return f"its DEQUANTIZE has {len(op.inputs)} inputs and {len(op.outputs)} outputs"
@@ -161,10 +161,10 @@ def _plan_output(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str
         return f"its DEQUANTIZE reads {inner.name!r}, which {problem}"
     if inner.is_constant:
         return f"its DEQUANTIZE reads the constant {inner.name!r}"
-    if _count(graph.inputs, inner):
+    if count_of(graph.inputs, inner):
         return (f"the integer tensor {inner.name!r} is a subgraph input: it would be both input "
                 "and output")
-    if _count(graph.outputs, inner):
+    if count_of(graph.outputs, inner):
         return (f"the integer tensor {inner.name!r} is already a subgraph output: it would be "
                 "listed twice")
     return _Strip("output", position, tensor, inner, op)
@@ -192,7 +192,7 @@ def _conflicts(plans: list[_Strip]) -> dict[_Strip, str]:
 
 def _apply(model: Model, graph: Subgraph, plan: _Strip) -> None:
     graph.remove_operator(plan.op)
-    _side(graph, plan.side)[plan.position] = plan.inner
+    side_tensors(graph, plan.side)[plan.position] = plan.inner
     graph.tensors.remove(plan.outer)
     plan.inner.name = plan.outer.name
     retarget_signatures(model, plan.outer, plan.inner)
@@ -242,7 +242,7 @@ def wanted_names(names: Collection[str] | None, graphs: Sequence[Subgraph], inpu
         return None
     wanted = {names} if isinstance(names, str) else set(names)
     sides = [side for side, enabled in (("input", inputs), ("output", outputs)) if enabled]
-    found = {t.name for graph in graphs for side in sides for t in _side(graph, side)
+    found = {t.name for graph in graphs for side in sides for t in side_tensors(graph, side)
              if eligible(t)}
     missing = sorted(wanted - found, key=str)
     if missing:
@@ -260,11 +260,13 @@ def _float_interface(graph: Subgraph, inputs: bool, outputs: bool,
                for t in tensors)
 
 
-def _side(graph: Subgraph, side: str) -> list[Tensor]:
+def side_tensors(graph: Subgraph, side: str) -> list[Tensor]:
+    """The subgraph's ``"input"`` or ``"output"`` tensors."""
     return graph.inputs if side == "input" else graph.outputs
 
 
-def _count(tensors: Iterable[Tensor], tensor: Tensor) -> int:
+def count_of(tensors: Iterable[Tensor], tensor: Tensor) -> int:
+    """How many times ``tensor`` itself is in ``tensors``."""
     return sum(t is tensor for t in tensors)
 
 

@@ -23,8 +23,8 @@ class TopologicalSort(Pass):
     def run(self, model: Model, report: Report) -> None:
         for index, graph in enumerate(model.subgraphs):
             order = sorted_operators(graph)
-            if any(a is not b for a, b in zip(order, graph.operators, strict=True)):
-                moved = sum(a is not b for a, b in zip(order, graph.operators, strict=True))
+            moved = sum(a is not b for a, b in zip(order, graph.operators, strict=True))
+            if moved:
                 graph.operators[:] = order
                 report.change(f"subgraph {index}: reordered {moved} operators")
 
