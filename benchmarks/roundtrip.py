@@ -627,7 +627,7 @@ def verify_worker(src: str, dst: str, litert: bool) -> dict[str, Any]:
                               "litert": "not run"}
     if litert:
         try:
-            from tflitekit import reference
+            from tflitekit import runtimes as reference
 
             original, copy = Path(src).read_bytes(), Path(dst).read_bytes()
             inputs = reference.random_inputs(original, seed=0)

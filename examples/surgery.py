@@ -82,7 +82,7 @@ def converter_style_model() -> Model:
 def prove(before: bytes, after: bytes, samples: int = 16) -> None:
     """For random integer inputs q: after(q) == quantize(before(dequantize(q))), in TFLite Micro,
     where the float interface was stripped (elsewhere the values pass unchanged)."""
-    from tflitekit.reference import run_tflm
+    from tflitekit.runtimes import run_tflm
 
     old, new = tflitekit.load(before).main, tflitekit.load(after).main
     rng = np.random.default_rng(1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import tflitekit
-from tflitekit.reference import run_litert, run_tflm
+from tflitekit.runtimes import run_litert, run_tflm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -40,7 +40,7 @@ from tflitekit.options import (
 )
 from tflitekit.passes.base import PassError
 from tflitekit.passes.set_batch_size import SetBatchSize, set_batch_size
-from tflitekit.reference import run_litert, run_tflm
+from tflitekit.runtimes import run_litert, run_tflm
 
 Op = BuiltinOperator
 Build = Callable[[Subgraph, Tensor], list[Tensor]]

@@ -30,7 +30,7 @@ from tflitekit.passes import (
     StripStrings,
     TopologicalSort,
 )
-from tflitekit.reference import random_inputs, run_litert, run_tflm
+from tflitekit.runtimes import random_inputs, run_litert, run_tflm
 
 WIDTH = 8
 

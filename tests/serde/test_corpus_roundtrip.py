@@ -22,7 +22,7 @@ SEEDS = (0, 1)
 
 
 def _reference() -> Any:
-    from tflitekit import reference
+    from tflitekit import runtimes as reference
 
     missing = [name for name, ok in reference.available().items() if not ok]
     if missing:

@@ -12,7 +12,7 @@ import pytest
 import tflitekit
 from tflitekit.passes import Prune
 from tflitekit.passes.fold_constants import FoldConstants, fold_constants
-from tflitekit.reference import random_inputs, run_litert, run_tflm
+from tflitekit.runtimes import random_inputs, run_litert, run_tflm
 
 pytestmark = pytest.mark.corpus
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_pass_float_io import qparams, same, structure, tflite_dequantize, tflite_quantize
+from test_float_io import qparams, same, structure, tflite_dequantize, tflite_quantize
 
 import tflitekit
 from tflitekit import Model, Tensor, TensorType
@@ -34,7 +34,7 @@ INTEGER = 22 - WRAPPED - FULLY_FLOAT
 
 
 def _reference() -> Any:
-    from tflitekit import reference
+    from tflitekit import runtimes as reference
 
     missing = [name for name, ok in reference.available().items() if not ok]
     if missing:

@@ -9,7 +9,7 @@ import pytest
 
 import tflitekit
 from tflitekit.passes import optimize_pipeline
-from tflitekit.reference import random_inputs, run_tflm
+from tflitekit.runtimes import random_inputs, run_tflm
 
 pytestmark = pytest.mark.corpus
 

@@ -11,7 +11,7 @@ import tflitekit
 from tflitekit import Model, SignatureDef
 from tflitekit.passes import PassError, rename_tensors, strip_strings
 from tflitekit.passes.strip_strings import StripStrings
-from tflitekit.reference import random_inputs
+from tflitekit.runtimes import random_inputs
 
 
 def _with_signature(model: Model) -> Model:

@@ -145,7 +145,7 @@ def _converter_style(tmp_path: Path) -> Path:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "surgery_example", Path(__file__).resolve().parent.parent / "examples" / "surgery.py")
+        "surgery_example", Path(__file__).resolve().parents[2] / "examples" / "surgery.py")
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)

@@ -10,7 +10,7 @@ from tflitekit import Buffer, Model, Operator, OperatorCode, Quantization, Tenso
 from tflitekit.options import BuiltinOperator, SoftmaxOptions
 from tflitekit.passes import prune
 from tflitekit.passes.prune import Prune
-from tflitekit.reference import random_inputs, run_tflm
+from tflitekit.runtimes import random_inputs, run_tflm
 
 
 def _with_dead_parts(model: Model) -> Model:

@@ -10,7 +10,7 @@ from tflitekit import Model, Quantization, Tensor
 from tflitekit.options import AddOptions, BuiltinOperator
 from tflitekit.passes import dedupe_buffers
 from tflitekit.passes.dedupe_buffers import DedupeBuffers
-from tflitekit.reference import random_inputs, run_tflm
+from tflitekit.runtimes import random_inputs, run_tflm
 
 
 def _with_duplicates(model: Model) -> Model:

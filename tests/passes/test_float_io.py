@@ -23,7 +23,7 @@ from tflitekit.options import (
 from tflitekit.passes import PassError
 from tflitekit.passes.add_float_io import AddFloatIO, add_float_io
 from tflitekit.passes.strip_float_io import StripFloatIO, strip_float_io
-from tflitekit.reference import random_inputs, run_litert, run_tflm
+from tflitekit.runtimes import random_inputs, run_litert, run_tflm
 
 Array = np.ndarray[Any, Any]
 RUNTIMES: dict[str, Callable[..., list[Array]]] = {"tflm": run_tflm, "litert": run_litert}

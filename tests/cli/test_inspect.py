@@ -36,7 +36,7 @@ from tflitekit.options import (
     VariantSubType,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_model() -> Model:

@@ -33,7 +33,7 @@ from tflitekit.serde import write as serde_write
 
 
 def reference_runtimes() -> Any:
-    reference = pytest.importorskip("tflitekit.reference")
+    reference = pytest.importorskip("tflitekit.runtimes")
     missing = [k for k, ok in reference.available().items() if not ok]
     if missing:
         pytest.skip(f"reference runtime(s) not installed: {missing}")

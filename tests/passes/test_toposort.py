@@ -10,7 +10,7 @@ from tflitekit import Model, Quantization, Tensor
 from tflitekit.options import BuiltinOperator
 from tflitekit.passes import PassError, topological_sort
 from tflitekit.passes.toposort import TopologicalSort
-from tflitekit.reference import random_inputs, run_tflm
+from tflitekit.runtimes import random_inputs, run_tflm
 
 
 def _names(model: Model) -> list[str]:

@@ -547,7 +547,7 @@ def test_deprecated_builtin_code_resolution(runnable_model: Callable[[], Model],
 
 def test_deprecated_only_file_runs_in_litert(runnable_model: Callable[[], Model],
                                              repack: Callable[..., bytes]) -> None:
-    reference = pytest.importorskip("tflitekit.reference")
+    reference = pytest.importorskip("tflitekit.runtimes")
     if not reference.available()["litert"]:
         pytest.skip("ai-edge-litert is not installed")
     old_style = repack(runnable_model().to_bytes(), _drop_builtin_code)

@@ -12,7 +12,7 @@ import tflitekit
 from tflitekit import Buffer, Model, Quantization, Tensor
 from tflitekit.options import BuiltinOperator, TensorType
 from tflitekit.passes.randomize_weights import RandomizeWeights, randomize_weights
-from tflitekit.reference import random_inputs, run_tflm
+from tflitekit.runtimes import random_inputs, run_tflm
 
 WEIGHTS = ("conv/w", "conv/b", "fc/w", "fc/b", "add/c")
 

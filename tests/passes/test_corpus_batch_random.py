@@ -18,7 +18,7 @@ from tflitekit.passes.base import PassError
 from tflitekit.passes.fold_constants import fold_constants
 from tflitekit.passes.randomize_weights import RandomizeWeights
 from tflitekit.passes.set_batch_size import SetBatchSize
-from tflitekit.reference import random_inputs, run_litert, run_tflm
+from tflitekit.runtimes import random_inputs, run_litert, run_tflm
 
 pytestmark = pytest.mark.corpus
 

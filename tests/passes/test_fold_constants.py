@@ -38,7 +38,7 @@ from tflitekit.options import (
 )
 from tflitekit.passes.constant_eval import EVALUATORS, NotEvaluable, evaluate
 from tflitekit.passes.fold_constants import FoldConstants, fold_constants
-from tflitekit.reference import run_litert, run_tflm
+from tflitekit.runtimes import run_litert, run_tflm
 
 B = BuiltinOperator
 RUNTIMES: dict[str, Callable[[bytes, Sequence[np.ndarray]], list[np.ndarray]]] = {
