@@ -4,13 +4,25 @@
 >>> model = tflitekit.load("model.tflite")          # doctest: +SKIP
 >>> model.main.operators[0].opcode.name             # doctest: +SKIP
 'CONV_2D'
+
+The object model, the loader and the writer are imported with the package; the subpackages
+(``tflitekit.passes``, ``tflitekit.runtimes``, ``tflitekit.testing``, ...) load on first use.
 """
 
 from __future__ import annotations
 
-from . import options, passes
-from ._generated.schema import BuiltinOperator, TensorType
-from .errors import FormatError, TFLiteKitError
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import options
+from .errors import (
+    CodecError,
+    FormatError,
+    PassError,
+    RuntimeUnavailable,
+    TFLiteKitError,
+    UnsupportedOperatorError,
+)
 from .ir import (
     Buffer,
     Metadata,
@@ -24,30 +36,55 @@ from .ir import (
     Tensor,
     diff,
 )
-from .serde import load
+from .options import BuiltinOperator, TensorType
+from .serde import load, save, to_bytes
 from .validate import validate
 
+if TYPE_CHECKING:
+    from . import passes, runtimes, testing
+
 __version__ = "0.1.0"
+
+_SUBPACKAGES = frozenset({"analysis", "cli", "passes", "runtimes", "testing"})
 
 __all__ = [
     "Buffer",
     "BuiltinOperator",
+    "CodecError",
     "FormatError",
     "Metadata",
     "Model",
     "Operator",
     "OperatorCode",
+    "PassError",
     "Problem",
     "Quantization",
+    "RuntimeUnavailable",
     "SignatureDef",
     "Subgraph",
     "TFLiteKitError",
     "Tensor",
     "TensorType",
+    "UnsupportedOperatorError",
     "__version__",
     "diff",
     "load",
     "options",
     "passes",
+    "runtimes",
+    "save",
+    "testing",
+    "to_bytes",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a subpackage on first use (PEP 562)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBPACKAGES})

@@ -1,8 +1,15 @@
-"""The tflitekit exception family."""
+"""The tflitekit exception family: every error tflitekit raises on purpose is one of these."""
 
 from __future__ import annotations
 
-__all__ = ["FormatError", "TFLiteKitError"]
+__all__ = [
+    "CodecError",
+    "FormatError",
+    "PassError",
+    "RuntimeUnavailable",
+    "TFLiteKitError",
+    "UnsupportedOperatorError",
+]
 
 
 class TFLiteKitError(Exception):
@@ -12,3 +19,25 @@ class TFLiteKitError(Exception):
 class FormatError(TFLiteKitError, ValueError):
     """The bytes are not a valid TFLite flatbuffer; the message names the table, field and index."""
 
+
+class PassError(TFLiteKitError):
+    """A pass cannot do what was asked, or left the model broken."""
+
+
+class UnsupportedOperatorError(TFLiteKitError):
+    """An operator (or an operand type, shape or option of it) has no kernel; the message says
+    which operator and why."""
+
+
+class CodecError(TFLiteKitError):
+    """Data cannot be encoded or decoded with the given codec parameters."""
+
+
+class RuntimeUnavailable(TFLiteKitError, ImportError):
+    """An optional runtime cannot be imported; the message names the pip package to install."""
+
+
+for _cls in (TFLiteKitError, FormatError, PassError, UnsupportedOperatorError, CodecError,
+             RuntimeUnavailable):
+    _cls.__module__ = "tflitekit"  # the public path users catch them by
+del _cls

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tflitekit.errors import TFLiteKitError
+from .errors import RuntimeUnavailable, TFLiteKitError
 
 __all__ = [
     "RuntimeUnavailable",
@@ -38,10 +38,6 @@ Array = npt.NDArray[Any]
 
 _TFLM_MIN_ARENA = 8 << 20
 _TFLM_MAX_ARENA = 256 << 20
-
-
-class RuntimeUnavailable(TFLiteKitError, ImportError):
-    """A reference runtime cannot be imported; the message names the pip package to install."""
 
 
 def _import(runtime: str) -> ModuleType:

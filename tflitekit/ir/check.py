@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,10 +20,24 @@ __all__ = ["Problem", "check"]
 
 @dataclass(frozen=True)
 class Problem:
-    """One structural problem: where it is and what is wrong."""
+    """One structural problem: where it is and what is wrong.
+
+    ``where`` and ``message`` are for people; ``kind`` (a stable identifier such as
+    ``"bad-scale"``) and ``subject`` (the tensor, operator, subgraph, buffer or entry at fault)
+    are for programs: :attr:`key` identifies the problem independently of positions, so a pass
+    that removes ``tensors[1]`` is not blamed for a problem that moved from ``tensors[2]``.
+    """
 
     where: str
     message: str
+    kind: str = "structure"
+    subject: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Identity of the problem that survives renumbering: kind, subject and message."""
+        subject = self.where if self.subject is None else id(self.subject)
+        return self.kind, subject, self.message
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..errors import TFLiteKitError
+from ..errors import PassError
 from ..ir import Model, Problem
 
 __all__ = ["CHECK_ENV", "Pass", "PassError", "PassManager", "PassResult", "PipelineResult",
@@ -22,10 +22,6 @@ __all__ = ["CHECK_ENV", "Pass", "PassError", "PassManager", "PassResult", "Pipel
 
 CHECK_ENV = "TFLITEKIT_CHECK_PASSES"
 """When this environment variable is ``1``, every pass checks the model after it runs."""
-
-
-class PassError(TFLiteKitError):
-    """A pass cannot do what was asked, or left the model broken."""
 
 
 class Report:
