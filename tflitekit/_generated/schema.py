@@ -63,6 +63,18 @@ def _repr_value(v: Any) -> str:
     return repr(v)
 
 
+class SchemaEnum(enum.IntEnum):
+    """Base of the schema's enums: an ``int`` that prints as its member name (``INT8``)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        if spec and spec[-1] in "bcdoxXn":  # an integer presentation asks for the number
+            return int.__format__(self, spec)
+        return format(self.name, spec)
+
+
 class Table:
     """Base of the generated table classes: field-wise equality and a readable repr."""
 
@@ -97,7 +109,7 @@ class Table:
 # ------------------------------ enums (union type enums included)
 
 
-class TensorType(enum.IntEnum):
+class TensorType(SchemaEnum):
     """Element type of a tensor. RESOURCE and VARIANT are experimental."""
 
     FLOAT32 = 0
@@ -125,7 +137,7 @@ class TensorType(enum.IntEnum):
     FLOAT8_E5M2 = 22
 
 
-class QuantizationDetails(enum.IntEnum):
+class QuantizationDetails(SchemaEnum):
     """Alternative quantization descriptions; when set, scale/zero_point are ignored."""
 
     NONE = 0
@@ -134,14 +146,14 @@ class QuantizationDetails(enum.IntEnum):
     MultiAxisQuantization = 3
 
 
-class DimensionType(enum.IntEnum):
+class DimensionType(SchemaEnum):
     """How one dimension of a sparse tensor is stored."""
 
     DENSE = 0
     SPARSE_CSR = 1
 
 
-class SparseIndexVector(enum.IntEnum):
+class SparseIndexVector(SchemaEnum):
     """Index arrays of a sparse dimension, in the narrowest type that fits."""
 
     NONE = 0
@@ -150,7 +162,7 @@ class SparseIndexVector(enum.IntEnum):
     Uint8Vector = 3
 
 
-class BuiltinOperator(enum.IntEnum):
+class BuiltinOperator(SchemaEnum):
     """Codes of the builtin operators. Values below 127 also fit in
     OperatorCode.deprecated_builtin_code.
     """
@@ -367,7 +379,7 @@ class BuiltinOperator(enum.IntEnum):
     STABLEHLO_CASE = 209
 
 
-class BuiltinOptions(enum.IntEnum):
+class BuiltinOptions(SchemaEnum):
     """Per-operator option tables (first union; closed to new members)."""
 
     NONE = 0
@@ -499,7 +511,7 @@ class BuiltinOptions(enum.IntEnum):
     RightShiftOptions = 126
 
 
-class BuiltinOptions2(enum.IntEnum):
+class BuiltinOptions2(SchemaEnum):
     """Per-operator option tables, continued (StableHLO and newer operators)."""
 
     NONE = 0
@@ -528,7 +540,7 @@ class BuiltinOptions2(enum.IntEnum):
     StablehloCaseOptions = 23
 
 
-class StablehloPrecisionConfig(enum.IntEnum):
+class StablehloPrecisionConfig(SchemaEnum):
     """Precision hint of StableHLO dot/convolution operands."""
 
     DEFAULT = 0
@@ -536,7 +548,7 @@ class StablehloPrecisionConfig(enum.IntEnum):
     HIGHEST = 2
 
 
-class StablehloComparisonDirection(enum.IntEnum):
+class StablehloComparisonDirection(SchemaEnum):
     """Comparison predicate of STABLEHLO_COMPARE."""
 
     STABLEHLO_COMPARISON_DIRECTION_EQ = 0
@@ -547,7 +559,7 @@ class StablehloComparisonDirection(enum.IntEnum):
     STABLEHLO_COMPARISON_DIRECTION_LT = 5
 
 
-class StablehloComparisonType(enum.IntEnum):
+class StablehloComparisonType(SchemaEnum):
     """How STABLEHLO_COMPARE orders its operands."""
 
     STABLEHLO_COMPARISON_TYPE_NOTYPE = 0
@@ -557,7 +569,7 @@ class StablehloComparisonType(enum.IntEnum):
     STABLEHLO_COMPARISON_TYPE_UNSIGNED = 4
 
 
-class RngAlgorithm(enum.IntEnum):
+class RngAlgorithm(SchemaEnum):
     """Bit generator of STABLEHLO_RNG_BIT_GENERATOR (DEFAULT: chosen by the backend)."""
 
     DEFAULT = 0
@@ -565,14 +577,14 @@ class RngAlgorithm(enum.IntEnum):
     THREEFRY = 2
 
 
-class Padding(enum.IntEnum):
+class Padding(SchemaEnum):
     """Spatial padding mode."""
 
     SAME = 0
     VALID = 1
 
 
-class ActivationFunctionType(enum.IntEnum):
+class ActivationFunctionType(SchemaEnum):
     """Activation fused into an operator's output."""
 
     NONE = 0
@@ -583,7 +595,7 @@ class ActivationFunctionType(enum.IntEnum):
     SIGN_BIT = 5
 
 
-class LSHProjectionType(enum.IntEnum):
+class LSHProjectionType(SchemaEnum):
     """Kind of LSH_PROJECTION output."""
 
     UNKNOWN = 0
@@ -591,21 +603,21 @@ class LSHProjectionType(enum.IntEnum):
     DENSE = 2
 
 
-class FullyConnectedOptionsWeightsFormat(enum.IntEnum):
+class FullyConnectedOptionsWeightsFormat(SchemaEnum):
     """Layout of FULLY_CONNECTED weights."""
 
     DEFAULT = 0
     SHUFFLED4x16INT8 = 1
 
 
-class LSTMKernelType(enum.IntEnum):
+class LSTMKernelType(SchemaEnum):
     """FULL: peephole/projection capable kernel; BASIC: like BasicLSTMCell."""
 
     FULL = 0
     BASIC = 1
 
 
-class CombinerType(enum.IntEnum):
+class CombinerType(SchemaEnum):
     """How EMBEDDING_LOOKUP_SPARSE combines the looked-up rows."""
 
     SUM = 0
@@ -613,14 +625,14 @@ class CombinerType(enum.IntEnum):
     SQRTN = 2
 
 
-class MirrorPadMode(enum.IntEnum):
+class MirrorPadMode(SchemaEnum):
     """REFLECT excludes the border element, SYMMETRIC repeats it."""
 
     REFLECT = 0
     SYMMETRIC = 1
 
 
-class ReduceWindowFunction(enum.IntEnum):
+class ReduceWindowFunction(SchemaEnum):
     """Reduction of the deprecated REDUCE_WINDOW operator."""
 
     UNSUPPORTED = 0
@@ -632,7 +644,7 @@ class ReduceWindowFunction(enum.IntEnum):
     ANY = 6
 
 
-class CustomOptionsFormat(enum.IntEnum):
+class CustomOptionsFormat(SchemaEnum):
     """Serialization of custom options."""
 
     FLEXBUFFERS = 0
@@ -3743,7 +3755,7 @@ UNIONS: dict[str, dict[int, str]] = {
     },
 }
 
-ENUMS: dict[str, type[enum.IntEnum]] = {
+ENUMS: dict[str, type[SchemaEnum]] = {
     "TensorType": TensorType,
     "QuantizationDetails": QuantizationDetails,
     "DimensionType": DimensionType,
