@@ -3,6 +3,8 @@
 Every pass exists twice: as a class (``Prune()``) that returns a :class:`PassResult` when called
 on a model, for pipelines and inspection, and as a plain function (``prune(model)``) that returns
 the edited model. Passes edit in place; call ``model.copy()`` first to keep the original.
+A :class:`PassManager` is a pass made of passes; :class:`Rule` and :func:`apply_rules` write
+local rewrites as a plan (``match``) and its application (``rewrite``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .pipelines import optimize, optimize_pipeline
 from .prune import Prune, prune
 from .randomize_weights import RandomizeWeights, randomize_weights
 from .rename_tensors import RenameTensors, rename_tensors
+from .rule import Rule, Skip, apply_rules
 from .set_batch_size import SetBatchSize, set_batch_size
 from .strip_float_io import StripFloatIO, strip_float_io
 from .strip_strings import StripStrings, strip_strings
@@ -34,11 +37,14 @@ __all__ = [
     "RandomizeWeights",
     "RenameTensors",
     "Report",
+    "Rule",
     "SetBatchSize",
+    "Skip",
     "StripFloatIO",
     "StripStrings",
     "TopologicalSort",
     "add_float_io",
+    "apply_rules",
     "dedupe_buffers",
     "fold_constants",
     "optimize",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 
+from ..errors import PassError
 from ..ir import Model, Operator, OperatorCode, Subgraph, Tensor
 from ..options import BuiltinOperator
 
 __all__ = ["called_subgraphs", "describe", "entry_subgraphs", "has_side_effects", "operator_code",
-           "retarget_signatures"]
+           "order_problem", "retarget_signatures", "sorted_operators"]
 
 _STATEFUL = frozenset({
     BuiltinOperator.ASSIGN_VARIABLE, BuiltinOperator.READ_VARIABLE, BuiltinOperator.VAR_HANDLE,
@@ -72,3 +74,45 @@ def called_subgraphs(model: Model) -> dict[Subgraph, str]:
 
 def describe(model: Model, graph: Subgraph) -> str:
     return f"subgraph {next(i for i, g in enumerate(model.subgraphs) if g is graph)}"
+
+
+def sorted_operators(graph: Subgraph) -> list[Operator]:
+    """``graph.operators`` in stable topological order: among the operators ready to run, the
+    one that comes first in ``graph.operators`` goes first. A cycle raises :class:`PassError`."""
+    ops = list(graph.operators)
+    position = {id(op): k for k, op in enumerate(ops)}
+    waiting = [0] * len(ops)  # inputs of each operator still to be produced
+    readers: dict[int, list[int]] = {}
+    for k, op in enumerate(ops):
+        for tensor in {id(t): t for t in op.inputs if t is not None}.values():
+            producer = tensor.producer
+            if producer is not None and producer is not op and id(producer) in position:
+                waiting[k] += 1
+                readers.setdefault(position[id(producer)], []).append(k)
+    ready = [k for k in range(len(ops)) if waiting[k] == 0]
+    heapq.heapify(ready)
+    order: list[Operator] = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(ops[k])
+        for reader in readers.get(k, ()):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, reader)
+    if len(order) != len(ops):
+        stuck = [repr(ops[k]) for k in range(len(ops)) if waiting[k]]
+        raise PassError(f"subgraph {graph.name!r} has a cycle through {', '.join(stuck[:3])}")
+    return order
+
+
+def order_problem(graph: Subgraph) -> str | None:
+    """The first place where ``graph.operators`` is not in topological order (an operator that
+    reads a tensor before the operator producing it has run), or None when it is."""
+    position = {id(op): k for k, op in enumerate(graph.operators)}
+    for k, op in enumerate(graph.operators):
+        for tensor in filter(None, op.inputs):
+            producer = tensor.producer
+            if producer is not None and position.get(id(producer), -1) > k:
+                return (f"operator {k} ({op.opcode.name}) reads {tensor.name!r} before operator "
+                        f"{position[id(producer)]} ({producer.opcode.name}) produces it")
+    return None

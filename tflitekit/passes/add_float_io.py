@@ -24,16 +24,18 @@ from ._graph import (
     operator_code,
     retarget_signatures,
 )
-from .base import Pass, Report
-from .strip_float_io import (
+from ._interface import (
     INTEGER_TYPES,
+    called_note,
     count_of,
     describe_quantized,
     interface_problem,
+    name_set,
+    require_names,
     side_tensors,
-    wanted_names,
     zero_point,
 )
+from .base import Pass, Report
 
 __all__ = ["AddFloatIO", "add_float_io"]
 
@@ -52,12 +54,12 @@ class AddFloatIO(Pass):
 
     ``inputs`` / ``outputs`` choose the sides; ``names`` restricts the pass to interface tensors
     with those names, and a name that is not an INT8 / INT16 / UINT8 interface tensor of a chosen
-    side raises :class:`PassError`. Left alone, with the reason among the result's ``skipped``
-    messages: per-channel or missing quantization, a tensor that is both an input and an output
-    or listed twice, a subgraph other operators call, an INT16 output whose zero point is not 0
-    (LiteRT's DEQUANTIZE refuses it). The operators get the versions TFLite assigns
-    (:data:`QUANTIZE_VERSION`, :data:`DEQUANTIZE_VERSION`), reusing the model's operator codes
-    when it has them.
+    side raises :class:`PassError` (the pass's :meth:`requires`). Left alone, with the reason
+    among the result's ``skipped`` messages: per-channel or missing quantization, a tensor that
+    is both an input and an output or listed twice, a subgraph other operators call, an INT16
+    output whose zero point is not 0 (LiteRT's DEQUANTIZE refuses it). The operators get the
+    versions TFLite assigns (:data:`QUANTIZE_VERSION`, :data:`DEQUANTIZE_VERSION`), reusing
+    the model's operator codes when it has them.
 
     TFLite Micro has no float32 -> UINT8 QUANTIZE kernel: a model given a float input in front
     of a UINT8 one runs in LiteRT only.
@@ -69,21 +71,21 @@ class AddFloatIO(Pass):
 
     name = "add_float_io"
 
+    def requires(self, model: Model) -> None:
+        require_names(self.names, entry_subgraphs(model), self.inputs, self.outputs,
+                      lambda t: t.dtype in INTEGER_TYPES, "INT8, INT16 or UINT8")
+
     def run(self, model: Model, report: Report) -> None:
-        graphs = entry_subgraphs(model)
-        wanted = wanted_names(self.names, graphs, self.inputs, self.outputs,
-                              lambda t: t.dtype in INTEGER_TYPES,
-                              "INT8, INT16 or UINT8", self.name)
+        wanted = name_set(self.names)
         called = called_subgraphs(model)
-        for graph in graphs:
+        for graph in entry_subgraphs(model):
             where = describe(model, graph)
             tensors = [t for side, enabled in (("input", self.inputs), ("output", self.outputs))
                        if enabled for t in side_tensors(graph, side)]
             if not any(_chosen(t, wanted) for t in tensors):
                 continue
             if graph in called:
-                report.skip(f"{where}: left alone: it is also run by {called[graph]}, whose "
-                            "tensors fix its interface types")
+                report.skip(called_note(where, called[graph]))
                 continue
             if self.inputs:
                 _add_inputs(model, graph, where, wanted, report)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
-from ._graph import has_side_effects
+from ._graph import has_side_effects, sorted_operators
 from .base import Pass, Report
 from .constant_eval import SHAPE_ONLY, Array, NotEvaluable, evaluate
-from .toposort import sorted_operators
 
 __all__ = ["FoldConstants", "fold_constants"]
 

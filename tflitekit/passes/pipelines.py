@@ -18,10 +18,10 @@ def optimize_pipeline(*, strip_float_io: bool = False, fold_shapes: bool = True,
     unused and store identical buffers once, to a fixed point; with ``strip_float_io`` the float
     QUANTIZE/DEQUANTIZE interface is removed first. Folding SHAPE operators fixes dynamic
     dimensions (such as a dynamic batch) to their static sizes; ``fold_shapes=False`` keeps
-    them."""
+    them. The pipeline is named ``"optimize"``."""
     passes: list[Pass] = [StripFloatIO()] if strip_float_io else []
     passes += [FoldConstants(allow_growth=False, fold_shapes=fold_shapes), Prune(), DedupeBuffers()]
-    return PassManager(passes, fixed_point=True, check=check)
+    return PassManager(passes, name="optimize", fixed_point=True, check=check)
 
 
 def optimize(model: Model, *, strip_float_io: bool = False,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Model, Operator, Subgraph, Tensor
+from ..ir.opfacts import Batch, facts
 from ..options import BuiltinOperator, ReshapeOptions
-from ._graph import entry_subgraphs
+from ._graph import entry_subgraphs, sorted_operators
 from .base import Pass, PassError, Report
-from .toposort import sorted_operators
 
 __all__ = ["SetBatchSize", "set_batch_size"]
 
@@ -164,47 +164,25 @@ def _strided_slice(op: Operator, batched: Container[int]) -> str | None:
     return None
 
 
-_ELEMENTWISE = (
-    "ABS", "CAST", "CEIL", "COS", "DEQUANTIZE", "ELU", "EXP", "FLOOR", "GELU", "HARD_SWISH",
-    "LEAKY_RELU", "LOG", "LOGICAL_NOT", "LOGISTIC", "NEG", "QUANTIZE", "RELU", "RELU6",
-    "RELU_N1_TO_1", "RELU_0_TO_1", "ROUND", "RSQRT", "SIGN", "SIN", "SQRT", "SQUARE", "TANH",
-    "ZEROS_LIKE", "FAKE_QUANT", "SOFTMAX", "LOG_SOFTMAX", "L2_NORMALIZATION",
-    "LOCAL_RESPONSE_NORMALIZATION", "ADD", "SUB", "MUL", "DIV", "FLOOR_DIV", "FLOOR_MOD",
-    "MAXIMUM", "MINIMUM", "POW", "SQUARED_DIFFERENCE", "EQUAL", "NOT_EQUAL", "LESS",
-    "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "LOGICAL_AND", "LOGICAL_OR", "PRELU", "SELECT_V2",
-)
-_PER_SAMPLE = (  # the first input is the data; the others (weights, sizes) take no batch
-    "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
-)
-_REDUCTIONS = ("MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY",
-               "REDUCE_ALL", "ARG_MAX", "ARG_MIN")
-_PADS = ("PAD", "PADV2", "MIRROR_PAD")
-
-_SHAPE_OPERAND = {BuiltinOperator.RESHAPE: 1, BuiltinOperator.TRANSPOSE_CONV: 0}
-"""Operators with a constant shape operand whose first element is the batch."""
-
-_RULES: dict[BuiltinOperator, Check] = {
-    **{BuiltinOperator[n]: _broadcasts for n in _ELEMENTWISE},
-    **{BuiltinOperator[n]: _only(0) for n in _PER_SAMPLE},
-    **{BuiltinOperator[n]: _all(_only(0), _axis_operand(1, _input_rank(0))) for n in _REDUCTIONS},
-    **{BuiltinOperator[n]: _all(_only(0), _operand(1, "paddings", lambda p, op: bool(p[:2].any())))
-       for n in _PADS},
-    BuiltinOperator.FULLY_CONNECTED: _all(_only(0), _fully_connected),
-    BuiltinOperator.TRANSPOSE_CONV: _all(_only(2), _operand(0, "output shape", _leading)),
-    BuiltinOperator.RESHAPE: _all(_only(0), _keeps_rows, _reshape_shape),
-    BuiltinOperator.CONCATENATION: _all(_every, _axis_option("axis", _output_rank)),
-    BuiltinOperator.PACK: _all(_every, _axis_option("axis", _output_rank)),
-    BuiltinOperator.ADD_N: _every,  # these two do not broadcast
-    BuiltinOperator.ATAN2: _every,
-    BuiltinOperator.SPLIT: _all(_only(1), _axis_operand(0, _input_rank(1))),
-    BuiltinOperator.SPLIT_V: _all(_only(0), _axis_operand(2, _input_rank(0))),
-    BuiltinOperator.EXPAND_DIMS: _all(_only(0), _axis_operand(1, _output_rank)),
-    BuiltinOperator.SQUEEZE: _all(_only(0), _squeeze),
-    BuiltinOperator.GATHER: _all(_only(0), _gather),
-    BuiltinOperator.TRANSPOSE: _all(_only(0), _operand(1, "perm", lambda p, op: int(p[0]) != 0)),
-    BuiltinOperator.STRIDED_SLICE: _all(_only(0), _strided_slice),
+_RULES: dict[Batch, Check] = {
+    Batch.ELEMENTWISE: _broadcasts,
+    Batch.PER_SAMPLE: _only(0),
+    Batch.REDUCTION: _all(_only(0), _axis_operand(1, _input_rank(0))),
+    Batch.PAD: _all(_only(0), _operand(1, "paddings", lambda p, op: bool(p[:2].any()))),
+    Batch.JOIN: _every,
+    Batch.JOIN_AXIS: _all(_every, _axis_option("axis", _output_rank)),
+    Batch.FULLY_CONNECTED: _all(_only(0), _fully_connected),
+    Batch.TRANSPOSE_CONV: _all(_only(2), _operand(0, "output shape", _leading)),
+    Batch.RESHAPE: _all(_only(0), _keeps_rows, _reshape_shape),
+    Batch.SPLIT: _all(_only(1), _axis_operand(0, _input_rank(1))),
+    Batch.SPLIT_V: _all(_only(0), _axis_operand(2, _input_rank(0))),
+    Batch.EXPAND_DIMS: _all(_only(0), _axis_operand(1, _output_rank)),
+    Batch.SQUEEZE: _all(_only(0), _squeeze),
+    Batch.GATHER: _all(_only(0), _gather),
+    Batch.TRANSPOSE: _all(_only(0), _operand(1, "perm", lambda p, op: int(p[0]) != 0)),
+    Batch.STRIDED_SLICE: _all(_only(0), _strided_slice),
 }
+"""How each batch rule of the operator facts is checked."""
 
 _HINTS = {BuiltinOperator.SHAPE: "; run fold_constants first so that the shape it reads "
                                   "becomes a constant"}
@@ -241,8 +219,9 @@ class SetBatchSize(Pass):
         for index, graph, tensors, ops in plans:
             for tensor in tensors:
                 report.change(f"subgraph {index}: {_rebatch(tensor, self.batch)}")
-            edits = [(op, _SHAPE_OPERAND[op.type]) for op in ops
-                     if op.type in _SHAPE_OPERAND and _leads_with(op, old)]
+            edits = [(op, slot) for op in ops
+                     if (slot := facts(op.type).shape_operand) is not None
+                     and _leads_with(op, slot, old)]
             _rewrite_operands(graph, index, edits, self.batch, report)
             for op in ops:
                 _rewrite_new_shape(op, old, self.batch, f"subgraph {index}", report)
@@ -291,7 +270,7 @@ def _carriers(graph: Subgraph, index: int, old: int) -> tuple[list[Tensor], list
 
 def _why_not(op: Operator, batched: Container[int], old: int) -> str | None:
     """Why ``op`` cannot take batched inputs and give outputs batched like them, or None."""
-    rule = _RULES.get(op.type)
+    rule = _RULES.get(facts(op.type).batch)
     if rule is None:
         return (f"{op.opcode.name} is not known to keep the batch in dimension 0"
                 f"{_HINTS.get(op.type, '')}")
@@ -320,9 +299,9 @@ def _rebatch(tensor: Tensor, batch: int) -> str:
     return f"tensor {tensor.name!r} shape {before} -> {tensor.shape}"
 
 
-def _leads_with(op: Operator, old: int) -> bool:
-    """The operator's shape operand is present and starts with ``old``."""
-    value = _constant(op, _SHAPE_OPERAND[op.type])[1]
+def _leads_with(op: Operator, slot: int, old: int) -> bool:
+    """The operator's shape operand (at ``slot``) is present and starts with ``old``."""
+    value = _constant(op, slot)[1]
     return value is not None and int(value[0]) == old
 
 

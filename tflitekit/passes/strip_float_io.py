@@ -13,18 +13,25 @@ its order and its names; only the types change. :mod:`.add_float_io` is the inve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..ir import Model, Operator, Subgraph, Tensor, dtypes
+from ..ir import Model, Operator, Subgraph, Tensor
 from ..options import BuiltinOperator, TensorType
 from ._graph import called_subgraphs, describe, entry_subgraphs, retarget_signatures
-from .base import Pass, PassError, Report
+from ._interface import (
+    called_note,
+    count_of,
+    describe_quantized,
+    interface_problem,
+    name_set,
+    require_names,
+    side_tensors,
+)
+from .base import Pass, Report
+from .rule import Rule, Skip, apply_rules
 
 __all__ = ["StripFloatIO", "strip_float_io"]
-
-INTEGER_TYPES = (TensorType.INT8, TensorType.INT16, TensorType.UINT8)
-"""Integer types a float interface is quantized to (and dequantized from)."""
 
 
 @dataclass
@@ -34,11 +41,12 @@ class StripFloatIO(Pass):
 
     ``inputs`` / ``outputs`` choose the sides; ``names`` restricts the pass to interface tensors
     with those (float) names, and a name that is not a float32 interface tensor of a chosen side
-    raises :class:`PassError`. Interface tensors that cannot be stripped are left alone and the
-    reason recorded among the result's ``skipped`` messages: the float tensor also feeds other
-    operators or is also an output, per-channel or missing quantization, an integer tensor that
-    would become both input and output or be listed twice, a subgraph other operators call.
-    Operator codes left unused stay in the model (the ``prune`` pass removes them).
+    raises :class:`PassError` (the pass's :meth:`requires`). Interface tensors that cannot be
+    stripped are left alone and the reason recorded among the result's ``skipped`` messages: the
+    float tensor also feeds other operators or is also an output, per-channel or missing
+    quantization, an integer tensor that would become both input and output or be listed twice,
+    a subgraph other operators call. Operator codes left unused stay in the model (the ``prune``
+    pass removes them).
     """
 
     inputs: bool = True
@@ -47,20 +55,24 @@ class StripFloatIO(Pass):
 
     name = "strip_float_io"
 
+    def requires(self, model: Model) -> None:
+        require_names(self.names, entry_subgraphs(model), self.inputs, self.outputs,
+                      _is_float, "float32")
+
     def run(self, model: Model, report: Report) -> None:
-        graphs = entry_subgraphs(model)
-        wanted = wanted_names(self.names, graphs, self.inputs, self.outputs,
-                              lambda t: t.dtype == TensorType.FLOAT32, "float32",
-                              self.name)
+        apply_rules(model, [Rule(self._match, _rewrite)], report)
+
+    def _match(self, model: Model) -> Iterator[_Strip | Skip]:
+        """A plan for each interface tensor to strip, a skip for each one left float32."""
+        wanted = name_set(self.names)
         called = called_subgraphs(model)
-        for graph in graphs:
+        for graph in entry_subgraphs(model):
             where = describe(model, graph)
             if graph in called:
                 if _float_interface(graph, self.inputs, self.outputs, wanted):
-                    report.skip(f"{where}: left alone: it is also run by {called[graph]}, "
-                                "whose tensors fix its interface types")
+                    yield Skip(called_note(where, called[graph]))
                 continue
-            _strip_graph(model, graph, where, self.inputs, self.outputs, wanted, report)
+            yield from _match_graph(graph, where, self.inputs, self.outputs, wanted)
 
 
 def strip_float_io(model: Model, *, inputs: bool = True, outputs: bool = True,
@@ -79,6 +91,8 @@ def strip_float_io(model: Model, *, inputs: bool = True, outputs: bool = True,
 class _Strip:
     """One QUANTIZE / DEQUANTIZE to remove: ``inner`` replaces ``outer`` at ``position``."""
 
+    graph: Subgraph
+    where: str  # "subgraph 0"
     side: str  # "input" or "output"
     position: int
     outer: Tensor  # the float tensor that leaves
@@ -89,33 +103,29 @@ class _Strip:
         return f"{self.side} {self.position} {self.outer.name!r}"
 
 
-def _strip_graph(model: Model, graph: Subgraph, where: str, inputs: bool, outputs: bool,
-                 wanted: set[str] | None, report: Report) -> None:
+def _match_graph(graph: Subgraph, where: str, inputs: bool, outputs: bool,
+                 wanted: set[str] | None) -> Iterator[_Strip | Skip]:
     plans: list[_Strip] = []
     for side, enabled, planner in (("input", inputs, _plan_input),
                                    ("output", outputs, _plan_output)):
         if not enabled:
             continue
         for position, tensor in enumerate(side_tensors(graph, side)):
-            if tensor.dtype != TensorType.FLOAT32 or (wanted is not None
-                                                     and tensor.name not in wanted):
+            if not _is_float(tensor) or (wanted is not None and tensor.name not in wanted):
                 continue
-            plan = planner(graph, position, tensor)
+            plan = planner(graph, where, position, tensor)
             if isinstance(plan, str):
-                report.skip(f"{where}: {side} {position} {tensor.name!r} left float32: {plan}")
+                yield Skip(f"{where}: {side} {position} {tensor.name!r} left float32: {plan}")
             else:
                 plans.append(plan)
-    for plan, reason in _conflicts(plans).items():
-        report.skip(f"{where}: {plan.describe()} left float32: {reason}")
-        plans.remove(plan)
-    for plan in plans:
-        _apply(model, graph, plan)
-        kind = "QUANTIZE" if plan.side == "input" else "DEQUANTIZE"
-        report.change(f"{where}: {plan.describe()}: removed its {kind}; it is now "
-                      f"{describe_quantized(plan.inner)}")
+    conflicts = _conflicts(plans)
+    for plan, reason in conflicts.items():
+        yield Skip(f"{where}: {plan.describe()} left float32: {reason}")
+    yield from (plan for plan in plans if plan not in conflicts)
 
 
-def _plan_input(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str:
+def _plan_input(graph: Subgraph, where: str, position: int,
+                tensor: Tensor) -> _Strip | str:
     readers = tensor.consumers
     if not readers:
         return "no operator reads it"
@@ -140,10 +150,11 @@ def _plan_input(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str:
     if count_of(graph.outputs, inner):
         return (f"the integer tensor {inner.name!r} is also a subgraph output: it would be both "
                 "input and output")
-    return _Strip("input", position, tensor, inner, op)
+    return _Strip(graph, where, "input", position, tensor, inner, op)
 
 
-def _plan_output(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str:
+def _plan_output(graph: Subgraph, where: str, position: int,
+                 tensor: Tensor) -> _Strip | str:
     op = tensor.producer
     if op is None:
         return "no operator produces it"
@@ -167,7 +178,7 @@ def _plan_output(graph: Subgraph, position: int, tensor: Tensor) -> _Strip | str
     if count_of(graph.outputs, inner):
         return (f"the integer tensor {inner.name!r} is already a subgraph output: it would be "
                 "listed twice")
-    return _Strip("output", position, tensor, inner, op)
+    return _Strip(graph, where, "output", position, tensor, inner, op)
 
 
 def _conflicts(plans: list[_Strip]) -> dict[_Strip, str]:
@@ -190,84 +201,26 @@ def _conflicts(plans: list[_Strip]) -> dict[_Strip, str]:
     return reasons
 
 
-def _apply(model: Model, graph: Subgraph, plan: _Strip) -> None:
+def _rewrite(model: Model, plan: _Strip) -> str:
+    graph = plan.graph
     graph.remove_operator(plan.op)
     side_tensors(graph, plan.side)[plan.position] = plan.inner
     graph.tensors.remove(plan.outer)
     plan.inner.name = plan.outer.name
     retarget_signatures(model, plan.outer, plan.inner)
+    kind = "QUANTIZE" if plan.side == "input" else "DEQUANTIZE"
+    return (f"{plan.where}: {plan.describe()}: removed its {kind}; it is now "
+            f"{describe_quantized(plan.inner)}")
 
 
-# ------------------------------------------------------------------------------------------------
-# helpers shared with add_float_io
-# ------------------------------------------------------------------------------------------------
-
-
-def interface_problem(tensor: Tensor) -> str | None:
-    """Why ``tensor`` cannot be an integer interface tensor, as a predicate ("has no
-    quantization parameters"), or None when it can: it must be INT8, INT16 or UINT8 and
-    quantized per tensor."""
-    if tensor.dtype not in INTEGER_TYPES:
-        return f"is {dtypes.name(tensor.dtype)}, not INT8, INT16 or UINT8"
-    q = tensor.quantization
-    if q is None or q.scale is None or q.scale.size == 0:
-        return "has no quantization parameters"
-    if q.scale.size > 1 or (q.zero_point is not None and q.zero_point.size > 1):
-        return (f"is quantized per channel ({q.scale.size} scales along dimension "
-                f"{q.quantized_dimension})")
-    return None
-
-
-def describe_quantized(tensor: Tensor) -> str:
-    """``INT8 (scale 0.05, zero point -3)`` for a per-tensor quantized tensor."""
-    q = tensor.quantization
-    assert q is not None and q.scale is not None
-    return (f"{dtypes.name(tensor.dtype)} (scale {float(q.scale[0]):.9g}, "
-            f"zero point {zero_point(tensor)})")
-
-
-def zero_point(tensor: Tensor) -> int:
-    """The zero point of a per-tensor quantized tensor (0 when the file gives none)."""
-    q = tensor.quantization
-    zp = None if q is None else q.zero_point
-    return 0 if zp is None or zp.size == 0 else int(zp[0])
-
-
-def wanted_names(names: Collection[str] | None, graphs: Sequence[Subgraph], inputs: bool,
-                 outputs: bool, eligible: Callable[[Tensor], bool], kind: str,
-                 pass_name: str) -> set[str] | None:
-    """``names`` as a set, after checking that each names an interface tensor of a chosen side
-    for which ``eligible(tensor)`` holds; otherwise :class:`PassError`."""
-    if names is None:
-        return None
-    wanted = {names} if isinstance(names, str) else set(names)
-    sides = [side for side, enabled in (("input", inputs), ("output", outputs)) if enabled]
-    found = {t.name for graph in graphs for side in sides for t in side_tensors(graph, side)
-             if eligible(t)}
-    missing = sorted(wanted - found, key=str)
-    if missing:
-        where = " or ".join(sides) or "interface tensor (neither side chosen)"
-        raise PassError(f"{pass_name}: no {kind} {where} named "
-                        f"{', '.join(map(repr, missing))} in an entry subgraph; there are "
-                        f"{sorted(n for n in found if n is not None)}")
-    return wanted
+def _is_float(tensor: Tensor) -> bool:
+    return tensor.dtype == TensorType.FLOAT32
 
 
 def _float_interface(graph: Subgraph, inputs: bool, outputs: bool,
                      wanted: set[str] | None) -> bool:
     tensors = (*(graph.inputs if inputs else ()), *(graph.outputs if outputs else ()))
-    return any(t.dtype == TensorType.FLOAT32 and (wanted is None or t.name in wanted)
-               for t in tensors)
-
-
-def side_tensors(graph: Subgraph, side: str) -> list[Tensor]:
-    """The subgraph's ``"input"`` or ``"output"`` tensors."""
-    return graph.inputs if side == "input" else graph.outputs
-
-
-def count_of(tensors: Iterable[Tensor], tensor: Tensor) -> int:
-    """How many times ``tensor`` itself is in ``tensors``."""
-    return sum(t is tensor for t in tensors)
+    return any(_is_float(t) and (wanted is None or t.name in wanted) for t in tensors)
 
 
 def _names(ops: Iterable[Operator]) -> str:

@@ -3,10 +3,10 @@ it is read, moving as little as possible."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
-from ..ir import Model, Operator, Subgraph
+from ..ir import Model
+from ._graph import order_problem, sorted_operators
 from .base import Pass, PassError, Report
 
 __all__ = ["TopologicalSort", "topological_sort"]
@@ -16,9 +16,16 @@ __all__ = ["TopologicalSort", "topological_sort"]
 class TopologicalSort(Pass):
     """Stable topological order: among the operators ready to run, the one that came first in
     the old order goes first, so an already sorted subgraph is left exactly as it was.
-    A cycle raises :class:`PassError`."""
+    A cycle raises :class:`PassError`. Ensures that every operator comes after the producers
+    of its inputs."""
 
     name = "topological_sort"
+
+    def ensures(self, model: Model) -> None:
+        for index, graph in enumerate(model.subgraphs):
+            problem = order_problem(graph)
+            if problem is not None:
+                raise PassError(f"subgraph {index}: {problem}")
 
     def run(self, model: Model, report: Report) -> None:
         for index, graph in enumerate(model.subgraphs):
@@ -27,34 +34,6 @@ class TopologicalSort(Pass):
             if moved:
                 graph.operators[:] = order
                 report.change(f"subgraph {index}: reordered {moved} operators")
-
-
-def sorted_operators(graph: Subgraph) -> list[Operator]:
-    """``graph.operators`` in stable topological order."""
-    ops = list(graph.operators)
-    position = {id(op): k for k, op in enumerate(ops)}
-    waiting = [0] * len(ops)  # inputs of each operator still to be produced
-    readers: dict[int, list[int]] = {}
-    for k, op in enumerate(ops):
-        for tensor in {id(t): t for t in op.inputs if t is not None}.values():
-            producer = tensor.producer
-            if producer is not None and producer is not op and id(producer) in position:
-                waiting[k] += 1
-                readers.setdefault(position[id(producer)], []).append(k)
-    ready = [k for k in range(len(ops)) if waiting[k] == 0]
-    heapq.heapify(ready)
-    order: list[Operator] = []
-    while ready:
-        k = heapq.heappop(ready)
-        order.append(ops[k])
-        for reader in readers.get(k, ()):
-            waiting[reader] -= 1
-            if waiting[reader] == 0:
-                heapq.heappush(ready, reader)
-    if len(order) != len(ops):
-        stuck = [repr(ops[k]) for k in range(len(ops)) if waiting[k]]
-        raise PassError(f"subgraph {graph.name!r} has a cycle through {', '.join(stuck[:3])}")
-    return order
 
 
 def topological_sort(model: Model) -> Model:
