@@ -5,8 +5,10 @@ from __future__ import annotations
 __all__ = [
     "CodecError",
     "FormatError",
+    "OverwriteError",
     "PassError",
     "RuntimeUnavailable",
+    "SaveError",
     "TFLiteKitError",
     "UnsupportedOperatorError",
 ]
@@ -18,6 +20,25 @@ class TFLiteKitError(Exception):
 
 class FormatError(TFLiteKitError, ValueError):
     """The bytes are not a valid TFLite flatbuffer; the message names the table, field and index."""
+
+
+class SaveError(TFLiteKitError, OSError):
+    """A model could not be written: the message is one line naming the user's path and the
+    cause; ``filename`` is that path and ``errno`` the system's code when there is one."""
+
+    def __init__(self, message: str, path: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.filename = path
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class OverwriteError(SaveError, FileExistsError):
+    """``save`` refused to replace the file the model was loaded from (``overwrite=True``
+    allows it)."""
 
 
 class PassError(TFLiteKitError):
@@ -37,7 +58,7 @@ class RuntimeUnavailable(TFLiteKitError, ImportError):
     """An optional runtime cannot be imported; the message names the pip package to install."""
 
 
-for _cls in (TFLiteKitError, FormatError, PassError, UnsupportedOperatorError, CodecError,
-             RuntimeUnavailable):
+for _cls in (TFLiteKitError, FormatError, SaveError, OverwriteError, PassError,
+             UnsupportedOperatorError, CodecError, RuntimeUnavailable):
     _cls.__module__ = "tflitekit"  # the public path users catch them by
 del _cls

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from typing import IO, Any
 
 import numpy as np
 
-from .._generated.schema import BuiltinOperator, CustomOptionsFormat, TensorType
+from .._generated.schema import FILE_IDENTIFIER, BuiltinOperator, CustomOptionsFormat, TensorType
 from ..errors import FormatError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
@@ -34,6 +35,7 @@ _TENSOR_MAP = layout("TensorMap")
 _TENSOR_TYPES = dict(TensorType._value2member_map_)
 _BUILTINS = dict(BuiltinOperator._value2member_map_)
 _FORMATS = dict(CustomOptionsFormat._value2member_map_)
+_IDENTIFIER = FILE_IDENTIFIER.encode()
 
 
 class Source:
@@ -57,8 +59,11 @@ def open_source(source: Any) -> Source:
         path = os.path.abspath(os.fspath(source))
         try:
             file = open(path, "rb")  # noqa: SIM115 - kept open for the model's lifetime
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a device, a pipe, ...
+                with file:
+                    return Source(file.read(), None, path)
         except OSError as exc:
-            raise FormatError(f"cannot open {path}: {exc.strerror}") from None
+            raise FormatError(f"cannot open {os.fspath(source)}: {exc.strerror}") from None
         try:
             buf: Any = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # an empty file cannot be mapped
@@ -74,11 +79,31 @@ def open_source(source: Any) -> Source:
 def load(source: Any, *, strict: bool = True, problems: list[str] | None = None) -> Model:
     """Read a model from a path, bytes-like object or binary file object.
 
-    Raises :class:`FormatError` for malformed bytes. With ``strict=False``, references to missing
-    tensors, buffers or operator codes are recorded in ``problems`` and left as None instead.
+    Raises :class:`FormatError` for malformed bytes, its message prefixed with the path when
+    loading a file; bytes without the ``TFL3`` identifier that do not parse are reported as not
+    a TFLite model. With ``strict=False``, references to missing tensors, buffers or operator
+    codes are recorded in ``problems`` and left as None instead.
     """
     src = open_source(source)
-    decoder = _Decoder(src, strict, [] if problems is None else problems)
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    try:
+        if not len(src.buf):
+            raise FormatError("empty file, not a TFLite model")
+        model = _decode(src, strict, [] if problems is None else problems)
+        digest.verify(model, src.buf)
+    except FormatError as exc:
+        ident = bytes(src.buf[4:8])
+        if len(src.buf) and ident != _IDENTIFIER:  # most likely not a model at all
+            exc = FormatError(f"not a TFLite model (no {_IDENTIFIER.decode()!r} file "
+                              f"identifier; starts with {bytes(src.buf[:8])!r})")
+        if name is None:
+            raise exc from None
+        raise FormatError(f"{name}: {exc}") from None
+    return model
+
+
+def _decode(src: Source, strict: bool, problems: list[str]) -> Model:
+    decoder = _Decoder(src, strict, problems)
     try:
         with pause_gc():
             model = decoder.model()
@@ -86,14 +111,12 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
         raise
     except (struct.error, IndexError, ValueError, OverflowError, TypeError) as exc:
         raise FormatError(f"Model: malformed flatbuffer ({exc})") from None
-    model._source = src
-    digest.verify(model, src.buf)
     return model
 
 
 def _alignment(buffers: list[Buffer]) -> int:
     """The largest boundary (4 to 16 bytes) every buffer's data starts on in the file."""
-    starts: list[int] = [b._source.start for b in buffers if b._source is not None]
+    starts: list[int] = [b.source.start for b in buffers if b.source is not None]
     return max(4, min([16, *(start & -start for start in starts if start)]))
 
 
@@ -136,30 +159,28 @@ class _Decoder:
         lay = _MODEL
         v = r.read(r.root(), lay.spec, what)
         ix = lay.index
-        model = Model.__new__(Model)
-        model._source = None
-        model.version = v[ix["version"]]
-        model.description = self.value(lay, v, "description", what)
+        version = v[ix["version"]]
+        description = self.value(lay, v, "description", what)
         self.buffers = [self.buffer(p, path)
                         for p, path in self.tables(v[ix["buffers"]], "Model.buffers")]
         if self.buffers and self.buffers[0].nbytes:
             self.problem("Model.buffers[0]: the first buffer must be empty")
-        model.data_alignment = _alignment(self.buffers)
-        model.buffers = self.buffers[1:]
-        model.operator_codes = [self.opcode(p, path) for p, path in
-                                self.tables(v[ix["operator_codes"]], "Model.operator_codes")]
-        model.subgraphs = [self.subgraph(p, path, model.operator_codes) for p, path in
-                           self.tables(v[ix["subgraphs"]], "Model.subgraphs")]
+        opcodes = [self.opcode(p, path) for p, path in
+                   self.tables(v[ix["operator_codes"]], "Model.operator_codes")]
+        subgraphs = [self.subgraph(p, path, opcodes) for p, path in
+                     self.tables(v[ix["subgraphs"]], "Model.subgraphs")]
         refs = self.ints(v[ix["metadata_buffer"]], "Model.metadata_buffer")
-        model.metadata_buffer = None if refs is None else [
+        metadata_buffer = None if refs is None else [
             self.buffer_ref(i, f"Model.metadata_buffer[{k}]") for k, i in enumerate(refs)]
-        model.metadata = [self.metadata(p, path)
-                          for p, path in self.tables(v[ix["metadata"]], "Model.metadata")]
-        model.signature_defs = [self.signature(p, path, model.subgraphs) for p, path in
-                                self.tables(v[ix["signature_defs"]], "Model.signature_defs")]
-        model.external_buffer_groups = self.value(lay, v, "external_buffer_groups", what)
-        model.external_buffers = self.value(lay, v, "external_buffers", what)
-        return model
+        metadata = [self.metadata(p, path)
+                    for p, path in self.tables(v[ix["metadata"]], "Model.metadata")]
+        signature_defs = [self.signature(p, path, subgraphs) for p, path in
+                          self.tables(v[ix["signature_defs"]], "Model.signature_defs")]
+        return Model._restore(
+            version, description, _alignment(self.buffers), subgraphs, self.buffers[1:], opcodes,
+            metadata, metadata_buffer, signature_defs,
+            self.value(lay, v, "external_buffer_groups", what),
+            self.value(lay, v, "external_buffers", what), self.src)
 
     def buffer(self, pos: int, what: str) -> Buffer:
         v = self.r.read(pos, _BUFFER.spec, what)
@@ -173,13 +194,9 @@ class _Decoder:
                 raise FormatError(f"{what}: offset {offset} + size {n} is past the end of the file")
         else:
             start = n = 0
-        buf = Buffer.__new__(Buffer)
         data = np.frombuffer(self.src.buf, np.uint8, n, start)
         data.flags.writeable = False
-        buf._data = data
-        buf._source = self.src.chunk(start, n) if n else None
-        buf._replaced = False
-        return buf
+        return Buffer._restore(data, self.src.chunk(start, n) if n else None)
 
     def buffer_ref(self, index: int, what: str) -> Buffer | None:
         return None if index == 0 else self.pick(self.buffers, index, what, "buffer")
@@ -187,34 +204,24 @@ class _Decoder:
     def opcode(self, pos: int, what: str) -> OperatorCode:
         v = self.r.read(pos, _OPCODE.spec, what)
         ix = _OPCODE.index
-        code = OperatorCode.__new__(OperatorCode)
         deprecated, stored = v[ix["deprecated_builtin_code"]], v[ix["builtin_code"]]
         builtin = max(deprecated, stored)
-        code.builtin_code = _BUILTINS.get(builtin, builtin)
-        code._legacy = stored < deprecated
-        code.custom_code = self.value(_OPCODE, v, "custom_code", what)
-        code.version = v[ix["version"]]
-        return code
+        return OperatorCode._restore(_BUILTINS.get(builtin, builtin),
+                                     self.value(_OPCODE, v, "custom_code", what),
+                                     v[ix["version"]], legacy=stored < deprecated)
 
     def subgraph(self, pos: int, what: str, opcodes: list[OperatorCode]) -> Subgraph:
         v = self.r.read(pos, _SUBGRAPH.spec, what)
         ix = _SUBGRAPH.index
-        graph = Subgraph(self.value(_SUBGRAPH, v, "name", what),
-                         debug_metadata_index=v[ix["debug_metadata_index"]])
+        name = self.value(_SUBGRAPH, v, "name", what)
         tensors = [self.tensor(p, path)
                    for p, path in self.tables(v[ix["tensors"]], f"{what}.tensors")]
-        for t in tensors:
-            t._graph = graph
-        graph.tensors._extend_quietly(tensors)
-        graph.inputs = self.tensor_list(v[ix["inputs"]], tensors, f"{what}.inputs")
-        graph.outputs = self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs")
+        inputs = self.tensor_list(v[ix["inputs"]], tensors, f"{what}.inputs")
+        outputs = self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs")
         ops = [self.operator(p, path, tensors, opcodes)
                for p, path in self.tables(v[ix["operators"]], f"{what}.operators")]
-        graph.operators._extend_quietly(ops)
-        for op in ops:
-            op._graph = graph
-            graph._link(op)
-        return graph
+        return Subgraph._restore(name, v[ix["debug_metadata_index"]], tensors, inputs, outputs,
+                                 ops)
 
     def tensor_refs(self, pos: int, tensors: list[Tensor], what: str) -> list[Tensor | None]:
         """Tensors by index; -1 is an absent optional tensor (None)."""
@@ -232,73 +239,62 @@ class _Decoder:
     def tensor(self, pos: int, what: str) -> Tensor:
         v = self.r.read(pos, _TENSOR.spec, what)
         ix = _TENSOR.index
-        t = Tensor.__new__(Tensor)
-        t._graph = None
-        t._producer = None
-        t._uses = []
         shape = self.ints(v[ix["shape"]], f"{what}.shape")
-        t.shape = shape
         dtype = v[ix["type"]]
-        t.dtype = _TENSOR_TYPES.get(dtype, dtype)
-        t.buffer = self.buffer_ref(v[ix["buffer"]], f"{what}.buffer")
+        buffer = self.buffer_ref(v[ix["buffer"]], f"{what}.buffer")
         name_at = v[ix["name"]]
-        t.name = None if name_at < 0 else self.r.string(name_at, f"{what}.name")
+        name = None if name_at < 0 else self.r.string(name_at, f"{what}.name")
         q = v[ix["quantization"]]
-        t.quantization = None if q < 0 else self.quantization(q, f"{what}.quantization")
-        t.is_variable = v[ix["is_variable"]]
-        t.sparsity = None if v[ix["sparsity"]] < 0 else self.value(_TENSOR, v, "sparsity", what)
+        quantization = None if q < 0 else self.quantization(q, f"{what}.quantization")
+        sparsity = None if v[ix["sparsity"]] < 0 else self.value(_TENSOR, v, "sparsity", what)
         signature = self.ints(v[ix["shape_signature"]], f"{what}.shape_signature")
-        t.shape_signature = signature
-        t.has_rank = v[ix["has_rank"]]
-        t.variant_tensors = None if v[ix["variant_tensors"]] < 0 else self.value(
+        variants = None if v[ix["variant_tensors"]] < 0 else self.value(
             _TENSOR, v, "variant_tensors", what)
-        t.external_buffer = v[ix["external_buffer"]]
-        return t
+        return Tensor._restore(name, shape, _TENSOR_TYPES.get(dtype, dtype), buffer,
+                               quantization, v[ix["is_variable"]], sparsity, signature,
+                               v[ix["has_rank"]], variants, v[ix["external_buffer"]])
 
     def quantization(self, pos: int, what: str) -> Quantization:
         r = self.r
         v = r.read(pos, _QUANT.spec, what)
         ix = _QUANT.index
-        q = Quantization.__new__(Quantization)
-        for name, code in (("min", "f"), ("max", "f"), ("scale", "f"), ("zero_point", "q")):
-            at = v[ix[name]]
-            setattr(q, name, None if at < 0 else r.array(at, code, f"{what}.{name}"))
-        q.details = self.value(_QUANT, v, "details", what)
-        q.quantized_dimension = v[ix["quantized_dimension"]]
-        return q
+        arrays = {name: None if v[ix[name]] < 0 else r.array(v[ix[name]], code, f"{what}.{name}")
+                  for name, code in (("min", "f"), ("max", "f"), ("scale", "f"),
+                                     ("zero_point", "q"))}
+        details = self.value(_QUANT, v, "details", what)
+        return Quantization._restore(arrays["scale"], arrays["zero_point"],
+                                     v[ix["quantized_dimension"]], arrays["min"], arrays["max"],
+                                     details)
 
     def operator(self, pos: int, what: str, tensors: list[Tensor],
                  opcodes: list[OperatorCode]) -> Operator:
         v = self.r.read(pos, _OPERATOR.spec, what)
         ix = _OPERATOR.index
-        op = Operator.__new__(Operator)
-        op._graph = None
         index = v[ix["opcode_index"]]
         code = self.pick(opcodes, index, f"{what}.opcode_index", "operator code")
         # In a lenient load a missing code gets a stand-in that names it.
-        op.opcode = code or OperatorCode(BuiltinOperator.CUSTOM, f"<missing operator code {index}>")
-        op._inputs = tuple(self.tensor_refs(v[ix["inputs"]], tensors, f"{what}.inputs"))
-        op._outputs = tuple(self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs"))
-        op.options = self.value(_OPERATOR, v, "builtin_options", what)
-        op.options_2 = None if v[ix["builtin_options_2_type"]] == 0 else self.value(
+        opcode = code or OperatorCode(BuiltinOperator.CUSTOM, f"<missing operator code {index}>")
+        inputs = tuple(self.tensor_refs(v[ix["inputs"]], tensors, f"{what}.inputs"))
+        outputs = tuple(self.tensor_list(v[ix["outputs"]], tensors, f"{what}.outputs"))
+        options = self.value(_OPERATOR, v, "builtin_options", what)
+        options_2 = None if v[ix["builtin_options_2_type"]] == 0 else self.value(
             _OPERATOR, v, "builtin_options_2", what)
-        op.custom_options = None if v[ix["custom_options"]] < 0 else self.value(
+        custom = None if v[ix["custom_options"]] < 0 else self.value(
             _OPERATOR, v, "custom_options", what)
         large = v[ix["large_custom_options_offset"]]
         if large > 1:
             size = v[ix["large_custom_options_size"]]
             if large + size > len(self.src.buf):
                 raise FormatError(f"{what}: large custom options run past the end of the file")
-            op.custom_options = bytes(self.src.buf[large:large + size])
+            custom = bytes(self.src.buf[large:large + size])
         fmt = v[ix["custom_options_format"]]
-        op.custom_options_format = _FORMATS.get(fmt, fmt)
-        op.mutating_variable_inputs = None if v[ix["mutating_variable_inputs"]] < 0 else (
+        mutating = None if v[ix["mutating_variable_inputs"]] < 0 else (
             self.value(_OPERATOR, v, "mutating_variable_inputs", what))
         at = v[ix["intermediates"]]
-        op.intermediates = None if at < 0 else self.tensor_list(at, tensors,
-                                                                f"{what}.intermediates")
-        op.debug_metadata_index = v[ix["debug_metadata_index"]]
-        return op
+        intermediates = None if at < 0 else self.tensor_list(at, tensors, f"{what}.intermediates")
+        return Operator._restore(opcode, inputs, outputs, options, options_2, custom,
+                                 _FORMATS.get(fmt, fmt), mutating, intermediates,
+                                 v[ix["debug_metadata_index"]])
 
     def metadata(self, pos: int, what: str) -> Metadata:
         v = self.r.read(pos, _METADATA.spec, what)

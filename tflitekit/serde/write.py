@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import mmap
 import os
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from .._generated.schema import FILE_IDENTIFIER, Table
-from ..errors import TFLiteKitError
+from ..errors import OverwriteError, SaveError, TFLiteKitError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
@@ -69,14 +71,28 @@ def to_bytes(model: Model, *, digest: bool = False) -> bytes:
 
 def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
          digest: bool = False) -> None:
-    target = os.path.abspath(os.fspath(path))
-    src = model._source
+    """Write ``model`` to ``path`` atomically (a temporary file in the same directory, renamed).
+
+    Raises :class:`SaveError` naming ``path`` when it cannot be written (the temporary file is
+    removed), and :class:`OverwriteError` when ``path`` is the file the model was loaded from
+    and ``overwrite`` is false.
+    """
+    given = os.fspath(path)
+    if not given:
+        raise SaveError("cannot write '': the output path is empty", given, errno.ENOENT)
+    target = os.path.abspath(given)
+    src = model.source
     if src is not None and src.path == target and not overwrite:
-        raise TFLiteKitError(f"refusing to overwrite {target}, the file this model was loaded "
-                             "from (pass overwrite=True)")
+        raise OverwriteError(f"refusing to overwrite {given}, the file this model was loaded "
+                             "from (pass overwrite=True)", given, errno.EEXIST)
+    if os.path.isdir(target):
+        raise SaveError(f"cannot write {given}: it is a directory", given, errno.EISDIR)
     directory = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                               suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise _save_error(given, exc) from None
     try:
         with os.fdopen(fd, "r+b", buffering=0) as out:
             _write(model, out, digest)
@@ -84,10 +100,24 @@ def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
             os.umask(umask)
             os.fchmod(out.fileno(), 0o666 & ~umask)
         os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
+            raise _save_error(given, exc) from None
         raise
+
+
+def _save_error(given: str, exc: OSError) -> SaveError:
+    """``exc`` (raised for a temporary file or the target) restated for the user's path."""
+    directory = os.path.dirname(os.path.abspath(given)) or os.sep
+    if exc.errno == errno.ENOENT:
+        cause = f"directory {directory} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        cause = f"{directory} is not a directory"
+    else:
+        cause = exc.strerror or str(exc)
+    return SaveError(f"cannot write {given}: {cause}", given, exc.errno)
 
 
 def _write(model: Model, out: IO[bytes], digest: bool) -> None:
@@ -96,17 +126,19 @@ def _write(model: Model, out: IO[bytes], digest: bool) -> None:
     A model loaded from a file mostly repeats that file, so the file is copied in the kernel
     (in a thread) while the model is encoded, and then only what differs is written.
     """
-    src = model._source
+    src = model.source
     if src is None or src.fileno is None or not len(src.buf):
         encoded = encode(model, digest=digest)
         encoded.write_to(out)
     else:
         base = src.chunk(0, len(src.buf))
-        copied: list[bool] = []
+        failed: list[BaseException] = []
 
         def copy_source() -> None:
-            copy_chunk(base, out, 0)
-            copied.append(True)
+            try:
+                copy_chunk(base, out, 0)
+            except BaseException as exc:  # handed to the caller below
+                failed.append(exc)
 
         copier = threading.Thread(target=copy_source)
         copier.start()
@@ -114,12 +146,9 @@ def _write(model: Model, out: IO[bytes], digest: bool) -> None:
             encoded = encode(model, digest=digest)
         finally:
             copier.join()
-        if copied:
-            patch_parts(encoded.parts, out, base)
-        else:  # the copy failed: write everything
-            os.ftruncate(out.fileno(), 0)
-            out.seek(0)
-            encoded.write_to(out)
+        if failed:
+            raise failed[0]
+        patch_parts(encoded.parts, out, base)
     if encoded.digest_at:
         with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
             value = content_digest(view, encoded.digest_at)
@@ -203,7 +232,7 @@ class _Encoder:
             for i in range(len(self.buffers) - 1, 0, -1):
                 buf = self.buffers[i]
                 if buf is not None and buf.nbytes:
-                    src = buf._source if buf._source is not None else buf.data.data
+                    src = buf.source if buf.source is not None else buf.data.data
                     data_at[i] = w.vector(src, buf.nbytes, self.align)
         else:
             at = external_base
@@ -220,7 +249,7 @@ class _Encoder:
             parts = [_join(parts)]
             for at, buf in external:
                 parts.append(bytes(at - end))
-                parts.append(buf._source if buf._source is not None else buf.data.data)
+                parts.append(buf.source if buf.source is not None else buf.data.data)
                 end = at + buf.nbytes
         digest_at: tuple[int, ...] = ()
         if len(self.metadata) > len(self.model.metadata):  # the digest entry comes last
@@ -282,7 +311,7 @@ class _Encoder:
         write_value(w, _OPCODE["custom_code"], code.custom_code, fields)
         write_value(w, _OPCODE["version"], code.version, fields)
         # Files from before opcode 127 keep the code in the old field only: write them back so.
-        legacy = code._legacy and builtin < _PLACEHOLDER_OPCODE
+        legacy = code.legacy and builtin < _PLACEHOLDER_OPCODE
         write_value(w, _OPCODE["builtin_code"], 0 if legacy else builtin, fields)
         return w.table(fields)
 
