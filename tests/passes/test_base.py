@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
+import tflitekit
 from tflitekit import Model, Tensor
+from tflitekit.ir import Problem
 from tflitekit.passes import (
     CHECK_ENV,
     Pass,
     PassError,
     PassManager,
+    PassResult,
+    PipelineResult,
     Prune,
     Report,
     TopologicalSort,
+    optimize_pipeline,
 )
 
 
@@ -120,3 +125,248 @@ def test_manager_refuses_to_loop_forever(runnable_model: Callable[[], Model]) ->
 def test_manager_checks_after_each_pass(runnable_model: Callable[[], Model]) -> None:
     with pytest.raises(PassError, match="breaker"):
         PassManager([Rename(), Breaker(), Rename("x")], check=True)(runnable_model())
+
+
+# ------------------------------------------------------------------------------------------------
+# PassManager is a pass: names, nesting, results
+# ------------------------------------------------------------------------------------------------
+
+
+def test_manager_is_a_pass_and_its_result_a_pass_result(
+        runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    manager = PassManager([Rename("first"), Prune()])
+    assert isinstance(manager, Pass) and manager.name == "pipeline"
+    result = manager(model)
+    assert isinstance(result, PassResult) and isinstance(result, PipelineResult)
+    assert result.name == "pipeline" and result.model is model and result.modified
+    assert result.changes == ["rename_input: renamed the input to 'first'"]
+    assert result.skipped == []
+    assert not manager(model).modified
+    assert PassManager([], name="mine").name == "mine"
+    assert "name='mine'" in repr(PassManager([], name="mine"))
+
+
+def test_optimize_pipeline_is_a_named_pass() -> None:
+    pipeline = optimize_pipeline()
+    assert isinstance(pipeline, Pass) and pipeline.name == "optimize"
+
+
+def test_pipelines_nest(runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    inner = PassManager([Rename("second"), Prune()], name="inner", keep_intermediates=True)
+    outer = PassManager([Rename("first"), inner, Skipper()], name="outer",
+                        keep_intermediates=True)
+    result = outer(model)
+    assert [r.name for r in result.results] == ["rename_input", "inner", "skipper"]
+    nested = result.results[1]
+    assert isinstance(nested, PipelineResult)  # results nest ...
+    assert [r.name for r in nested.results] == ["rename_input", "prune"]
+    assert len(nested.intermediates) == 2 and len(result.intermediates) == 3
+    # ... and changes / skips flatten, each prefixed with the path of the pass that made it
+    assert result.changes == ["rename_input: renamed the input to 'first'",
+                              "inner > rename_input: renamed the input to 'second'"]
+    assert result.skipped == ["skipper: left something alone"]
+    assert model.main.inputs[0].name == "second"
+
+
+def test_nested_fixed_point(runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    model.main.inputs[0].name = "x0"
+    inner = PassManager([CountUp(limit=3)], name="inner", fixed_point=True)
+    outer = PassManager([inner, CountUp(limit=5)], fixed_point=True)
+    result = outer(model)
+    # round 1: inner counts x0 -> x3 in 4 rounds, then x4; round 2: x5; round 3: nothing
+    assert model.main.inputs[0].name == "x5"
+    assert result.iterations == 3
+    first = result.results[0]
+    assert isinstance(first, PipelineResult) and first.iterations == 4
+    assert [r.modified for r in result.results] == [True, True, False, True, False, False]
+    assert len(result.changes) == 5
+    # the same reason given in every round is listed once
+    assert result.skipped == ["inner > count_up: stopped at the limit",
+                              "count_up: stopped at the limit"]
+
+
+def test_manager_run_records_into_a_report(runnable_model: Callable[[], Model]) -> None:
+    report = Report()
+    PassManager([Rename("first"), Skipper()], name="p").run(runnable_model(), report)
+    assert report.changes == ["rename_input: renamed the input to 'first'"]
+    assert report.skipped == ["skipper: left something alone"]
+
+
+def test_check_given_to_the_call_overrides_and_reaches_nested_pipelines(
+        runnable_model: Callable[[], Model]) -> None:
+    unchecked = PassManager([PassManager([Breaker()], name="inner")], check=False)
+    assert unchecked(runnable_model()).modified
+    with pytest.raises(PassError, match=r"pipeline, step 1\.1 \(inner > breaker\): pass breaker "
+                                        "left the model broken"):
+        unchecked(runnable_model(), check=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# errors name the step
+# ------------------------------------------------------------------------------------------------
+
+
+def test_error_names_the_step_and_keeps_the_cause(runnable_model: Callable[[], Model]) -> None:
+    boom = Boom(PassError("no can do"))
+    with pytest.raises(PassError) as caught:
+        PassManager([Rename(), boom], name="optimize")(runnable_model())
+    assert str(caught.value) == "pipeline optimize, step 2 (boom): no can do"
+    assert caught.value.__cause__ is boom.error
+
+
+def test_unexpected_exceptions_are_wrapped_too(runnable_model: Callable[[], Model]) -> None:
+    boom = Boom(KeyError("x"))
+    with pytest.raises(PassError) as caught:
+        PassManager([boom])(runnable_model())
+    assert str(caught.value) == "pipeline, step 1 (boom): KeyError: 'x'"
+    assert caught.value.__cause__ is boom.error
+
+
+def test_nested_errors_give_the_full_path(runnable_model: Callable[[], Model]) -> None:
+    boom = Boom(ValueError("bad value"))
+    inner = PassManager([Rename(), Prune(), boom], name="optimize")
+    with pytest.raises(PassError) as caught:
+        PassManager([Rename("first"), inner], name="outer")(runnable_model())
+    assert str(caught.value) == ("pipeline outer, step 2.3 (optimize > boom): ValueError: "
+                                 "bad value")
+    assert caught.value.__cause__ is boom.error
+
+
+def test_a_nested_pipeline_that_does_not_converge_is_named(
+        runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    model.main.inputs[0].name = "a"
+    inner = PassManager([Toggle()], name="flip", fixed_point=True, max_iterations=2)
+    with pytest.raises(PassError, match=r"^pipeline outer, step 1 \(flip\): pipeline flip: "
+                                        r"passes \['toggle'\] still changed the model after 2 "
+                                        "rounds$"):
+        PassManager([inner], name="outer")(model)
+
+
+# ------------------------------------------------------------------------------------------------
+# requires / ensures
+# ------------------------------------------------------------------------------------------------
+
+
+def test_requires_is_checked_before_the_pass_runs(runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    before = model.copy()
+    with pytest.raises(PassError, match=r"^needs_two_inputs: the model has 1 input$") as caught:
+        NeedsTwoInputs()(model)
+    assert isinstance(caught.value.__cause__, PassError)
+    assert tflitekit.diff(model, before) == []  # run never started
+    with pytest.raises(PassError, match=r"^pipeline, step 2 \(needs_two_inputs\): "
+                                        "needs_two_inputs: the model has 1 input$"):
+        PassManager([Rename(), NeedsTwoInputs()])(model)
+
+
+def test_ensures_is_checked_after_the_pass_runs(runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    model.main.operators[:] = list(reversed(model.main.operators))
+    with pytest.raises(PassError, match=r"^topological_sort broke its postcondition: subgraph 0: "
+                                        r"operator 0 \(ADD\) reads 'fc/y' before operator 1 "
+                                        r"\(FULLY_CONNECTED\) produces it$"):
+        LazySort()(model, check=False)
+    assert TopologicalSort()(model, check=False).modified  # the real pass keeps its promise
+
+
+# ------------------------------------------------------------------------------------------------
+# a pass is blamed only for problems it caused
+# ------------------------------------------------------------------------------------------------
+
+
+def _positional_check(model: Model) -> list[Problem]:
+    """A check whose text names positions: every tensor called ``bad`` is at fault."""
+    return [Problem(f"subgraphs[0].tensors[{i}]", "bad scale", "bad-scale", t)
+            for i, t in enumerate(model.main.tensors) if t.name == "bad"]
+
+
+def test_problems_are_compared_by_key_not_by_position(
+        runnable_model: Callable[[], Model], monkeypatch: pytest.MonkeyPatch) -> None:
+    model = runnable_model()
+    g = model.main
+    g.inputs[0].name = "bad"  # a problem before any pass runs
+    g.tensors.insert(0, Tensor("unused", (1,), "int8"))
+    monkeypatch.setattr(Model, "check", _positional_check)
+    where = f"subgraphs[0].tensors[{g.tensors.index(g.inputs[0])}]"
+    assert [str(p) for p in model.check()] == [f"{where}: bad scale"]
+    result = Prune()(model, check=True)  # removes tensors[0]: the problem moves one place up
+    assert result.modified and model.check()[0].where != where
+    with pytest.raises(PassError, match=r"pass add_bad left the model broken:\n  "
+                                        r"subgraphs\[0\]\.tensors\[\d+\]: bad scale$"):
+        AddBad()(model, check=True)  # a second, new bad tensor is blamed
+
+
+# ------------------------------------------------------------------------------------------------
+# helper passes
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Skipper(Pass):
+    """Changes nothing, and says so."""
+
+    name = "skipper"
+
+    def run(self, model: Model, report: Report) -> None:
+        report.skip("left something alone")
+
+
+@dataclass
+class CountUp(Pass):
+    """Renames the input x<n> to x<n+1> until n reaches ``limit``."""
+
+    name = "count_up"
+    limit: int = 3
+
+    def run(self, model: Model, report: Report) -> None:
+        tensor = model.main.inputs[0]
+        n = int((tensor.name or "x0")[1:])
+        if n < self.limit:
+            tensor.name = f"x{n + 1}"
+            report.change(f"renamed to x{n + 1}")
+        else:
+            report.skip("stopped at the limit")
+
+
+@dataclass
+class Boom(Pass):
+    """Raises ``error``."""
+
+    name = "boom"
+    error: Exception = field(default_factory=lambda: PassError("boom"))
+
+    def run(self, model: Model, report: Report) -> None:
+        raise self.error
+
+
+@dataclass
+class NeedsTwoInputs(Rename):
+    """Requires two subgraph inputs."""
+
+    name = "needs_two_inputs"
+
+    def requires(self, model: Model) -> None:
+        if len(model.main.inputs) != 2:
+            raise PassError(f"the model has {len(model.main.inputs)} input")
+
+
+class LazySort(TopologicalSort):
+    """Promises what TopologicalSort promises, without sorting."""
+
+    def run(self, model: Model, report: Report) -> None:
+        return None
+
+
+@dataclass
+class AddBad(Pass):
+    """Adds a tensor named ``bad``."""
+
+    name = "add_bad"
+
+    def run(self, model: Model, report: Report) -> None:
+        model.main.add_tensor(Tensor("bad", (1,), "int8"))
+        report.change("added a bad tensor")

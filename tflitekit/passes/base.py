@@ -141,12 +141,16 @@ class PipelineResult(PassResult):
                 self.skipped.append(message)
 
 
+def _label(pipeline: str) -> str:
+    """How messages name a pipeline: ``pipeline optimize`` (or ``pipeline`` for the default)."""
+    return "pipeline" if pipeline == "pipeline" else f"pipeline {pipeline}"
+
+
 class _StepError(PassError):
     """A step of a pipeline raised: remembers the step path for enclosing pipelines."""
 
     def __init__(self, pipeline: str, numbers: list[int], names: list[str], detail: str) -> None:
-        label = "pipeline" if pipeline == "pipeline" else f"pipeline {pipeline}"
-        super().__init__(f"{label}, step {'.'.join(map(str, numbers))} "
+        super().__init__(f"{_label(pipeline)}, step {'.'.join(map(str, numbers))} "
                          f"({' > '.join(names)}): {detail}")
         self.numbers, self.names, self.detail = numbers, names, detail
 
@@ -203,7 +207,7 @@ class PassManager(Pass):
                     result.intermediates.append(model.copy())
             if not changed or not self.fixed_point:
                 return result
-        raise PassError(f"pipeline {self.name}: passes {[p.name for p in self.passes]} still "
+        raise PassError(f"{_label(self.name)}: passes {[p.name for p in self.passes]} still "
                         f"changed the model after {self.max_iterations} rounds")
 
     def _step(self, number: int, step: Pass, model: Model, check: bool | None) -> PassResult:
