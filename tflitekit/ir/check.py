@@ -1,31 +1,60 @@
-"""Structural validation of a Model."""
+"""Structural validation of a Model: :func:`check` finds the problems, :func:`unchecked` says
+which operators it could not judge."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._generated.schema import OPERATOR_OPTIONS, TensorType
+from ..options import OPERATOR_OPTIONS, TensorType
 from . import dtypes
+from .check_operands import has_rule, operand_problems
 
 if TYPE_CHECKING:
-    from .graph import Subgraph
+    from .graph import Operator, Subgraph
     from .model import Model
     from .tensor import Tensor
 
-__all__ = ["Problem", "check"]
+__all__ = ["KINDS", "Problem", "Unchecked", "check", "unchecked"]
+
+KINDS: Mapping[str, str] = {
+    "format": "the bytes are not a well-formed TFLite file (from validate)",
+    "duplicate-tensor": "a tensor is listed more than once in its subgraph",
+    "negative-dimension": "a tensor's shape has a negative dimension",
+    "buffer-size": "a constant's buffer does not hold shape x dtype bytes",
+    "zero-point-count": "a quantization has a different number of zero points than scales",
+    "bad-scale": "a quantization scale is not finite and positive",
+    "quantized-dimension": "per-channel scales do not match the quantized dimension",
+    "foreign-tensor": "an operator or a subgraph's interface uses another subgraph's tensor",
+    "read-before-produced": "an operator reads a tensor a later operator writes",
+    "no-producer": "an operator reads a tensor with no producer, no data, not an input",
+    "multiple-producers": "two operators write one tensor",
+    "writes-input": "an operator writes a subgraph input",
+    "never-produced": "a subgraph output is never written",
+    "options-type": "an operator's options are not the class its operator takes",
+    "operand-count": "an operator has too few or too many operands, or lacks a required one",
+    "operand-type": "an operator's operand types do not fit together",
+    "operand-shape": "an operator's operand shapes do not fit together",
+    "signature-subgraph": "a signature def names a subgraph that is not in the model",
+    "signature-tensor": "a signature def names a tensor that is not of its subgraph",
+    "metadata-buffer": "a metadata entry has no buffer",
+}
+"""Every :attr:`Problem.kind` that :func:`check` and ``validate`` produce, with its meaning."""
 
 
 @dataclass(frozen=True)
 class Problem:
     """One structural problem: where it is and what is wrong.
 
-    ``where`` and ``message`` are for people; ``kind`` (a stable identifier such as
-    ``"bad-scale"``) and ``subject`` (the tensor, operator, subgraph, buffer or entry at fault)
-    are for programs: :attr:`key` identifies the problem independently of positions, so a pass
-    that removes ``tensors[1]`` is not blamed for a problem that moved from ``tensors[2]``.
+    ``where`` and ``message`` are for people; ``kind`` (one of :data:`KINDS`) and ``subject``
+    (the tensor, operator, subgraph, buffer, signature def or metadata entry at fault) are for
+    programs. Positions (``tensors[2]``) appear only in ``where``, so :attr:`key` identifies a
+    problem across an edit: a pass that removes ``tensors[1]`` is not blamed for a problem that
+    moved from ``tensors[2]``.
     """
 
     where: str
@@ -43,40 +72,77 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Unchecked:
+    """Operators :func:`check` could not judge: ``count`` of ``operator``, for ``reason``."""
+
+    operator: str
+    reason: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.operator} x{self.count}: {self.reason}"
+
+
 def check(model: Model) -> list[Problem]:
-    """Every structural problem of ``model``; an empty list when it is sound."""
+    """Every structural problem of ``model``; an empty list when it is sound.
+
+    Beyond the links between objects, each operator's operands must meet its rule in
+    :mod:`tflitekit.ir.opfacts` (counts, types, shapes). Operators without a rule are listed by
+    :func:`unchecked`; an operator with a faulty operand (a bad buffer size, say) or faulty
+    options is not judged further. A custom operator may write any of its inputs (scratch or
+    state tensors), so such an input needs no producer.
+    """
     problems: list[Problem] = []
     for index, graph in enumerate(model.subgraphs):
         _check_graph(graph, f"subgraphs[{index}]", problems)
     for index, sig in enumerate(model.signature_defs):
         where = f"signature_defs[{index}] ({sig.key!r})"
         if not any(sig.subgraph is g for g in model.subgraphs):
-            problems.append(Problem(where, "its subgraph is not in the model"))
+            problems.append(Problem(where, "its subgraph is not in the model",
+                                    "signature-subgraph", sig))
             continue
         for side, mapping in (("input", sig.inputs), ("output", sig.outputs)):
             for name, tensor in mapping.items():
                 if tensor is None or tensor.graph is not sig.subgraph:
                     problems.append(Problem(where, f"{side} {name!r} is not a tensor of its "
-                                                   "subgraph"))
+                                                   "subgraph", "signature-tensor", sig))
     for index, entry in enumerate(model.metadata):
         if entry.buffer is None:
-            problems.append(Problem(f"metadata[{index}] ({entry.name!r})", "has no buffer"))
+            problems.append(Problem(f"metadata[{index}] ({entry.name!r})", "has no buffer",
+                                    "metadata-buffer", entry))
     return problems
+
+
+def unchecked(model: Model) -> list[Unchecked]:
+    """The operators whose operands :func:`check` did not check, grouped by name: custom
+    operators and builtins without an operand rule; most frequent first."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for op in model.operators():
+        if not has_rule(op):
+            custom = op.opcode.custom_code is not None
+            counts[op.opcode.name, "custom" if custom else "no operand rule"] += 1
+    return [Unchecked(name, reason, n) for (name, reason), n in counts.most_common()]
 
 
 def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
     listed: set[int] = set()
+    faulty: set[int] = set()  # tensors with problems of their own
     for i, tensor in enumerate(graph.tensors):
         at = f"{where}.tensors[{i}] ({tensor.name!r})"
         if id(tensor) in listed:
-            problems.append(Problem(at, "is listed more than once"))
+            problems.append(Problem(at, "is listed more than once", "duplicate-tensor", tensor))
         listed.add(id(tensor))
+        found = len(problems)
         _check_tensor(tensor, at, problems)
+        if len(problems) > found:
+            faulty.add(id(tensor))
     for side in ("inputs", "outputs"):
         for i, tensor in enumerate(getattr(graph, side)):
             if tensor.graph is not graph:
                 problems.append(Problem(f"{where}.{side}[{i}]",
-                                        f"{tensor!r} is not a tensor of this subgraph"))
+                                        f"{tensor!r} is not a tensor of this subgraph",
+                                        "foreign-tensor", tensor))
     inputs = {id(t) for t in graph.inputs}
     available = set(inputs)
     available.update(id(t) for t in graph.tensors if t.is_constant or t.is_variable)
@@ -84,39 +150,56 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
     producers: dict[int, int] = {}
     for k, op in enumerate(graph.operators):
         at = f"{where}.operators[{k}] ({op.opcode.name})"
-        _check_options(op.opcode.builtin_code, op.options, op.options_2, at, problems)
-        for i, source in enumerate(op.inputs):
-            if source is None:
-                continue
-            if source.graph is not graph:
-                problems.append(Problem(at, f"input {i} {source!r} is not a tensor of this "
-                                            "subgraph"))
-            elif id(source) not in available:
-                problems.append(Problem(at, f"input {i} {source.name!r} is read before it is "
-                                            "produced" if id(source) in produced_later else
-                                            f"input {i} {source.name!r} has no producer, no data "
-                                            "and is not a subgraph input"))
+        _check_inputs(op, graph, at, available, produced_later, problems)
         for tensor in op.outputs:
             if id(tensor) in producers:
-                problems.append(Problem(at, f"output {tensor.name!r} is also written by "
-                                            f"operators[{producers[id(tensor)]}]"))
+                problems.append(Problem(f"{at} and operators[{producers[id(tensor)]}]",
+                                        f"both write output {tensor.name!r}",
+                                        "multiple-producers", op))
             producers[id(tensor)] = k
             if id(tensor) in inputs:
-                problems.append(Problem(at, f"output {tensor.name!r} is also a subgraph input"))
+                problems.append(Problem(at, f"output {tensor.name!r} is also a subgraph input",
+                                        "writes-input", op))
             if tensor.graph is not graph:
                 problems.append(Problem(at, f"output {tensor!r} is not a tensor of this "
-                                            "subgraph"))
+                                            "subgraph", "foreign-tensor", op))
             available.add(id(tensor))
+        operands = {id(t) for t in (*op.inputs, *op.outputs) if t is not None}
+        if _check_options(op, at, problems) and not operands & faulty:
+            for kind, message in operand_problems(op):
+                problems.append(Problem(at, message, kind, op))
     for i, tensor in enumerate(graph.outputs):
         if id(tensor) not in available:
-            problems.append(Problem(f"{where}.outputs[{i}]",
-                                    f"{tensor.name!r} is never produced"))
+            problems.append(Problem(f"{where}.outputs[{i}]", f"{tensor.name!r} is never produced",
+                                    "never-produced", tensor))
+
+
+def _check_inputs(op: Operator, graph: Subgraph, at: str, available: set[int],
+                  produced_later: set[int], problems: list[Problem]) -> None:
+    """Each input of ``op`` belongs to ``graph`` and is available when ``op`` runs. A custom
+    operator may write its inputs (scratch, state): one nothing else produces becomes
+    available."""
+    for i, source in enumerate(op.inputs):
+        if source is None:
+            continue
+        if source.graph is not graph:
+            problems.append(Problem(at, f"input {i} {source!r} is not a tensor of this subgraph",
+                                    "foreign-tensor", op))
+        elif id(source) in produced_later and id(source) not in available:
+            problems.append(Problem(at, f"input {i} {source.name!r} is read before it is "
+                                        "produced", "read-before-produced", op))
+        elif id(source) not in available and op.opcode.custom_code is not None:
+            available.add(id(source))
+        elif id(source) not in available:
+            problems.append(Problem(at, f"input {i} {source.name!r} has no producer, no data and "
+                                        "is not a subgraph input", "no-producer", op))
 
 
 def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
     shape = tensor.shape
     if shape is not None and any(d < 0 for d in shape):
-        problems.append(Problem(where, f"negative dimension in shape {shape}"))
+        problems.append(Problem(where, f"negative dimension in shape {shape}",
+                                "negative-dimension", tensor))
         return
     count = None if shape is None else int(np.prod(shape, dtype=np.int64))
     if tensor.is_constant and count is not None and tensor.sparsity is None:
@@ -126,32 +209,39 @@ def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
         actual = tensor.buffer.nbytes  # type: ignore[union-attr]
         if expected is not None and actual != expected:
             problems.append(Problem(where, f"buffer holds {actual} bytes but shape {shape} of "
-                                           f"{tensor.dtype.name} needs {expected}"))
+                                           f"{tensor.dtype.name} needs {expected}",
+                                    "buffer-size", tensor))
     q = tensor.quantization
     if q is None or q.scale is None or q.scale.size == 0:
         return
     if q.zero_point is not None and q.zero_point.size not in (q.scale.size, 0):
         problems.append(Problem(where, f"{q.scale.size} scales but {q.zero_point.size} "
-                                       "zero points"))
+                                       "zero points", "zero-point-count", tensor))
     if not np.all(np.isfinite(q.scale)) or np.any(q.scale <= 0):
-        problems.append(Problem(where, "quantization scales must be finite and positive"))
+        problems.append(Problem(where, "quantization scales must be finite and positive",
+                                "bad-scale", tensor))
     if q.scale.size > 1 and shape is not None:
         if not 0 <= q.quantized_dimension < len(shape):
             problems.append(Problem(where, f"quantized_dimension {q.quantized_dimension} is "
-                                           f"outside the tensor's rank {len(shape)}"))
+                                           f"outside the tensor's rank {len(shape)}",
+                                    "quantized-dimension", tensor))
         elif shape[q.quantized_dimension] != q.scale.size:
             problems.append(Problem(where, f"{q.scale.size} scales for dimension "
                                            f"{q.quantized_dimension} of size "
-                                           f"{shape[q.quantized_dimension]}"))
+                                           f"{shape[q.quantized_dimension]}",
+                                    "quantized-dimension", tensor))
 
 
-def _check_options(code: int, options: object, options_2: object, where: str,
-                   problems: list[Problem]) -> None:
-    expected = OPERATOR_OPTIONS.get(code)  # type: ignore[call-overload]
-    for union, value in (("BuiltinOptions", options), ("BuiltinOptions2", options_2)):
+def _check_options(op: Operator, where: str, problems: list[Problem]) -> bool:
+    """True when both option slots of ``op`` hold what its operator takes (or nothing)."""
+    expected = OPERATOR_OPTIONS.get(op.opcode.builtin_code)
+    sound = True
+    for union, value in (("BuiltinOptions", op.options), ("BuiltinOptions2", op.options_2)):
         if value is None:
             continue
         if expected is None or expected[0] != union or not isinstance(value, expected[1]):
             want = "no options" if expected is None else expected[1].__name__
             problems.append(Problem(where, f"{type(value).__name__} given where the operator "
-                                           f"takes {want}"))
+                                           f"takes {want}", "options-type", op))
+            sound = False
+    return sound

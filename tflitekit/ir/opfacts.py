@@ -244,4 +244,4 @@ INTERPRETER_OPERATORS: frozenset[Op] = frozenset({
 
 def facts(code: Op | int) -> OpFacts:
     """The facts of builtin operator ``code`` (:data:`UNKNOWN` when the table has none)."""
-    return FACTS.get(code, UNKNOWN)  # type: ignore[call-overload, no-any-return]
+    return FACTS.get(code, UNKNOWN)  # type: ignore[arg-type]

@@ -7,22 +7,16 @@ from collections.abc import Iterable
 
 from ..errors import PassError
 from ..ir import Model, Operator, OperatorCode, Subgraph, Tensor
+from ..ir.opfacts import facts
 from ..options import BuiltinOperator
 
 __all__ = ["called_subgraphs", "describe", "entry_subgraphs", "has_side_effects", "operator_code",
            "order_problem", "retarget_signatures", "sorted_operators"]
 
-_STATEFUL = frozenset({
-    BuiltinOperator.ASSIGN_VARIABLE, BuiltinOperator.READ_VARIABLE, BuiltinOperator.VAR_HANDLE,
-    BuiltinOperator.CALL_ONCE, BuiltinOperator.WHILE, BuiltinOperator.IF, BuiltinOperator.CALL,
-    BuiltinOperator.CUSTOM, BuiltinOperator.DELEGATE,
-})
-
-
 def has_side_effects(op: Operator) -> bool:
     """True when running ``op`` may matter even if nothing reads its outputs: custom, control
     flow and resource operators, and operators that have no outputs or touch variable tensors."""
-    return (op.type in _STATEFUL or not op.outputs
+    return (facts(op.type).side_effects or not op.outputs
             or any(t is not None and t.is_variable for t in (*op.inputs, *op.outputs)))
 
 

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
+from ..ir.opfacts import facts
 from ..options import BuiltinOperator, TensorType
 from ._graph import (
     called_subgraphs,
@@ -39,11 +40,6 @@ from .base import Pass, Report
 
 __all__ = ["AddFloatIO", "add_float_io"]
 
-# Operator versions TFLite's tools/versioning/op_version.cc assigns to per-tensor QUANTIZE
-# (float32 -> integer: 2 when the output is int16, else 1) and DEQUANTIZE (integer -> float32:
-# 3 for int16, 2 for int8, 1 for uint8).
-QUANTIZE_VERSION = {TensorType.INT8: 1, TensorType.UINT8: 1, TensorType.INT16: 2}
-DEQUANTIZE_VERSION = {TensorType.INT8: 2, TensorType.UINT8: 1, TensorType.INT16: 3}
 
 
 @dataclass
@@ -58,7 +54,7 @@ class AddFloatIO(Pass):
     among the result's ``skipped`` messages: per-channel or missing quantization, a tensor that
     is both an input and an output or listed twice, a subgraph other operators call, an INT16
     output whose zero point is not 0 (LiteRT's DEQUANTIZE refuses it). The operators get the
-    versions TFLite assigns (:data:`QUANTIZE_VERSION`, :data:`DEQUANTIZE_VERSION`), reusing
+    versions TFLite assigns (:attr:`tflitekit.ir.opfacts.OpFacts.versions`), reusing
     the model's operator codes when it has them.
 
     TFLite Micro has no float32 -> UINT8 QUANTIZE kernel: a model given a float input in front
@@ -130,7 +126,8 @@ def _add_inputs(model: Model, graph: Subgraph, where: str, wanted: set[str] | No
             report.skip(f"{where}: input {position} {tensor.name!r} left integer: {problem}")
             continue
         outer = _float_twin(graph, tensor)
-        code = operator_code(model, BuiltinOperator.QUANTIZE, QUANTIZE_VERSION[tensor.dtype])
+        code = operator_code(model, BuiltinOperator.QUANTIZE,
+                             facts(BuiltinOperator.QUANTIZE).versions[tensor.dtype])
         before = graph.operators[front] if front < len(graph.operators) else None
         graph.add_operator(Operator(code, [outer], [tensor]), before=before)
         front += 1
@@ -152,7 +149,7 @@ def _add_outputs(model: Model, graph: Subgraph, where: str, wanted: set[str] | N
             continue
         outer = _float_twin(graph, tensor)
         code = operator_code(model, BuiltinOperator.DEQUANTIZE,
-                             DEQUANTIZE_VERSION[tensor.dtype])
+                             facts(BuiltinOperator.DEQUANTIZE).versions[tensor.dtype])
         graph.add_operator(Operator(code, [tensor], [outer]))
         graph.outputs[position] = outer
         retarget_signatures(model, tensor, outer)

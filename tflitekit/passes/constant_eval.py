@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from ..errors import TFLiteKitError
 from ..ir import Operator, Tensor, dtypes
+from ..ir.opfacts import FACTS
 from ..options import (
     ActivationFunctionType,
     AddOptions,
@@ -42,7 +43,7 @@ Array = npt.NDArray[Any]
 Evaluator = Callable[[Operator, Sequence["Array | None"]], list[Array]]
 T = TypeVar("T", bound=Table)
 
-SHAPE_ONLY = frozenset({BuiltinOperator.SHAPE})
+SHAPE_ONLY = frozenset(code for code, known in FACTS.items() if known.shape_only)
 """Operators that read only the static shapes of their inputs, never their values."""
 
 
