@@ -86,7 +86,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Any:
 # -- info ------------------------------------------------------------------------------------------
 
 
-def test_info_text(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+def test_info_text(capsys: pytest.CaptureFixture[str], model_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for one line per operator
     code, out, err = run(capsys, "info", model_path)
     assert code == 0 and err == ""
     lines = out.splitlines()
@@ -98,29 +100,29 @@ def test_info_text(capsys: pytest.CaptureFixture[str], model_path: Path) -> None
                for line in lines)
     assert any(line.split()[:4] == ["5", "out", "FLOAT32", "[1,"] and "sig [-1, 2]" in line
                for line in lines)
-    # operator table: op names (custom code included), tensor names, options summary
-    fc = next(line for line in lines if "FULLY_CONNECTED" in line and "x, w, -" in line)
+    # operator table: op names (custom code included), tensor indices and names, options
+    fc = next(line for line in lines if "FULLY_CONNECTED" in line and "#0 x, #1 w, -" in line)
     assert "fused_activation_function=RELU" in fc and fc.split()[0] == "0"
-    conv = next(line for line in lines if "CONV_2D" in line and "y, k, -" in line)
+    conv = next(line for line in lines if "CONV_2D" in line and "#2 y, #3 k, -" in line)
     assert conv.split()[0] == "1" and "padding=VALID" in conv and "stride_h=2" in conv
     assert "fused_activation_function=RELU6" in conv and "dilation" not in conv
     custom = next(line for line in lines if "CUSTOM(MyOp)" in line and "z" in line.split())
     assert "custom_options=<3 bytes, FLEXBUFFERS>" in custom
     # header columns line up with the cells below them
     header = next(line for line in lines if line.split()[:3] == ["#", "operator", "inputs"])
-    assert header.index("inputs") == conv.index("y, k, -")
+    assert header.index("inputs") == conv.index("#2 y, #3 k, -")
     # model level: operator codes with versions, metadata, signatures, buffers
     assert any(line.split() == ["0", "FULLY_CONNECTED", "1"] for line in lines)
     assert any(line.split() == ["2", "CUSTOM(MyOp)", "1"] for line in lines)
     assert any(line.split() == ["min_runtime_version", "8", "1.5.0"] for line in lines)
     assert any(line.split() == ["blob", "100"] for line in lines)
     assert "'serving_default' (subgraph 0)" in out
-    assert any(line.split() == ["inputs", "in", "0", "x"] for line in lines)
+    assert any(line.split() == ["inputs", "in", "#0", "x"] for line in lines)
     assert any(line.split()[:2] == ["buffers", "5"] for line in lines)  # 0, w, k, 2 metadata
 
 
-def test_info_per_channel_and_long_names(capsys: pytest.CaptureFixture[str],
-                                         tmp_path: Path) -> None:
+def test_info_per_channel_and_long_names(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     m = Model()
     g = m.add_subgraph()
     long_name = "model/conv2d/Conv2D;model/activation/Relu;" + "x" * 80
@@ -132,10 +134,14 @@ def test_info_per_channel_and_long_names(capsys: pytest.CaptureFixture[str],
     g.add_output(y)
     path = tmp_path / "long.tflite"
     m.save(path)
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = run(capsys, "info", path)
     assert code == 0
     assert "per-channel x3 (dim 1)" in out
-    assert "model/conv2d/Conv2D;..." in out and long_name not in out
+    # shortened in the middle (not cut at ';'), so the distinct end stays visible
+    assert long_name not in out
+    assert any(line.split()[:2] == ["0", "model/conv2d...xxxxxxxxxxxx"]
+               for line in out.splitlines())
     code, out, _ = run(capsys, "info", path, "--wide")
     assert code == 0 and long_name in out
 
@@ -293,7 +299,8 @@ def test_dump_nested_tables(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert op["builtin_options_2"] == {"dimension": 1}
     code, out, _ = run(capsys, "info", path)
     assert code == 0 and "1 operator\n" in out
-    assert any(line.split() == ["0", "STABLEHLO_CONCATENATE", "x,", "w", "y", "dimension=1"]
+    assert any(line.split() == ["0", "STABLEHLO_CONCATENATE", "#0", "x,", "#1", "w", "#2", "y",
+                                "dimension=1"]
                for line in out.splitlines())
 
 

@@ -1,6 +1,8 @@
 """The ``tflitekit`` command line.
 
-Inspection: ``info``, ``dump``, ``validate``. Surgery: ``strip-float-io``, ``prune``, ``optimize``.
+Inspection: ``info``, ``dump``, ``validate``. Surgery: ``strip-float-io``, ``prune``, ``optimize``
+and ``passes`` (any passes in order). Export: ``export-c``. Each command module has a
+``register(subparsers)`` that adds its commands, each with a handler.
 Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing model,
 a pass that cannot do what was asked), 2 bad usage. Errors go to stderr as
 ``tflitekit: error: <message>``.
@@ -9,14 +11,17 @@ a pass that cannot do what was asked), 2 bad usage. Errors go to stderr as
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import TFLiteKitError
-from . import inspect, surgery
-from ._common import PROG, error, message, silence_stdout
+from . import export, inspect, surgery
+from ._common import PROG, Handler, error, message, silence_stdout
 
 __all__ = ["main"]
+
+#: The command modules, in the order their commands are listed by ``--help``.
+COMMAND_MODULES = (inspect, surgery, export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,9 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or bad usage (code 2)
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    command: Callable[[argparse.Namespace], int] = args.command
+    handler: Handler = args.handler
     try:
-        return command(args)
+        return handler(args)
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         silence_stdout()
         return 1
@@ -45,6 +50,6 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 success, 1 problem found or unreadable model, 2 bad usage")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    inspect.register(sub)
-    surgery.register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser

@@ -1,28 +1,125 @@
-"""Surgery commands: ``strip-float-io``, ``prune`` and ``optimize``."""
+"""Surgery commands: ``strip-float-io``, ``prune``, ``optimize`` and ``passes`` (any passes,
+in order). Every one reads IN and writes OUT; when no pass changes anything, OUT is a copy of IN
+byte for byte, and otherwise the report splits the size difference between re-encoding and the
+changes."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from ..passes import PassManager, PipelineResult, Prune, StripFloatIO, optimize_pipeline
-from ._common import load_model, num, print_json
+from ..analysis.size import SizeChange, encoded_size
+from ..errors import TFLiteKitError
+from ..passes import (
+    AddFloatIO,
+    DedupeBuffers,
+    FoldConstants,
+    Pass,
+    PassManager,
+    PassResult,
+    PipelineResult,
+    Prune,
+    RandomizeWeights,
+    RenameTensors,
+    SetBatchSize,
+    StripFloatIO,
+    StripStrings,
+    TopologicalSort,
+    optimize_pipeline,
+)
+from ._common import (
+    Handler,
+    Subparsers,
+    add_command,
+    load_model,
+    num,
+    print_json,
+    read_chunks,
+    refuse_same_file,
+    write_atomically,
+)
+
+__all__ = ["PASSES", "register"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``strip-float-io``, ``prune`` and ``optimize`` commands."""
+@dataclass(frozen=True)
+class PassEntry:
+    """A pass as the command line offers it: a one-line summary, the options it reads and how
+    to build it from the parsed arguments."""
+
+    summary: str
+    options: tuple[str, ...]
+    build: Callable[[argparse.Namespace], Pass]
+
+
+def _sides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"inputs": not args.outputs_only, "outputs": not args.inputs_only, "names": args.name}
+
+
+def _renaming(args: argparse.Namespace) -> Pass:
+    mapping = {}
+    for item in args.rename or ():
+        old, sep, new = item.partition("=")
+        if not sep or not old:
+            raise TFLiteKitError(f"--rename {item!r}: expected OLD=NEW")
+        mapping[old] = new
+    if not mapping:
+        raise TFLiteKitError("rename-tensors needs at least one --rename OLD=NEW")
+    return RenameTensors(mapping)
+
+
+def _batch(args: argparse.Namespace) -> Pass:
+    if args.batch_size is None:
+        raise TFLiteKitError("set-batch-size needs --batch-size N")
+    return SetBatchSize(args.batch_size)
+
+
+#: Every pass the ``passes`` command runs, by its command-line name.
+PASSES: dict[str, PassEntry] = {
+    "add-float-io": PassEntry(
+        "give integer inputs/outputs a float32 QUANTIZE/DEQUANTIZE interface",
+        ("inputs_only", "outputs_only", "name"), lambda a: AddFloatIO(**_sides(a))),
+    "dedupe-buffers": PassEntry("store constant buffers with identical bytes once", (),
+                                lambda a: DedupeBuffers()),
+    "fold-constants": PassEntry(
+        "replace operators whose inputs are all constant by their results",
+        ("allow_growth", "keep_dynamic_shapes"),
+        lambda a: FoldConstants(allow_growth=a.allow_growth,
+                                fold_shapes=not a.keep_dynamic_shapes)),
+    "optimize": PassEntry(
+        "fold constants, prune and dedupe buffers, to a fixed point", ("keep_dynamic_shapes",),
+        lambda a: optimize_pipeline(fold_shapes=not a.keep_dynamic_shapes)),
+    "prune": PassEntry("remove dead operators and unused tensors, operator codes and buffers",
+                       (), lambda a: Prune()),
+    "randomize-weights": PassEntry("replace every weight with seeded random values", ("seed",),
+                                   lambda a: RandomizeWeights(seed=a.seed or 0)),
+    "rename-tensors": PassEntry("rename tensors (--rename OLD=NEW, repeatable)", ("rename",),
+                                _renaming),
+    "set-batch-size": PassEntry("set the batch dimension of the inputs (--batch-size N)",
+                                ("batch_size",), _batch),
+    "strip-float-io": PassEntry(
+        "remove the float32 QUANTIZE/DEQUANTIZE interface of an integer model",
+        ("inputs_only", "outputs_only", "name"), lambda a: StripFloatIO(**_sides(a))),
+    "strip-strings": PassEntry("remove the description, subgraph names and tensor names",
+                               ("keep_io_names",),
+                               lambda a: StripStrings(keep_io_names=a.keep_io_names)),
+    "topological-sort": PassEntry("order operators so that each runs after its producers", (),
+                                  lambda a: TopologicalSort()),
+}
+
+
+def register(sub: Subparsers) -> None:
+    """Add the ``strip-float-io``, ``prune``, ``optimize`` and ``passes`` commands."""
     strip = _command(sub, "strip-float-io", _cmd_strip_float_io,
                      "remove the float QUANTIZE/DEQUANTIZE interface",
                      "Remove a QUANTIZE that turns a float32 input into an integer one and a "
                      "DEQUANTIZE that turns an integer output into float32, so that the device "
                      "feeds integers straight in. Order and names of inputs and outputs are kept; "
                      "operator codes and tensors left unused are pruned.")
-    side = strip.add_mutually_exclusive_group()
-    side.add_argument("--inputs-only", action="store_true", help="strip inputs only")
-    side.add_argument("--outputs-only", action="store_true", help="strip outputs only")
-    strip.add_argument("--name", action="append", metavar="TENSOR",
-                       help="strip only this float input or output (repeatable)")
+    _interface_options(strip)
 
     _command(sub, "prune", _cmd_prune, "remove dead operators and unused tensors, operator "
              "codes and buffers",
@@ -35,27 +132,87 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "once, prune what is unused.")
     optimize.add_argument("--strip-float-io", action="store_true",
                           help="also remove the float QUANTIZE/DEQUANTIZE interface first")
-    optimize.add_argument("--keep-dynamic-shapes", action="store_true",
-                          help="do not fold SHAPE operators (folding them fixes dynamic "
-                               "dimensions such as the batch to their static sizes)")
+    _shapes_option(optimize)
+
+    listing = "\n".join(f"  {name:<18} {entry.summary}" for name, entry in PASSES.items())
+    run = _command(sub, "passes", _cmd_passes, "run any passes in order",
+                   "Run the named passes in the order given (each name once or more).\n\n"
+                   f"passes:\n{listing}")
+    run.formatter_class = argparse.RawDescriptionHelpFormatter
+    run.add_argument("passes", nargs="+", metavar="PASS", type=_pass_name,
+                     help="a pass to run (see --list); '_' may stand for '-'")
+    run.add_argument("--list", action=_ListPasses, help="list the passes and exit")
+    run.add_argument("--fixed-point", action="store_true",
+                     help="repeat the passes until a round changes nothing")
+    _interface_options(run, "strip-float-io, add-float-io: ")
+    _shapes_option(run, "fold-constants, optimize: ")
+    run.add_argument("--allow-growth", action="store_true",
+                     help="fold-constants: fold even where the result is larger than its inputs")
+    run.add_argument("--batch-size", type=_positive, metavar="N",
+                     help="set-batch-size: the new batch size")
+    run.add_argument("--seed", type=int, help="randomize-weights: the seed (default 0)")
+    run.add_argument("--rename", action="append", metavar="OLD=NEW",
+                     help="rename-tensors: rename tensor OLD to NEW (repeatable)")
+    run.add_argument("--keep-io-names", action="store_true",
+                     help="strip-strings: keep the names of subgraph inputs and outputs")
 
 
-def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
-             command: Any, summary: str, description: str) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=summary, description=description)
+def _command(sub: Subparsers, name: str, handler: Handler, summary: str,
+             description: str) -> argparse.ArgumentParser:
+    parser = add_command(sub, name, handler, summary, description)
     parser.add_argument("model", metavar="IN", help="path of the .tflite file to read")
     parser.add_argument("output", metavar="OUT", help="path of the .tflite file to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow OUT to be the same file as IN")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.set_defaults(command=command)
     return parser
 
 
+def _interface_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    side = parser.add_mutually_exclusive_group()
+    side.add_argument("--inputs-only", action="store_true", help=f"{prefix}inputs only")
+    side.add_argument("--outputs-only", action="store_true", help=f"{prefix}outputs only")
+    parser.add_argument("--name", action="append", metavar="TENSOR",
+                        help=f"{prefix}only this input or output (repeatable)")
+
+
+def _shapes_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--keep-dynamic-shapes", action="store_true",
+                        help=f"{prefix}do not fold SHAPE operators (folding them fixes dynamic "
+                             "dimensions such as the batch to their static sizes)")
+
+
+def _pass_name(text: str) -> str:
+    name = text.replace("_", "-")
+    if name not in PASSES:
+        raise argparse.ArgumentTypeError(f"unknown pass {text!r} (known: {', '.join(PASSES)})")
+    return name
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+class _ListPasses(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> NoReturn:
+        width = max(map(len, PASSES))
+        for name, entry in PASSES.items():
+            print(f"{name:<{width}}  {entry.summary}")
+        parser.exit()
+
+
 def _cmd_strip_float_io(args: argparse.Namespace) -> int:
-    strip = StripFloatIO(inputs=not args.outputs_only, outputs=not args.inputs_only,
-                         names=args.name)
-    return _run(args, PassManager([strip, Prune()]))
+    return _run(args, PassManager([StripFloatIO(**_sides(args)), Prune()]))
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
@@ -67,46 +224,83 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
                                         fold_shapes=not args.keep_dynamic_shapes))
 
 
+def _cmd_passes(args: argparse.Namespace) -> int:
+    chosen = set(args.passes)
+    for option, value in vars(args).items():
+        users = [n for n, e in PASSES.items() if option in e.options]
+        if users and value is not None and value is not False and not chosen & set(users):
+            flag = "--" + option.replace("_", "-")
+            raise TFLiteKitError(f"{flag} applies to {' and '.join(users)}, which is not among "
+                                 "the passes given")
+    try:
+        steps = [PASSES[name].build(args) for name in args.passes]
+    except ValueError as exc:
+        raise TFLiteKitError(str(exc)) from None
+    return _run(args, PassManager(steps, name="passes", fixed_point=args.fixed_point))
+
+
 def _run(args: argparse.Namespace, pipeline: PassManager) -> int:
+    refuse_same_file(args.model, args.output, args.overwrite)
     model = load_model(args.model)
     before = os.path.getsize(args.model)
+    reencoded = encoded_size(model)
     result = pipeline(model)
-    model.save(args.output, overwrite=args.overwrite)
-    after = os.path.getsize(args.output)
-    summary = _summary(args.model, args.output, before, after, result)
+    if result.modified:
+        model.save(args.output, overwrite=args.overwrite)
+        size = SizeChange(before, os.path.getsize(args.output), reencoded)
+    else:
+        if not (os.path.exists(args.output) and os.path.samefile(args.model, args.output)):
+            write_atomically(args.output, read_chunks(args.model))
+        size = SizeChange(before, before, None)
+    summary = _summary(args.model, args.output, size, result)
     if args.json:
         print_json(summary)
     else:
-        print(_text(summary))
+        print(_text(summary, size))
     return 0
 
 
-def _summary(source: str, output: str, before: int, after: int,
+def _leaves(result: PassResult) -> Iterator[PassResult]:
+    """The results of the passes themselves, through nested pipelines."""
+    if isinstance(result, PipelineResult):
+        for step in result.results:
+            yield from _leaves(step)
+    else:
+        yield result
+
+
+def _summary(source: str, output: str, size: SizeChange,
              result: PipelineResult) -> dict[str, Any]:
     """The JSON report: sizes, and per pass (merged over fixed-point rounds) its changes and
     the distinct things it left alone."""
     passes: dict[str, dict[str, list[str]]] = {}
-    for r in result.results:
+    for r in _leaves(result):
         entry = passes.setdefault(r.name, {"changes": [], "skipped": []})
         entry["changes"] += r.changes
         entry["skipped"] += [s for s in r.skipped if s not in entry["skipped"]]
     return {
-        "input": source, "output": output, "bytes_before": before, "bytes_after": after,
-        "bytes_saved": before - after, "modified": result.modified,
+        "input": source, "output": output, **size.to_json(), "modified": result.modified,
+        "written": "copied" if size.copied else "re-encoded",
         "passes": [{"name": name, **entry} for name, entry in passes.items()
                    if entry["changes"] or entry["skipped"]],
     }
 
 
-def _text(summary: dict[str, Any]) -> str:
+def _text(summary: dict[str, Any], size: SizeChange) -> str:
     lines = []
     for step in summary["passes"]:
         lines += [f"{step['name']}: {change}" for change in step["changes"]]
         lines += [f"{step['name']}: note: {why}" for why in step["skipped"]]
-    if not summary["modified"]:
+    source, output = summary["input"], summary["output"]
+    if size.copied:
         lines.append("nothing to change")
-    before, after = summary["bytes_before"], summary["bytes_after"]
-    percent = 100.0 * (after - before) / before if before else 0.0
-    lines.append(f"{summary['input']} ({num(before)} bytes) -> {summary['output']} "
-                 f"({num(after)} bytes, {after - before:+,} bytes, {percent:+.1f}%)")
+        lines.append(f"{source} ({num(size.before)} bytes) -> {output}: copied unchanged")
+        return "\n".join(lines)
+    lines.append(f"re-encoded: {size.changes:+,} bytes from the changes, {size.encoding:+,} "
+                 f"bytes from re-encoding ({num(size.before)} -> {num(size.reencoded or 0)} "
+                 "bytes unchanged)")
+    percent = 100.0 * (size.after - size.before) / size.before if size.before else 0.0
+    lines.append(f"{source} ({num(size.before)} bytes) -> {output} "
+                 f"({num(size.after)} bytes, {size.after - size.before:+,} bytes, "
+                 f"{percent:+.1f}%)")
     return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""Analysis of models: results computed from a Model, for people and tools to read.
+
+Results are frozen dataclasses with ``to_json()`` (or JSON-ready dicts, for :func:`dump`);
+renderers (the command line, plots, reports) take results, never models.
+"""
+
+from __future__ import annotations
+
+from .dump import dump
+from .jsonable import json_value, table_json
+from .metadata import MetadataEntry, decode_metadata
+from .summary import (
+    BufferStats,
+    Digest,
+    ModelSummary,
+    OperatorCodeSummary,
+    OperatorSummary,
+    SignatureSummary,
+    SubgraphSummary,
+    TensorRef,
+    TensorSummary,
+    summarize,
+)
+
+__all__ = [
+    "BufferStats",
+    "Digest",
+    "MetadataEntry",
+    "ModelSummary",
+    "OperatorCodeSummary",
+    "OperatorSummary",
+    "SignatureSummary",
+    "SubgraphSummary",
+    "TensorRef",
+    "TensorSummary",
+    "decode_metadata",
+    "dump",
+    "json_value",
+    "summarize",
+    "table_json",
+]
