@@ -18,12 +18,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import RuntimeUnavailable, TFLiteKitError
+from .ir import Model, Subgraph, Tensor
+from .options import BuiltinOperator
+from .serde import load
 
 __all__ = [
     "RuntimeUnavailable",
     "available",
     "input_specs",
+    "package",
     "random_inputs",
+    "require",
     "run_litert",
     "run_tflm",
 ]
@@ -41,6 +46,8 @@ _TFLM_MAX_ARENA = 256 << 20
 
 
 def _import(runtime: str) -> ModuleType:
+    if runtime not in _RUNTIMES:
+        raise TFLiteKitError(f"unknown runtime {runtime!r}; expected one of {sorted(_RUNTIMES)}")
     module, package = _RUNTIMES[runtime]
     try:
         return importlib.import_module(module)
@@ -50,6 +57,19 @@ def _import(runtime: str) -> ModuleType:
             f"install it with `pip install {package}`",
             name=module,
         ) from exc
+
+
+def require(runtime: str) -> None:
+    """Raise :class:`RuntimeUnavailable`, naming the pip package, unless ``runtime`` (``"litert"``
+    or ``"tflm"``) imports."""
+    _import(runtime)
+
+
+def package(runtime: str) -> str:
+    """The pip package that provides ``runtime`` (``"litert"`` or ``"tflm"``)."""
+    if runtime not in _RUNTIMES:
+        raise TFLiteKitError(f"unknown runtime {runtime!r}; expected one of {sorted(_RUNTIMES)}")
+    return _RUNTIMES[runtime][1]
 
 
 def available() -> dict[str, bool]:
@@ -101,7 +121,7 @@ def run_litert(
     interpreter = _litert(model, "BUILTIN_REF" if reference_kernels else "AUTO")
     details = interpreter.get_input_details()
     if len(inputs) != len(details):
-        raise ValueError(f"model has {len(details)} inputs, got {len(inputs)}")
+        raise TFLiteKitError(f"model has {len(details)} inputs, got {len(inputs)}")
     arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
     for detail, array in zip(details, arrays, strict=True):
         current = tuple(int(d) for d in detail["shape"])
@@ -114,61 +134,71 @@ def run_litert(
     return [np.array(interpreter.get_tensor(d["index"])) for d in interpreter.get_output_details()]
 
 
-def _input_details(model: bytes) -> tuple[Any, list[dict[str, Any]]]:
-    interpreter = _litert(model, "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
-    return interpreter, list(interpreter.get_input_details())
+def _main_inputs(model: Model | bytes) -> tuple[Subgraph, list[Tensor]]:
+    """The main subgraph of ``model`` (loaded when given as bytes) and its input tensors."""
+    graph = (model if isinstance(model, Model) else load(bytes(model))).main
+    return graph, list(graph.inputs)
 
 
-def input_specs(model: bytes) -> list[tuple[np.dtype[Any], tuple[int, ...]]]:
-    """``(dtype, shape)`` of each model input; dynamic dimensions are ``-1``."""
-    _, details = _input_details(model)
-    return [(np.dtype(d["dtype"]), tuple(int(x) for x in d["shape_signature"])) for d in details]
+def _spec(tensor: Tensor) -> tuple[np.dtype[Any], tuple[int, ...]]:
+    dtype = tensor.numpy_dtype
+    if dtype is None:
+        raise TFLiteKitError(f"input {tensor.name!r} has type {tensor.dtype!r}, which numpy "
+                             "cannot hold")
+    shape = tensor.shape_signature if tensor.shape_signature is not None else tensor.shape
+    return dtype, tuple(int(d) for d in shape or ())
 
 
-def _quantized_range(detail: dict[str, Any]) -> tuple[float, float] | None:
+def input_specs(model: Model | bytes) -> list[tuple[np.dtype[Any], tuple[int, ...]]]:
+    """``(dtype, shape)`` of each input of the main subgraph; dynamic dimensions are ``-1``."""
+    return [_spec(t) for t in _main_inputs(model)[1]]
+
+
+def _quantized_range(tensor: Tensor) -> tuple[float, float] | None:
     """Real range covered by a per-tensor quantized integer tensor, if it is one."""
-    params = detail["quantization_parameters"]
-    dtype = np.dtype(detail["dtype"])
-    if len(params["scales"]) != 1 or dtype.kind not in "iu":
+    q, dtype = tensor.quantization, tensor.numpy_dtype
+    if q is None or q.scale is None or q.scale.size != 1 or dtype is None or dtype.kind not in "iu":
         return None
-    scale, zero = float(params["scales"][0]), int(params["zero_points"][0])
+    scale, zero = q.per_tensor()
     info = np.iinfo(dtype)
     return scale * (int(info.min) - zero), scale * (int(info.max) - zero)
 
 
-def _float_range(interpreter: Any, index: int) -> tuple[float, float]:
+def _float_range(graph: Subgraph, tensor: Tensor) -> tuple[float, float]:
     """Sampling range of a float input: what its QUANTIZE consumer can represent, else [-1, 1]."""
-    for op in interpreter._get_ops_details():
-        if op["op_name"] == "QUANTIZE" and index in op["inputs"]:
-            found = _quantized_range(interpreter._get_tensor_details(op["outputs"][0], 0))
+    for op in graph.operators:
+        if (op.opcode.builtin_code == BuiltinOperator.QUANTIZE and op.outputs
+                and any(t is tensor for t in op.inputs)):
+            found = _quantized_range(op.outputs[0])
             if found is not None:
                 return found
     return -1.0, 1.0
 
 
-def random_inputs(model: bytes, seed: int = 0) -> list[Array]:
-    """Reproducible random inputs for ``model`` (dynamic dimensions become 1).
+def random_inputs(model: Model | bytes, seed: int = 0) -> list[Array]:
+    """Reproducible random inputs for ``model``'s main subgraph (dynamic dimensions become 1).
 
     Integer inputs are uniform over the dtype's full range. Float inputs are uniform over the
     real range representable by the QUANTIZE op that consumes them (float-interface quantized
-    models), else over [-1, 1].
+    models), else over [-1, 1]. Needs no runtime.
     """
     rng = np.random.default_rng(seed)
-    interpreter, details = _input_details(model)
+    graph, tensors = _main_inputs(model)
     arrays: list[Array] = []
-    for detail in details:
-        dtype = np.dtype(detail["dtype"])
-        shape = tuple(1 if d < 0 else int(d) for d in detail["shape_signature"])
+    for tensor in tensors:
+        dtype, signature = _spec(tensor)
+        shape = tuple(1 if d < 0 else d for d in signature)
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
             arrays.append(rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True))
         elif dtype.kind == "b":
             arrays.append(rng.integers(0, 1, shape, endpoint=True).astype(dtype))
         elif dtype.kind == "f":
-            low, high = _float_range(interpreter, int(detail["index"]))
+            low, high = _float_range(graph, tensor)
             arrays.append(rng.uniform(low, high, shape).astype(dtype))
         else:
-            raise ValueError(f"cannot generate random values for input of type {dtype}")
+            raise TFLiteKitError(f"cannot generate random values for input {tensor.name!r} "
+                                 f"of type {dtype}")
     return arrays
 
 
@@ -213,7 +243,7 @@ def _tflm_batch(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> i
     )
     if not (batch and splittable):
         got = [a.shape for a in arrays]
-        raise ValueError(f"input shapes {got} do not match the model's {list(shapes)}")
+        raise TFLiteKitError(f"input shapes {got} do not match the model's {list(shapes)}")
     return batch
 
 
@@ -231,7 +261,7 @@ def run_tflm(
     interpreter = _tflm(model, arena_size)
     n_inputs, n_outputs = _tflm_io_counts(model)
     if len(inputs) != n_inputs:
-        raise ValueError(f"model has {n_inputs} inputs, got {len(inputs)}")
+        raise TFLiteKitError(f"model has {n_inputs} inputs, got {len(inputs)}")
     arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
     shapes = [
         tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import build_runnable_model
 
 import tflitekit
 from tflitekit import Model, Operator, OperatorCode, Quantization, SignatureDef, Subgraph, Tensor
@@ -24,6 +23,7 @@ from tflitekit.passes import PassError
 from tflitekit.passes.add_float_io import AddFloatIO, add_float_io
 from tflitekit.passes.strip_float_io import StripFloatIO, strip_float_io
 from tflitekit.runtimes import random_inputs, run_litert, run_tflm
+from tflitekit.testing import build_runnable_model
 
 Array = np.ndarray[Any, Any]
 RUNTIMES: dict[str, Callable[..., list[Array]]] = {"tflm": run_tflm, "litert": run_litert}

@@ -1,5 +1,8 @@
 """Malformed input: the loader either succeeds or raises FormatError — never anything else, never
-hangs, never allocates much more than the input. validate() never raises at all."""
+hangs, never allocates much more than the input. validate() never raises at all.
+
+The default tier flips a deterministic sample of the bytes and runs fewer random mutations; the
+``slow`` tier flips every byte of every seed and runs the full mutation budget."""
 
 from __future__ import annotations
 
@@ -14,21 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tflitekit
-from tflitekit import Model, Quantization, SignatureDef, Tensor
 from tflitekit._generated.schema import UNIONS
-from tflitekit.options import (
-    ActivationFunctionType,
-    BuiltinOperator,
-    Conv2DOptions,
-    DepthwiseConv2DOptions,
-    FullyConnectedOptions,
-    Padding,
-    Pool2DOptions,
-    ReshapeOptions,
-    SoftmaxOptions,
-    WhileOptions,
-)
+from tflitekit.options import BuiltinOperator
 from tflitekit.serde import write as serde_write
+from tflitekit.testing import build_kws_model, build_while_model
 
 MAX_SECONDS = 2.0
 
@@ -40,75 +32,6 @@ def memory_limit(size: int) -> int:
 # ------------------------------------------------------------------------------------------------
 # seed models
 # ------------------------------------------------------------------------------------------------
-
-
-def build_kws_model() -> Model:
-    """A keyword-spotting-like int8 DS-CNN: CONV, DEPTHWISE_CONV, AVERAGE_POOL, FC, SOFTMAX."""
-    rng = np.random.default_rng(7)
-    m = Model("kws-like")
-    g = m.add_subgraph("main")
-    x = g.add_input(Tensor("input", (1, 10, 8, 1), "int8", quantization=Quantization(0.1, 0)))
-    w = Tensor.constant("conv/w", rng.integers(-127, 128, (4, 3, 3, 1), dtype=np.int8),
-                        quantization=Quantization([0.01, 0.02, 0.03, 0.04], [0, 0, 0, 0]))
-    b = Tensor.constant("conv/b", rng.integers(-50, 50, 4, dtype=np.int32),
-                        quantization=Quantization([0.001, 0.002, 0.003, 0.004], [0, 0, 0, 0]))
-    c = Tensor("conv/out", (1, 5, 4, 4), "int8", quantization=Quantization(0.05, -128))
-    g.add_operator(BuiltinOperator.CONV_2D, [x, w, b], [c], Conv2DOptions(
-        padding=Padding.SAME, stride_w=2, stride_h=2,
-        fused_activation_function=ActivationFunctionType.RELU))
-    dw = Tensor.constant("dw/w", rng.integers(-127, 128, (1, 3, 3, 4), dtype=np.int8),
-                         quantization=Quantization([0.02] * 4, [0] * 4, quantized_dimension=3))
-    db = Tensor.constant("dw/b", np.zeros(4, np.int32),
-                         quantization=Quantization([0.001] * 4, [0] * 4))
-    d = Tensor("dw/out", (1, 5, 4, 4), "int8", quantization=Quantization(0.05, -128))
-    g.add_operator(BuiltinOperator.DEPTHWISE_CONV_2D, [c, dw, db], [d], DepthwiseConv2DOptions(
-        padding=Padding.SAME, stride_w=1, stride_h=1, depth_multiplier=1,
-        fused_activation_function=ActivationFunctionType.RELU6))
-    p = Tensor("pool/out", (1, 1, 1, 4), "int8", quantization=Quantization(0.05, -128))
-    g.add_operator(BuiltinOperator.AVERAGE_POOL_2D, [d], [p], Pool2DOptions(
-        padding=Padding.VALID, stride_w=4, stride_h=5, filter_width=4, filter_height=5))
-    shape = Tensor.constant("shape", np.array([1, 4], np.int32))
-    r = Tensor("flat", (1, 4), "int8", quantization=Quantization(0.05, -128))
-    g.add_operator(BuiltinOperator.RESHAPE, [p, shape], [r], ReshapeOptions(new_shape=[1, 4]))
-    fw = Tensor.constant("fc/w", rng.integers(-127, 128, (3, 4), dtype=np.int8),
-                         quantization=Quantization(0.02, 0))
-    fb = Tensor.constant("fc/b", np.array([1, -1, 2], np.int32),
-                         quantization=Quantization(0.001, 0))
-    f = Tensor("logits", (1, 3), "int8", quantization=Quantization(0.1, 10))
-    g.add_operator(BuiltinOperator.FULLY_CONNECTED, [r, fw, fb], [f], FullyConnectedOptions())
-    y = g.add_output(Tensor("probs", (1, 3), "int8", quantization=Quantization(1 / 256, -128)))
-    g.add_operator(BuiltinOperator.SOFTMAX, [f], [y], SoftmaxOptions(beta=1.0))
-    m.signature_defs.append(SignatureDef("serving_default", g, {"input": x}, {"probs": y}))
-    m.add_metadata("min_runtime_version", b"1.5.0\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-    return m
-
-
-def build_while_model() -> Model:
-    """A float model with a WHILE loop over two more subgraphs, shape signatures and metadata."""
-    m = Model("while-loop")
-    main, cond, body = m.add_subgraph("main"), m.add_subgraph("cond"), m.add_subgraph("body")
-    i0 = main.add_input(Tensor("i", (), "int32"))
-    x0 = main.add_input(Tensor("x", (1, 4), "float32", shape_signature=(-1, 4)))
-    i1, x1 = Tensor("i_out", (), "int32"), Tensor("x_out", (1, 4), "float32")
-    main.add_operator(BuiltinOperator.WHILE, [i0, x0], [i1, x1],
-                      WhileOptions(cond_subgraph_index=1, body_subgraph_index=2))
-    main.add_output(x1)
-    ci, cx = cond.add_input(Tensor("i", (), "int32")), cond.add_input(Tensor("x", (1, 4)))
-    limit = Tensor.constant("limit", np.array(5, np.int32))
-    keep = cond.add_output(Tensor("keep", (), "bool"))
-    cond.add_operator(BuiltinOperator.LESS, [ci, limit], [keep])
-    assert cx.graph is cond
-    bi, bx = body.add_input(Tensor("i", (), "int32")), body.add_input(Tensor("x", (1, 4)))
-    one = Tensor.constant("one", np.array(1, np.int32))
-    w = Tensor.constant("w", np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4))
-    bo_i, bo_x = Tensor("i_next", (), "int32"), Tensor("x_next", (1, 4))
-    body.add_operator(BuiltinOperator.ADD, [bi, one], [bo_i])
-    body.add_operator(BuiltinOperator.FULLY_CONNECTED, [bx, w, None], [bo_x],
-                      FullyConnectedOptions(fused_activation_function=ActivationFunctionType.TANH))
-    body.add_output(bo_i)
-    body.add_output(bo_x)
-    m.add_metadata("notes", b"fuzz seed")
-    return m
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +55,8 @@ def test_seeds_are_valid(seeds: dict[str, bytes]) -> None:
         m = tflitekit.load(data)
         assert m.check() == [], name
         assert tflitekit.validate(data) == [], name
+    cond = build_while_model().subgraphs[1]
+    assert cond.inputs[1].graph is cond
 
 
 # ------------------------------------------------------------------------------------------------
@@ -189,10 +114,28 @@ def test_every_truncation(seeds: dict[str, bytes], seed: str) -> None:
             pytest.fail(f"{type(exc).__name__} on {seed}[:{n}]: {exc}")
 
 
+SAMPLED_BYTES = 400  # per seed in the default tier; the slow tier flips every byte
+
+
+def flipped_positions(data: bytes, exhaustive: bool) -> list[int]:
+    """Every position, or the header plus a reproducible random sample of the rest."""
+    if exhaustive or len(data) <= SAMPLED_BYTES:
+        return list(range(len(data)))
+    rng = np.random.default_rng(len(data))
+    head = list(range(64))  # root offset, identifier, the root table and its vtable
+    return head + sorted(rng.choice(np.arange(64, len(data)), SAMPLED_BYTES - 64,
+                                    replace=False).tolist())
+
+
+EXHAUSTIVE = [pytest.param(False, id="sampled"),
+              pytest.param(True, id="every-byte", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("exhaustive", EXHAUSTIVE)
 @pytest.mark.parametrize("seed", ["tiny", "runnable-digest", "kws", "while-external"])
-def test_every_byte_flipped(seeds: dict[str, bytes], seed: str) -> None:
+def test_byte_flips(seeds: dict[str, bytes], seed: str, exhaustive: bool) -> None:
     data = seeds[seed]
-    for pos in range(len(data)):
+    for pos in flipped_positions(data, exhaustive):
         for bit in {pos % 8, 7} if pos % 4 == 3 else {pos % 8}:  # high bits of lengths/offsets
             bad = _flip(data, pos, bit)
             try:
@@ -204,9 +147,12 @@ def test_every_byte_flipped(seeds: dict[str, bytes], seed: str) -> None:
                             f"flipped: {exc}")
 
 
-def test_digest_turns_flips_into_format_errors(seeds: dict[str, bytes]) -> None:
+@pytest.mark.parametrize("exhaustive", EXHAUSTIVE)
+def test_digest_turns_flips_into_format_errors(seeds: dict[str, bytes],
+                                               exhaustive: bool) -> None:
     data = seeds["runnable-digest"]
-    loaded = sum(attempt(_flip(data, pos, pos % 8)) is not None for pos in range(len(data)))
+    positions = flipped_positions(data, exhaustive)
+    loaded = sum(attempt(_flip(data, pos, pos % 8)) is not None for pos in positions)
     # only a flip inside the digest entry's own bookkeeping can get through (see test_serde)
     assert loaded <= 32
 
@@ -263,8 +209,10 @@ def _fuzz(data: bytes) -> None:
         raise AssertionError(f"{type(exc).__name__} ({exc}) on input {data!r}") from exc
 
 
-def test_random_mutations(seeds: dict[str, bytes]) -> None:
-    @settings(FUZZ, max_examples=600)
+@pytest.mark.parametrize("examples", [
+    pytest.param(150, id="sampled"), pytest.param(600, id="full", marks=pytest.mark.slow)])
+def test_random_mutations(seeds: dict[str, bytes], examples: int) -> None:
+    @settings(FUZZ, max_examples=examples)
     @given(mutated(seeds))
     def run(data: bytes) -> None:
         _fuzz(data)
