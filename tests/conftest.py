@@ -1,14 +1,18 @@
 """Fixtures (wrapping :mod:`tflitekit.testing`), the real-model corpus, and the test tiers.
 
 Tests that need a reference runtime carry ``@pytest.mark.litert`` or ``@pytest.mark.tflm`` (a test
-using the ``repack`` fixture needs ``tflm``) and are skipped, naming the pip package, when it
-does not import. Model factories are session-scoped fixtures returning functions, so that every
-test gets a fresh model and hypothesis tests may use them too.
+using the ``repack`` fixture needs ``tflm``), and tests of the other oracle tiers ``xcore``,
+``train`` or ``browser``: each is skipped, naming what to install, when its tool is missing.
+
+Model factories are session-scoped fixtures returning functions, so that every test gets a fresh
+model and hypothesis tests may use them too.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,23 +30,37 @@ os.environ["TFLITEKIT_CHECK_PASSES"] = "1"
 # Fixtures that need a runtime, as if the test carried its marker.
 FIXTURE_RUNTIMES = {"repack": "tflm"}
 
+# The optional tools of the other oracle tiers: marker -> (what is missing, how to get it).
+TOOLS = {"xcore": ("xmos-ai-tools", "pip install xmos-ai-tools"),
+         "train": ("tensorflow", "pip install tensorflow"),
+         "browser": ("a Chromium browser", "install chromium and put it on PATH")}
+
+
+def _tools() -> dict[str, bool]:
+    """Which optional tools of the oracle tiers are present, keyed by marker."""
+    return {"xcore": importlib.util.find_spec("xmos_ai_tools") is not None,
+            "train": importlib.util.find_spec("tensorflow") is not None,
+            "browser": any(shutil.which(name) for name in
+                           ("chromium", "chromium-browser", "google-chrome", "chrome"))}
+
 
 # ------------------------------------------------------------------------------------------------
-# Tiers: tests that need a missing reference runtime are skipped
+# Tiers: tests that need a missing runtime or tool are skipped, naming what to install
 # ------------------------------------------------------------------------------------------------
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    have = runtimes.available()
+    have = {**runtimes.available(), **_tools()}
     for item in items:
         for fixture, runtime in FIXTURE_RUNTIMES.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(runtime)
         missing = sorted({m.name for m in item.iter_markers() if not have.get(m.name, True)})
         if missing:
-            packages = " and ".join(runtimes.package(r) for r in missing)
-            item.add_marker(pytest.mark.skip(
-                reason=f"needs {packages} (pip install {packages.replace(' and ', ' ')})"))
+            needs = [(runtimes.package(m), f"pip install {runtimes.package(m)}")
+                     if m not in TOOLS else TOOLS[m] for m in missing]
+            item.add_marker(pytest.mark.skip(reason="needs " + " and ".join(
+                f"{what} ({how})" for what, how in needs)))
 
 
 # ------------------------------------------------------------------------------------------------
