@@ -338,9 +338,11 @@ def test_dump_is_stable_across_a_round_trip(capsys: pytest.CaptureFixture[str],
 
 
 def test_validate_good_model(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    assert run(capsys, "validate", model_path) == (0, "OK: no problems found\n", "")
+    assert run(capsys, "validate", model_path) == (
+        0, "OK: no problems found\nnot checked: 1 operator (MyOp x1: custom)\n", "")
     assert run_json(capsys, "validate", model_path, "--json") == {
-        "file": str(model_path), "ok": True, "problems": []}
+        "file": str(model_path), "ok": True, "problems": [],
+        "unchecked": [{"operator": "MyOp", "reason": "custom", "count": 1}]}
 
 
 def test_validate_wrong_number_of_scales(capsys: pytest.CaptureFixture[str],

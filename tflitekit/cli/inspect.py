@@ -19,7 +19,7 @@ from ..analysis import (
     summarize,
 )
 from ..analysis.summary import short_value
-from ..validate import validate
+from ..validate import validate_report
 from ._common import Subparsers, add_command, check_file, load_model, num, plural, print_json
 from ._table import Cell, Column, abbreviations, table
 
@@ -74,16 +74,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     check_file(args.model)
-    problems = validate(args.model)
+    report = validate_report(args.model)
+    problems = report.problems
     if args.json:
         print_json({"file": args.model, "ok": not problems,
-                    "problems": [{"where": p.where, "message": p.message} for p in problems]})
+                    "problems": [{"where": p.where, "kind": p.kind, "message": p.message}
+                                 for p in problems],
+                    "unchecked": [{"operator": u.operator, "reason": u.reason, "count": u.count}
+                                  for u in report.unchecked]})
     elif problems:
         for p in problems:
             print(p)
         print(f"{plural(len(problems), 'problem')} found", file=sys.stderr)
     else:
         print("OK: no problems found")
+    if not args.json and report.unchecked_line() is not None:
+        print(report.unchecked_line())
     return 1 if problems else 0
 
 
