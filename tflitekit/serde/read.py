@@ -92,13 +92,13 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
         model = _decode(src, strict, [] if problems is None else problems)
         digest.verify(model, src.buf)
     except FormatError as exc:
-        ident = bytes(src.buf[4:8])
-        if len(src.buf) and ident != _IDENTIFIER:  # most likely not a model at all
-            exc = FormatError(f"not a TFLite model (no {_IDENTIFIER.decode()!r} file "
-                              f"identifier; starts with {bytes(src.buf[:8])!r})")
+        error = exc
+        if len(src.buf) and bytes(src.buf[4:8]) != _IDENTIFIER:  # most likely not a model
+            error = FormatError(f"not a TFLite model (no {_IDENTIFIER.decode()!r} file "
+                                f"identifier; starts with {bytes(src.buf[:8])!r})")
         if name is None:
-            raise exc from None
-        raise FormatError(f"{name}: {exc}") from None
+            raise error from None
+        raise FormatError(f"{name}: {error}") from None
     return model
 
 
