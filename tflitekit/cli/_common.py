@@ -61,8 +61,10 @@ def load_model(path: str) -> Model:
     check_file(path)
     try:
         return load(path)
-    except FormatError as exc:
-        raise FormatError(f"{path}: {exc}") from None
+    except FormatError as exc:  # named with the user's path, once
+        text = str(exc)
+        named = text.startswith((f"{path}:", f"{os.path.abspath(path)}:"))
+        raise FormatError(text if named else f"{path}: {text}") from None
 
 
 def refuse_same_file(source: str, output: str, overwrite: bool) -> None:

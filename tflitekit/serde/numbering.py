@@ -23,29 +23,30 @@ class Numbering:
     :meth:`Model.all_buffers`, then ``extra_buffers`` (written after, such as a digest entry's).
     ``opcodes`` is :meth:`Model.all_operator_codes`; operators using equal codes share the first.
     A subgraph's tensors are its ``tensors`` followed by tensors that are referenced (as input,
-    output, operand or intermediate, in that order) but not listed.
+    output, operand or intermediate, in that order) but not listed. ``buffer_index`` and
+    ``opcode_index`` map ``id()`` of a buffer / operator code to its index.
     """
 
-    __slots__ = ("_buffer", "_opcode", "_tensors", "buffers", "opcodes")
+    __slots__ = ("_tensors", "buffer_index", "buffers", "opcode_index", "opcodes")
 
     def __init__(self, model: Model, extra_buffers: Sequence[Buffer] = ()) -> None:
         self.buffers: list[Buffer | None] = [None, *model.all_buffers(), *extra_buffers]
-        self._buffer = {id(b): i for i, b in enumerate(self.buffers) if b is not None}
+        self.buffer_index = {id(b): i for i, b in enumerate(self.buffers) if b is not None}
         self.opcodes: list[OperatorCode] = model.all_operator_codes()
         first = {c.key(): i for i, c in reversed(list(enumerate(self.opcodes)))}
-        self._opcode = {id(c): first[c.key()] for c in self.opcodes}
+        self.opcode_index = {id(c): first[c.key()] for c in self.opcodes}
         for op in model.operators():
-            if op.opcode is not None and id(op.opcode) not in self._opcode:
-                self._opcode[id(op.opcode)] = first[op.opcode.key()]
+            if op.opcode is not None and id(op.opcode) not in self.opcode_index:
+                self.opcode_index[id(op.opcode)] = first[op.opcode.key()]
         self._tensors: dict[int, tuple[list[Tensor], dict[int, int]]] = {}
 
     def buffer(self, buf: Buffer | None) -> int:
         """The index of ``buf`` (0 for none, -1 for a buffer the model does not hold)."""
-        return 0 if buf is None else self._buffer.get(id(buf), -1)
+        return 0 if buf is None else self.buffer_index.get(id(buf), -1)
 
     def opcode(self, op: Operator) -> int | None:
         """The operator code index ``op`` is written with (None when it has no code)."""
-        return None if op.opcode is None else self._opcode[id(op.opcode)]
+        return None if op.opcode is None else self.opcode_index[id(op.opcode)]
 
     def tensors(self, graph: Subgraph) -> list[Tensor]:
         """The subgraph's tensors in file order."""

@@ -21,6 +21,7 @@ from ..ir.tensor import Buffer, Quantization, Tensor
 from . import digest as digest_
 from .digest import content_digest
 from .flatbuf import Chunk, Writer, copy_chunk, patch_parts, pause_gc, write_parts
+from .numbering import Numbering
 from .tables import field_map, write_union, write_value
 
 __all__ = ["Encoded", "encode", "save", "to_bytes"]
@@ -211,16 +212,13 @@ class _Encoder:
             raise TFLiteKitError(f"Model.data_alignment must be a power of two up to 4096, "
                                  f"not {self.align!r}")
         self.metadata = [*model.metadata, *extra_metadata]
-        self.buffers: list[Buffer | None] = [None, *model.all_buffers()]
-        if extra_metadata:
-            self.buffers += [m.buffer for m in extra_metadata]
-        self.buffer_index = {id(b): i for i, b in enumerate(self.buffers) if b is not None}
-        self.opcodes = model.all_operator_codes()
-        index = {c.key(): i for i, c in reversed(list(enumerate(self.opcodes)))}
-        self.opcode_index = {id(c): index[c.key()] for c in self.opcodes}
-        for op in model.operators():
-            if id(op.opcode) not in self.opcode_index:
-                self.opcode_index[id(op.opcode)] = index[op.opcode.key()]
+        # One numbering, shared with everything that shows indices (tflitekit.analysis).
+        self.numbering = Numbering(model, [m.buffer for m in extra_metadata
+                                           if m.buffer is not None])
+        self.buffers = self.numbering.buffers
+        self.buffer_index = self.numbering.buffer_index
+        self.opcodes = self.numbering.opcodes
+        self.opcode_index = self.numbering.opcode_index
         self.w = Writer()
 
     # -- top level ---------------------------------------------------------------------------------
@@ -318,17 +316,11 @@ class _Encoder:
     @_naming_owner
     def subgraph(self, graph: Subgraph) -> int:
         w = self.w
-        tensors = list(graph.tensors)
-        index = {id(t): i for i, t in enumerate(tensors)}
+        tensors = self.numbering.tensors(graph)  # listed ones, then those only referenced
+        index = self.numbering.tensor_index(graph)
 
         def ref(t: Tensor | None) -> int:
-            if t is None:
-                return -1
-            i = index.get(id(t))
-            if i is None:  # referenced but not listed: give it the next index
-                i = index[id(t)] = len(tensors)
-                tensors.append(t)
-            return i
+            return -1 if t is None else index[id(t)]
 
         inputs = [ref(t) for t in graph.inputs]
         outputs = [ref(t) for t in graph.outputs]
