@@ -38,7 +38,14 @@ def build() -> Model:
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else Path(tempfile.mkdtemp()) / "quickstart.tflite"
+    if argv:
+        return show(Path(argv[0]))
+    with tempfile.TemporaryDirectory() as tmp:  # removed again, file and all
+        return show(Path(tmp) / "quickstart.tflite")
+
+
+def show(out: Path) -> int:
+    """Build, save to ``out``, load back and print the model."""
     model = build()
     problems = model.check()
     assert not problems, problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,17 @@ def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
     litert, tflm = run_litert(data, x), run_tflm(data, x)
     assert litert[0].shape == (1, 4)
     np.testing.assert_array_equal(litert[0], tflm[0])
+
+
+def test_quickstart_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Without an output path the model goes to a temporary directory that is removed again."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    result = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py")], env=env,
+                            capture_output=True, text=True, check=True)
+    assert f"saved {temp}" in result.stdout  # it did write there
+    assert list(temp.iterdir()) == []
 
 
 def _surgery(*args: str | Path) -> str:
