@@ -12,6 +12,7 @@ from tflitekit import Model, Tensor
 from tflitekit.ir import Problem
 from tflitekit.passes import (
     CHECK_ENV,
+    AddFloatIO,
     Pass,
     PassError,
     PassManager,
@@ -19,6 +20,7 @@ from tflitekit.passes import (
     PipelineResult,
     Prune,
     Report,
+    StripFloatIO,
     TopologicalSort,
     optimize_pipeline,
 )
@@ -261,6 +263,17 @@ def test_requires_is_checked_before_the_pass_runs(runnable_model: Callable[[], M
     with pytest.raises(PassError, match=r"^pipeline, step 2 \(needs_two_inputs\): "
                                         "needs_two_inputs: the model has 1 input$"):
         PassManager([Rename(), NeedsTwoInputs()])(model)
+
+
+def test_float_io_passes_require_the_names_they_are_given(
+        runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    with pytest.raises(PassError, match=r"^no float32 input or output named 'x'"):
+        StripFloatIO(names=["x"]).requires(model)
+    AddFloatIO(names=["x"]).requires(model)  # x is an INT8 input
+    with pytest.raises(PassError, match=r"^add_float_io: no INT8, INT16 or UINT8 output named "
+                                        r"'x' in an entry subgraph; there are \['y'\]$"):
+        AddFloatIO(names=["x"], inputs=False)(model)
 
 
 def test_ensures_is_checked_after_the_pass_runs(runnable_model: Callable[[], Model]) -> None:
