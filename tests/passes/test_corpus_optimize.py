@@ -9,7 +9,7 @@ import pytest
 
 import tflitekit
 from tflitekit.passes import optimize_pipeline
-from tflitekit.runtimes import random_inputs, run_tflm
+from tflitekit.testing import assert_same_outputs
 
 pytestmark = pytest.mark.corpus
 
@@ -23,10 +23,5 @@ def test_optimize_keeps_outputs_and_never_grows(corpus_model: Path, tmp_path: Pa
     optimized = out.read_bytes()
     assert len(optimized) <= len(original), [r.changes for r in result.results]
     assert tflitekit.load(optimized).check() == []
-    for seed in (0, 1):
-        inputs = random_inputs(original, seed)
-        want = run_tflm(original, inputs)
-        got = run_tflm(optimized, inputs)
-        assert [(y.dtype, y.shape, y.tobytes()) for y in got] == [
-            (y.dtype, y.shape, y.tobytes()) for y in want]
+    assert_same_outputs(original, optimized, seeds=(0, 1))
     assert not optimize_pipeline(check=True)(model).modified  # a fixed point

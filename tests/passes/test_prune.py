@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from tflitekit import Buffer, Model, Operator, OperatorCode, Quantization, Tensor
 from tflitekit.options import BuiltinOperator, SoftmaxOptions
 from tflitekit.passes import prune
 from tflitekit.passes.prune import Prune
-from tflitekit.runtimes import random_inputs, run_tflm
+from tflitekit.testing import assert_same_outputs
 
 
 def _with_dead_parts(model: Model) -> Model:
@@ -50,15 +51,13 @@ def test_prune_removes_exactly_the_dead_parts(runnable_model: Callable[[], Model
     assert model.to_bytes() == original.to_bytes()
 
 
+@pytest.mark.tflm
 def test_prune_keeps_outputs_bit_identical(runnable_model: Callable[[], Model]) -> None:
     model = _with_dead_parts(runnable_model())
     data = model.to_bytes()
     pruned = prune(model).to_bytes()
     assert len(pruned) < len(data)
-    for seed in (0, 1):
-        inputs = random_inputs(data, seed)
-        assert [a.tobytes() for a in run_tflm(pruned, inputs)] == [
-            a.tobytes() for a in run_tflm(data, inputs)]
+    assert_same_outputs(data, pruned, seeds=(0, 1))
 
 
 def test_prune_keeps_operators_with_side_effects(runnable_model: Callable[[], Model]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,8 @@ from tflitekit.passes import (
     StripStrings,
     TopologicalSort,
 )
-from tflitekit.runtimes import random_inputs, run_litert, run_tflm
+from tflitekit.runtimes import random_inputs, run_litert
+from tflitekit.testing import assert_same_outputs
 
 WIDTH = 8
 
@@ -94,11 +96,7 @@ ANY: list[Pass] = [*PRESERVING, StripFloatIO(), AddFloatIO(), SetBatchSize(2),
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _same_outputs(a: bytes, b: bytes, seed: int) -> bool:
-    inputs = random_inputs(a, seed)
-    return [y.tobytes() for y in run_tflm(a, inputs)] == [y.tobytes() for y in run_tflm(b, inputs)]
-
-
+@pytest.mark.tflm
 @FAST
 @given(seed=st.integers(0, 10_000), steps=st.lists(st.sampled_from(PRESERVING), max_size=6))
 def test_preserving_passes_keep_outputs_bit_identical(seed: int, steps: list[Pass]) -> None:
@@ -108,9 +106,10 @@ def test_preserving_passes_keep_outputs_bit_identical(seed: int, steps: list[Pas
     PassManager(steps, check=True)(model)
     after = model.to_bytes()
     assert tflitekit.diff(tflitekit.load(after), model) == []
-    assert _same_outputs(before, after, seed)
+    assert_same_outputs(before, after, seeds=[seed])
 
 
+@pytest.mark.litert
 @FAST
 @given(seed=st.integers(0, 10_000), steps=st.lists(st.sampled_from(ANY), max_size=6))
 def test_any_pass_sequence_keeps_the_model_sound(seed: int, steps: list[Pass]) -> None:
@@ -121,6 +120,7 @@ def test_any_pass_sequence_keeps_the_model_sound(seed: int, steps: list[Pass]) -
     run_litert(data, random_inputs(data, seed))  # loads, allocates and runs
 
 
+@pytest.mark.tflm
 @FAST
 @given(seed=st.integers(0, 10_000))
 def test_optimize_pipeline_reaches_a_fixed_point(seed: int) -> None:
@@ -132,7 +132,7 @@ def test_optimize_pipeline_reaches_a_fixed_point(seed: int) -> None:
     assert result.iterations <= 3
     after = model.to_bytes()
     assert len(after) <= len(before)
-    assert _same_outputs(before, after, seed)
+    assert_same_outputs(before, after, seeds=[seed])
     assert not optimize_pipeline()(model).modified
 
 
