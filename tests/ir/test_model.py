@@ -637,7 +637,13 @@ def test_copy_is_independent(tiny_model: Callable[[], Model]) -> None:
     assert tflitekit.diff(m, c) != []
 
 
-def test_built_constants_are_not_shared_with_copies(runnable_model: Callable[[], Model]) -> None:
+def test_copies_share_constants_until_one_is_assigned(
+        runnable_model: Callable[[], Model]) -> None:
+    # Issue 7 changed this: copies share the read-only bytes (copy on write), never the Buffer.
     m = runnable_model()
     c = m.copy()
-    assert not np.shares_memory(m.main.tensor("fc/w").data, c.main.tensor("fc/w").data)
+    w, cw = m.main.tensor("fc/w"), c.main.tensor("fc/w")
+    assert w.buffer is not cw.buffer
+    assert np.shares_memory(w.data, cw.data) and not cw.data.flags.writeable
+    cw.data = np.zeros_like(cw.data)
+    assert w.data.any() and not cw.data.any()

@@ -18,6 +18,7 @@ def diff(a: Model, b: Model) -> list[str]:
     """Every difference between two models, compared field by field with references followed
     by position (tensor i of subgraph j, buffer k, ...). Empty when the models are equal."""
     out: list[str] = []
+    index = _TensorIndex()
     _fields(a, b, "model", ("version", "description", "external_buffer_groups",
                             "external_buffers"), out)
     _buffers(a.all_buffers(), b.all_buffers(), "model.buffers", out)
@@ -25,7 +26,7 @@ def diff(a: Model, b: Model) -> list[str]:
           "model.operator_codes", out)
     _same(len(a.subgraphs), len(b.subgraphs), "len(model.subgraphs)", out)
     for i, (ga, gb) in enumerate(zip(a.subgraphs, b.subgraphs, strict=False)):
-        _graph(ga, gb, f"subgraphs[{i}]", out)
+        _graph(ga, gb, f"subgraphs[{i}]", index, out)
     _same(len(a.metadata), len(b.metadata), "len(model.metadata)", out)
     for i, (ma, mb) in enumerate(zip(a.metadata, b.metadata, strict=False)):
         _same(ma.name, mb.name, f"metadata[{i}].name", out)
@@ -36,28 +37,43 @@ def diff(a: Model, b: Model) -> list[str]:
     for i, (sa, sb) in enumerate(zip(a.signature_defs, b.signature_defs, strict=False)):
         where = f"signature_defs[{i}]"
         _same(sa.key, sb.key, f"{where}.key", out)
-        _same(_index(a.subgraphs, sa.subgraph), _index(b.subgraphs, sb.subgraph),
+        _same(_position(a.subgraphs, sa.subgraph), _position(b.subgraphs, sb.subgraph),
               f"{where}.subgraph", out)
         for side in ("inputs", "outputs"):
             ta, tb = getattr(sa, side), getattr(sb, side)
             _same(list(ta), list(tb), f"{where}.{side}", out)
             for name in set(ta) & set(tb):
-                _same(_tensor_index(sa.subgraph, ta[name]), _tensor_index(sb.subgraph, tb[name]),
+                _same(index(sa.subgraph, ta[name]), index(sb.subgraph, tb[name]),
                       f"{where}.{side}[{name!r}]", out)
     return out
 
 
-def _graph(a: Subgraph, b: Subgraph, where: str, out: list[str]) -> None:
+class _TensorIndex:
+    """Position of a tensor in a subgraph's tensor list, each list indexed once."""
+
+    def __init__(self) -> None:
+        self.graphs: dict[int, dict[int, int]] = {}
+
+    def __call__(self, graph: Subgraph | None, tensor: Tensor | None) -> int | None:
+        if graph is None or tensor is None:
+            return None
+        positions = self.graphs.get(id(graph))
+        if positions is None:
+            positions = self.graphs[id(graph)] = {id(t): i for i, t in enumerate(graph.tensors)}
+        return positions.get(id(tensor))
+
+
+def _graph(a: Subgraph, b: Subgraph, where: str, index: _TensorIndex, out: list[str]) -> None:
     _fields(a, b, where, ("name", "debug_metadata_index"), out)
     _same(len(a.tensors), len(b.tensors), f"len({where}.tensors)", out)
     for i, (ta, tb) in enumerate(zip(a.tensors, b.tensors, strict=False)):
         _tensor(ta, tb, f"{where}.tensors[{i}]", out)
     for side in ("inputs", "outputs"):
-        _same([_tensor_index(a, t) for t in getattr(a, side)],
-              [_tensor_index(b, t) for t in getattr(b, side)], f"{where}.{side}", out)
+        _same([index(a, t) for t in getattr(a, side)],
+              [index(b, t) for t in getattr(b, side)], f"{where}.{side}", out)
     _same(len(a.operators), len(b.operators), f"len({where}.operators)", out)
     for i, (oa, ob) in enumerate(zip(a.operators, b.operators, strict=False)):
-        _operator(a, b, oa, ob, f"{where}.operators[{i}]", out)
+        _operator(a, b, oa, ob, f"{where}.operators[{i}]", index, out)
 
 
 def _tensor(a: Tensor, b: Tensor, where: str, out: list[str]) -> None:
@@ -68,13 +84,13 @@ def _tensor(a: Tensor, b: Tensor, where: str, out: list[str]) -> None:
 
 
 def _operator(ga: Subgraph, gb: Subgraph, a: Operator, b: Operator, where: str,
-              out: list[str]) -> None:
+              index: _TensorIndex, out: list[str]) -> None:
     _same(a.opcode.key(), b.opcode.key(), f"{where}.opcode", out)
     for side in ("inputs", "outputs"):
-        _same([_tensor_index(ga, t) for t in getattr(a, side)],
-              [_tensor_index(gb, t) for t in getattr(b, side)], f"{where}.{side}", out)
-    _same(None if a.intermediates is None else [_tensor_index(ga, t) for t in a.intermediates],
-          None if b.intermediates is None else [_tensor_index(gb, t) for t in b.intermediates],
+        _same([index(ga, t) for t in getattr(a, side)],
+              [index(gb, t) for t in getattr(b, side)], f"{where}.{side}", out)
+    _same(None if a.intermediates is None else [index(ga, t) for t in a.intermediates],
+          None if b.intermediates is None else [index(gb, t) for t in b.intermediates],
           f"{where}.intermediates", out)
     _fields(a, b, where, ("options", "options_2", "custom_options", "custom_options_format",
                           "mutating_variable_inputs", "debug_metadata_index"), out)
@@ -104,9 +120,5 @@ def _same(a: Any, b: Any, where: str, out: list[str]) -> None:
         out.append(f"{where}: {a!r} != {b!r}")
 
 
-def _index(items: list[Any], item: Any) -> int | None:
+def _position(items: list[Any], item: Any) -> int | None:
     return next((i for i, x in enumerate(items) if x is item), None)
-
-
-def _tensor_index(graph: Subgraph | None, tensor: Tensor | None) -> int | None:
-    return None if graph is None or tensor is None else _index(list(graph.tensors), tensor)

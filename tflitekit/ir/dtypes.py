@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._generated.schema import TensorType
+from ..options import TensorType
 
 __all__ = ["from_numpy", "itemsize", "name", "to_numpy"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from typing import Any, TypeVar, overload
 
-from .._generated.schema import BuiltinOperator, CustomOptionsFormat, Table
 from ..errors import TFLiteKitError
-from .tensor import Tensor
+from ..options import BuiltinOperator, CustomOptionsFormat, Table
+from .tensor import Tensor, Usage
 
 __all__ = ["Operator", "OperatorCode", "Subgraph"]
 
@@ -30,12 +30,37 @@ class OperatorCode:
         self.version = version
         self._legacy = False  # read from a file that stored the code only in the old field
 
+    @classmethod
+    def _restore(cls, builtin_code: BuiltinOperator, custom_code: str | None, version: int, *,
+                 legacy: bool) -> OperatorCode:
+        """An operator code holding exactly the given fields."""
+        code = cls.__new__(cls)
+        code.builtin_code = builtin_code
+        code.custom_code = custom_code
+        code.version = version
+        code._legacy = legacy
+        return code
+
+    @property
+    def legacy(self) -> bool:
+        """True when read from a file that stored the code only in ``deprecated_builtin_code``
+        (files written before opcode 127); saving keeps it so."""
+        return self._legacy
+
+    @property
+    def is_custom(self) -> bool:
+        return self.builtin_code == BuiltinOperator.CUSTOM
+
     @property
     def name(self) -> str:
         """``CONV_2D``, or the custom code for custom operators."""
-        if self.builtin_code == BuiltinOperator.CUSTOM and self.custom_code is not None:
+        if self.is_custom and self.custom_code is not None:
             return self.custom_code
         return getattr(self.builtin_code, "name", str(int(self.builtin_code)))
+
+    def describe(self) -> str:
+        """``CONV_2D``, or ``custom 'MY_OP'`` (never confusable with a builtin)."""
+        return f"custom {self.custom_code!r}" if self.is_custom else self.name
 
     def key(self) -> tuple[int, str | None, int]:
         return int(self.builtin_code), self.custom_code, self.version
@@ -49,7 +74,7 @@ class OperatorCode:
         return hash(self.key())
 
     def __repr__(self) -> str:
-        return f"OperatorCode({self.name}, version={self.version})"
+        return f"OperatorCode({self.describe()}, version={self.version})"
 
 
 def _builtin(code: BuiltinOperator | int) -> BuiltinOperator:
@@ -78,8 +103,9 @@ class Operator:
                  mutating_variable_inputs: list[bool] | None = None,
                  intermediates: list[Tensor] | None = None,
                  debug_metadata_index: int = -1) -> None:
-        if isinstance(opcode, str):
-            opcode = OperatorCode(BuiltinOperator.CUSTOM, opcode)
+        if isinstance(opcode, str):  # a builtin's name, else a custom code
+            builtin = BuiltinOperator.__members__.get(opcode, BuiltinOperator.CUSTOM)
+            opcode = OperatorCode(builtin, opcode if builtin == BuiltinOperator.CUSTOM else None)
         elif not isinstance(opcode, OperatorCode):
             opcode = OperatorCode(opcode)
         self.opcode = opcode
@@ -93,6 +119,27 @@ class Operator:
         self.mutating_variable_inputs = mutating_variable_inputs
         self.intermediates = intermediates
         self.debug_metadata_index = debug_metadata_index
+
+    @classmethod
+    def _restore(cls, opcode: OperatorCode, inputs: tuple[Tensor | None, ...],
+                 outputs: tuple[Tensor, ...], options: Table | None, options_2: Table | None,
+                 custom_options: bytes | None, custom_options_format: CustomOptionsFormat,
+                 mutating_variable_inputs: list[bool] | None,
+                 intermediates: list[Tensor] | None, debug_metadata_index: int) -> Operator:
+        """An operator holding exactly the given fields, in no subgraph yet."""
+        op = cls.__new__(cls)
+        op.opcode = opcode
+        op._graph = None
+        op._inputs = inputs
+        op._outputs = outputs
+        op.options = options
+        op.options_2 = options_2
+        op.custom_options = custom_options
+        op.custom_options_format = custom_options_format
+        op.mutating_variable_inputs = mutating_variable_inputs
+        op.intermediates = intermediates
+        op.debug_metadata_index = debug_metadata_index
+        return op
 
     @property
     def type(self) -> BuiltinOperator:
@@ -109,12 +156,19 @@ class Operator:
 
     @inputs.setter
     def inputs(self, tensors: Iterable[Tensor | None]) -> None:
+        new, old = tuple(tensors), self._inputs
         graph = self._graph
         if graph is not None:
-            graph._unlink(self)
-        self._inputs = tuple(tensors)
-        if graph is not None:
-            graph._link(self)
+            graph._include(new)
+            for index in range(max(len(old), len(new))):  # relink only what changed
+                was = old[index] if index < len(old) else None
+                now = new[index] if index < len(new) else None
+                if was is not now:
+                    if was is not None:
+                        was._uses.pop(Usage(self, index), None)
+                    if now is not None:
+                        now._uses[Usage(self, index)] = None
+        self._inputs = new
 
     @property
     def outputs(self) -> tuple[Tensor, ...]:
@@ -122,12 +176,17 @@ class Operator:
 
     @outputs.setter
     def outputs(self, tensors: Iterable[Tensor]) -> None:
+        new = tuple(tensors)
         graph = self._graph
         if graph is not None:
-            graph._unlink(self)
-        self._outputs = tuple(tensors)
-        if graph is not None:
-            graph._link(self)
+            graph._include(new)
+            kept = {id(t) for t in new}
+            for tensor in self._outputs:
+                if id(tensor) not in kept and tensor._producer is self:
+                    tensor._producer = None
+            for tensor in new:
+                tensor._producer = self
+        self._outputs = new
 
     def set_input(self, index: int, tensor: Tensor | None) -> None:
         inputs = list(self._inputs)
@@ -137,18 +196,32 @@ class Operator:
     def __repr__(self) -> str:
         ins = ", ".join("-" if t is None else repr(t.name) for t in self._inputs)
         outs = ", ".join(repr(t.name) for t in self._outputs)
-        return f"Operator({self.opcode.name}, [{ins}] -> [{outs}])"
+        return f"Operator({self.opcode.describe()}, [{ins}] -> [{outs}])"
 
 
 class _OwnedList(MutableSequence[T]):
-    """A list that tells its owner about every item added or removed."""
+    """A list that tells its owner about every item added or removed.
 
-    __slots__ = ("_added", "_items", "_removed")
+    Items compare by identity; membership is a dict lookup (the list counts each item).
+    """
 
-    def __init__(self, added: Callable[[T], None], removed: Callable[[T], None]) -> None:
+    __slots__ = ("_added", "_counts", "_items", "_removed")
+
+    def __init__(self, added: Callable[[T], object], removed: Callable[[T], object]) -> None:
         self._items: list[T] = []
+        self._counts: dict[int, int] = {}  # id(item) -> occurrences
         self._added = added
         self._removed = removed
+
+    def _count(self, items: Iterable[T], step: int) -> None:
+        counts = self._counts
+        for item in items:
+            key = id(item)
+            n = counts.get(key, 0) + step
+            if n:
+                counts[key] = n
+            else:
+                del counts[key]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -157,7 +230,14 @@ class _OwnedList(MutableSequence[T]):
         return iter(self._items)
 
     def __contains__(self, item: object) -> bool:
-        return any(x is item for x in self._items)
+        return id(item) in self._counts
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (_OwnedList, list, tuple)):
+            return len(self) == len(other) and all(a is b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -173,60 +253,108 @@ class _OwnedList(MutableSequence[T]):
     def __setitem__(self, index: int | slice, value: Any) -> None:
         old = self._items[index] if isinstance(index, slice) else [self._items[index]]
         new = list(value) if isinstance(index, slice) else [value]
+        old_ids, new_ids = {id(x) for x in old}, {id(x) for x in new}
         for item in new:  # items that stay in place are neither added nor removed
-            if not any(item is x for x in old):
+            if id(item) not in old_ids:
                 self._added(item)
         if isinstance(index, slice):
             self._items[index] = new
         else:
             self._items[index] = value
+        self._count(old, -1)
+        self._count(new, 1)
         for item in old:
-            if not any(item is x for x in new):
+            if id(item) not in new_ids:
                 self._removed(item)
 
     def __delitem__(self, index: int | slice) -> None:
         old = self._items[index] if isinstance(index, slice) else [self._items[index]]
         del self._items[index]
+        self._count(old, -1)
         for item in old:
             self._removed(item)
 
     def insert(self, index: int, value: T) -> None:
         self._added(value)  # may refuse the item: then the list stays as it was
         self._items.insert(index, value)
+        self._count((value,), 1)
 
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
-        for i in range(start, len(self._items) if stop is None else stop):
-            if self._items[i] is value:
-                return i
+        if id(value) in self._counts:  # items have identity equality: list.index finds them
+            return self._items.index(value, start, len(self._items) if stop is None else stop)
         raise ValueError(f"{value!r} is not in the list")
 
     def remove(self, value: T) -> None:
         del self[self.index(value)]
 
     def _extend_quietly(self, items: Iterable[T]) -> None:
+        """Append without telling the owner (for restore constructors)."""
+        items = list(items)
         self._items.extend(items)
+        self._count(items, 1)
 
     def __repr__(self) -> str:
         return repr(self._items)
 
 
+def _ignore(item: Any) -> None:
+    """A list hook with nothing to do."""
+
+
 class Subgraph:
     """A graph of operators over tensors.
 
-    ``operators`` and ``tensors`` are live lists: adding an operator registers it as producer and
-    user of its tensors (and adds tensors the subgraph does not have yet); removing it undoes that.
+    ``operators``, ``tensors``, ``inputs`` and ``outputs`` are live lists: adding an operator
+    registers it as producer and user of its tensors (and adds tensors the subgraph does not have
+    yet); removing it undoes that. A tensor added to ``inputs`` or ``outputs`` joins the subgraph.
     """
 
-    __slots__ = ("__weakref__", "debug_metadata_index", "inputs", "name", "operators", "outputs",
-                 "tensors")
+    __slots__ = ("__weakref__", "_inputs", "_outputs", "debug_metadata_index", "name",
+                 "operators", "tensors")
 
     def __init__(self, name: str | None = None, *, debug_metadata_index: int = -1) -> None:
         self.name = name
         self.debug_metadata_index = debug_metadata_index
         self.tensors: _OwnedList[Tensor] = _OwnedList(self._adopt, self._release)
         self.operators: _OwnedList[Operator] = _OwnedList(self._attach, self._detach)
-        self.inputs: list[Tensor] = []
-        self.outputs: list[Tensor] = []
+        self._inputs: _OwnedList[Tensor] = _OwnedList(self.add_tensor, _ignore)
+        self._outputs: _OwnedList[Tensor] = _OwnedList(self.add_tensor, _ignore)
+
+    @classmethod
+    def _restore(cls, name: str | None, debug_metadata_index: int, tensors: list[Tensor],
+                 inputs: list[Tensor], outputs: list[Tensor],
+                 operators: list[Operator]) -> Subgraph:
+        """A subgraph owning ``tensors`` and ``operators`` exactly as given (no tensor is added
+        or refused), with every operator linked to the tensors it reads and writes."""
+        graph = cls(name, debug_metadata_index=debug_metadata_index)
+        for tensor in tensors:
+            tensor._graph = graph
+        graph.tensors._extend_quietly(tensors)
+        graph._inputs._extend_quietly(inputs)
+        graph._outputs._extend_quietly(outputs)
+        graph.operators._extend_quietly(operators)
+        for op in operators:
+            op._graph = graph
+            graph._connect(op)
+        return graph
+
+    @property
+    def inputs(self) -> _OwnedList[Tensor]:
+        """The subgraph's input tensors (a live list)."""
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, tensors: Iterable[Tensor]) -> None:
+        self._inputs[:] = tensors
+
+    @property
+    def outputs(self) -> _OwnedList[Tensor]:
+        """The subgraph's output tensors (a live list)."""
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, tensors: Iterable[Tensor]) -> None:
+        self._outputs[:] = tensors
 
     # -- list hooks ----------------------------------------------------------------------------
     def _adopt(self, tensor: Tensor) -> None:
@@ -242,30 +370,32 @@ class Subgraph:
     def _attach(self, op: Operator) -> None:
         if op._graph is not None:
             raise TFLiteKitError(f"{op!r} is already in a subgraph")
+        self._include((*op._inputs, *op._outputs, *(op.intermediates or ())))
         op._graph = self
-        self._link(op)
+        self._connect(op)
 
     def _detach(self, op: Operator) -> None:
-        self._unlink(op)
-        op._graph = None
-
-    def _link(self, op: Operator) -> None:
-        for tensor in (*op._inputs, *op._outputs, *(op.intermediates or ())):
-            if tensor is not None and tensor._graph is not self:
-                self.tensors.append(tensor)
         for index, tensor in enumerate(op._inputs):
             if tensor is not None:
-                tensor._uses.append((op, index))
-        for tensor in op._outputs:
-            tensor._producer = op
-
-    def _unlink(self, op: Operator) -> None:
-        for tensor in op._inputs:
-            if tensor is not None:
-                tensor._uses = [(o, i) for o, i in tensor._uses if o is not op]
+                tensor._uses.pop(Usage(op, index), None)
         for tensor in op._outputs:
             if tensor._producer is op:
                 tensor._producer = None
+        op._graph = None
+
+    def _include(self, tensors: Iterable[Tensor | None]) -> None:
+        """Add the tensors the subgraph does not have yet."""
+        for tensor in tensors:
+            if tensor is not None and tensor._graph is not self:
+                self.tensors.append(tensor)
+
+    def _connect(self, op: Operator) -> None:
+        """Record ``op`` as user of its inputs and producer of its outputs."""
+        for index, tensor in enumerate(op._inputs):
+            if tensor is not None:
+                tensor._uses[Usage(op, index)] = None
+        for tensor in op._outputs:
+            tensor._producer = op
 
     # -- editing helpers -----------------------------------------------------------------------
     def add_tensor(self, tensor: Tensor) -> Tensor:
@@ -279,7 +409,8 @@ class Subgraph:
                      before: Operator | None = None, **kwargs: Any) -> Operator:
         """Append (or insert ``before`` another) an operator; returns it.
 
-        ``op`` is an Operator, or a BuiltinOperator / custom code from which one is made.
+        ``op`` is an Operator, or a BuiltinOperator, builtin name or custom code from which one
+        is made.
         """
         if not isinstance(op, Operator):
             op = Operator(op, inputs, outputs, options, **kwargs)
@@ -291,12 +422,10 @@ class Subgraph:
         self.operators.remove(op)
 
     def add_input(self, tensor: Tensor, index: int | None = None) -> Tensor:
-        self.add_tensor(tensor)
         self.inputs.insert(len(self.inputs) if index is None else index, tensor)
         return tensor
 
     def add_output(self, tensor: Tensor, index: int | None = None) -> Tensor:
-        self.add_tensor(tensor)
         self.outputs.insert(len(self.outputs) if index is None else index, tensor)
         return tensor
 
@@ -308,15 +437,16 @@ class Subgraph:
 
     def replace_all_uses(self, old: Tensor, new: Tensor | None) -> int:
         """Make every reader of ``old`` (operators and subgraph outputs) read ``new`` instead.
-        Returns how many references changed."""
+        Returns how many references changed. Costs O(1) per reference."""
         count = 0
         for op, index in old.uses:
             op.set_input(index, new)
             count += 1
-        for i, tensor in enumerate(self.outputs):
-            if tensor is old and new is not None:
-                self.outputs[i] = self.add_tensor(new)
-                count += 1
+        if new is not None and old in self.outputs:
+            for i, tensor in enumerate(self.outputs):
+                if tensor is old:
+                    self.outputs[i] = new
+                    count += 1
         return count
 
     def tensor(self, name: str) -> Tensor:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._generated.schema import ExternalBuffer, ExternalBufferGroup
 from ..errors import TFLiteKitError
+from ..options import ExternalBuffer, ExternalBufferGroup
 from .graph import Operator, OperatorCode, Subgraph
 from .tensor import Buffer, Tensor
 
@@ -77,6 +78,35 @@ class Model:
         self.external_buffer_groups: list[ExternalBufferGroup] | None = None
         self.external_buffers: list[ExternalBuffer] | None = None
         self._source: Any = None  # the open file a loaded model views (kept alive with it)
+
+    @classmethod
+    def _restore(cls, version: int, description: str | None, data_alignment: int,
+                 subgraphs: list[Subgraph], buffers: list[Buffer],
+                 operator_codes: list[OperatorCode], metadata: list[Metadata],
+                 metadata_buffer: list[Buffer | None] | None, signature_defs: list[SignatureDef],
+                 external_buffer_groups: list[ExternalBufferGroup] | None,
+                 external_buffers: list[ExternalBuffer] | None, source: Any) -> Model:
+        """A model holding exactly the given fields; ``source`` is serde's record of the input
+        its buffers view (closed by :meth:`close`), or None."""
+        model = cls.__new__(cls)
+        model.version = version
+        model.description = description
+        model.data_alignment = data_alignment
+        model.subgraphs = subgraphs
+        model.buffers = buffers
+        model.operator_codes = operator_codes
+        model.metadata = metadata
+        model.metadata_buffer = metadata_buffer
+        model.signature_defs = signature_defs
+        model.external_buffer_groups = external_buffer_groups
+        model.external_buffers = external_buffers
+        model._source = source
+        return model
+
+    @property
+    def source(self) -> Any:
+        """The input a loaded model's buffers view (serde's opaque record), or None."""
+        return self._source
 
     # -- building ------------------------------------------------------------------------------
     def add_subgraph(self, name: str | None = None) -> Subgraph:
@@ -162,10 +192,33 @@ class Model:
         save(self, path, overwrite=overwrite, digest=digest)
 
     def copy(self) -> Model:
-        """An independent deep copy."""
-        from ..serde import load
+        """An independent structural copy, made field by field (also of a model in the middle
+        of an edit or one that :meth:`check` rejects). Constant data is shared until either
+        side assigns new data (copy on write)."""
+        from ._clone import clone
 
-        return load(self.to_bytes())
+        return clone(self)
+
+    def close(self) -> None:
+        """Release the file a loaded model maps. Data read from it becomes unavailable (reading
+        it raises TFLiteKitError); the rest of the model stays usable. Arrays taken from the
+        model before, and copies of it, keep the file mapped until they are gone. Idempotent."""
+        source, self._source = self._source, None
+        if source is None:
+            return
+        for buf in {id(b): b for b in (*self.buffers, *self.all_buffers())}.values():
+            buf._close()
+        for tensor in self.tensors():
+            if tensor.quantization is not None:
+                tensor.quantization._own()
+        source.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     def check(self) -> list[Problem]:
         """Every structural problem of the model (an empty list when it is sound)."""

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .._generated.schema import CustomQuantization, SparsityParameters, TensorType, VariantSubType
 from ..errors import TFLiteKitError
+from ..options import CustomQuantization, SparsityParameters, TensorType, VariantSubType
 from . import dtypes
 
 if TYPE_CHECKING:
     from .graph import Operator, Subgraph
 
-__all__ = ["Buffer", "Quantization", "Tensor"]
+__all__ = ["Buffer", "Quantization", "Tensor", "Usage"]
 
 _EMPTY = np.zeros(0, np.uint8)
 _EMPTY.flags.writeable = False
@@ -39,18 +39,43 @@ class Buffer:
     """Raw bytes of a constant (or a metadata entry). ``None`` in place of a Buffer is buffer 0.
 
     ``data`` is a read-only uint8 array; after :func:`tflitekit.load` it views the file's bytes
-    without copying until a new value is assigned.
+    without copying until a new value is assigned. Once the model is closed
+    (:meth:`Model.close`), data that viewed the file is gone and reading it raises.
     """
 
     __slots__ = ("_data", "_replaced", "_source")
 
     def __init__(self, data: Any = None) -> None:
-        self._data = _EMPTY if data is None else _readonly_bytes(data)
+        self._data: np.ndarray | None = _EMPTY if data is None else _readonly_bytes(data)
         self._source: Any = None  # serde's record of where unchanged bytes live in the input
         self._replaced = False  # set when a tensor dropped it for new data (see Model.buffers)
 
+    @classmethod
+    def _restore(cls, data: np.ndarray | None, source: Any, replaced: bool = False) -> Buffer:
+        """A buffer over the read-only ``data`` (None: empty) that ``source`` (serde's record)
+        locates."""
+        buf = cls.__new__(cls)
+        buf._data = _EMPTY if data is None else data
+        buf._source = source
+        buf._replaced = replaced
+        return buf
+
+    def _clone(self) -> Buffer:
+        """A new Buffer sharing this one's read-only bytes (copy on write)."""
+        clone = Buffer._restore(None, self._source, self._replaced)
+        clone._data = self._data  # None too when the model was closed
+        return clone
+
+    def _close(self) -> None:
+        """Forget data that views the model's input (see :meth:`Model.close`)."""
+        if self._source is not None:
+            self._data = None
+            self._source = None
+
     @property
     def data(self) -> np.ndarray:
+        if self._data is None:
+            raise TFLiteKitError("this buffer's data was in a model file that has been closed")
         return self._data
 
     @data.setter
@@ -59,18 +84,24 @@ class Buffer:
         self._source = None
 
     @property
+    def source(self) -> Any:
+        """Where the unchanged bytes live in the input the model was read from (serde's opaque
+        record), or None for data assigned since."""
+        return self._source
+
+    @property
     def nbytes(self) -> int:
-        return int(self._data.size)
+        return int(self.data.size)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Buffer):
             return NotImplemented
-        return self is other or bool(np.array_equal(self._data, other._data))
+        return self is other or bool(np.array_equal(self.data, other.data))
 
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        return f"Buffer({self.nbytes} bytes)"
+        return "Buffer(closed)" if self._data is None else f"Buffer({self.nbytes} bytes)"
 
 
 class Quantization:
@@ -97,9 +128,49 @@ class Quantization:
             np.asarray(max, np.float32))
         self.details = details
 
+    @classmethod
+    def _restore(cls, scale: np.ndarray | None, zero_point: np.ndarray | None,
+                 quantized_dimension: int, min: np.ndarray | None, max: np.ndarray | None,
+                 details: CustomQuantization | None) -> Quantization:
+        """Quantization holding exactly the given fields (no defaults filled in)."""
+        q = cls.__new__(cls)
+        q.scale = scale
+        q.zero_point = zero_point
+        q.quantized_dimension = quantized_dimension
+        q.min = min
+        q.max = max
+        q.details = details
+        return q
+
+    def _own(self) -> None:
+        """Copy arrays that view memory owned elsewhere (the file a model was read from)."""
+        for name in ("scale", "zero_point", "min", "max"):
+            a = getattr(self, name)
+            if a is not None and not a.flags.owndata:
+                setattr(self, name, a.copy())
+
     @property
     def per_channel(self) -> bool:
         return self.scale is not None and self.scale.size > 1
+
+    @property
+    def is_quantized(self) -> bool:
+        """True when there is at least one scale (what makes TFLite treat values as quantized)."""
+        return self.scale is not None and self.scale.size > 0
+
+    def per_tensor(self) -> tuple[float, int]:
+        """The single (scale, zero point) of a per-tensor quantization (zero point 0 when absent).
+
+        Raises TFLiteKitError when there is no scale or more than one (per channel).
+        """
+        scale, zero = self.scale, self.zero_point
+        if scale is None or scale.size == 0:
+            raise TFLiteKitError("the quantization has no scale")
+        zeros = 0 if zero is None else zero.size
+        if scale.size > 1 or zeros > 1:
+            raise TFLiteKitError(f"the quantization is per channel ({scale.size} scales, "
+                                 f"{zeros} zero points)")
+        return float(scale[0]), int(zero[0]) if zero is not None and zeros else 0
 
     def is_empty(self) -> bool:
         """True when no field carries information (TFLite treats the tensor as not quantized)."""
@@ -108,10 +179,11 @@ class Quantization:
                 and self.details is None)
 
     def copy(self) -> Quantization:
-        return Quantization(self.scale, self.zero_point,
-                            quantized_dimension=self.quantized_dimension, min=self.min,
-                            max=self.max,
-                            details=None if self.details is None else self.details.copy())
+        """An independent copy (arrays and details copied, absent and empty fields kept)."""
+        return Quantization._restore(
+            _copied(self.scale), _copied(self.zero_point), self.quantized_dimension,
+            _copied(self.min), _copied(self.max),
+            None if self.details is None else self.details.copy())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Quantization):
@@ -131,6 +203,10 @@ class Quantization:
         return f"Quantization({', '.join(parts)})"
 
 
+def _copied(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a.copy()
+
+
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -139,6 +215,13 @@ def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 def _short(a: np.ndarray) -> str:
     return str(a.tolist()) if a.size <= 4 else f"[{a.size} values]"
+
+
+class Usage(NamedTuple):
+    """One read of a tensor: input ``index`` of ``operator``."""
+
+    operator: Operator
+    index: int  # type: ignore[assignment]  # shadows tuple.index, as the name reads best
 
 
 class Tensor:
@@ -173,7 +256,31 @@ class Tensor:
         self.external_buffer = external_buffer  # id in Model.external_buffers; 0 for none
         self._graph: Subgraph | None = None
         self._producer: Operator | None = None
-        self._uses: list[tuple[Operator, int]] = []
+        self._uses: dict[Usage, None] = {}  # insertion-ordered set: O(1) link and unlink
+
+    @classmethod
+    def _restore(cls, name: str | None, shape: tuple[int, ...] | None, dtype: TensorType,
+                 buffer: Buffer | None, quantization: Quantization | None, is_variable: bool,
+                 sparsity: SparsityParameters | None, shape_signature: tuple[int, ...] | None,
+                 has_rank: bool, variant_tensors: list[VariantSubType] | None,
+                 external_buffer: int) -> Tensor:
+        """A tensor holding exactly the given fields, in no subgraph yet."""
+        t = cls.__new__(cls)
+        t.name = name
+        t.shape = shape
+        t.dtype = dtype
+        t.buffer = buffer
+        t.quantization = quantization
+        t.is_variable = is_variable
+        t.sparsity = sparsity
+        t.shape_signature = shape_signature
+        t.has_rank = has_rank
+        t.variant_tensors = variant_tensors
+        t.external_buffer = external_buffer
+        t._graph = None
+        t._producer = None
+        t._uses = {}
+        return t
 
     @classmethod
     def constant(cls, name: str | None, value: Any, dtype: Any = None, *,
@@ -243,14 +350,25 @@ class Tensor:
         return self._producer
 
     @property
-    def uses(self) -> list[tuple[Operator, int]]:
-        """(operator, input index) for every operator input that reads this tensor."""
+    def uses(self) -> list[Usage]:
+        """A :class:`Usage` (operator, input index) for every operator input reading this
+        tensor, in the order the reads were linked."""
         return list(self._uses)
 
     @property
     def consumers(self) -> list[Operator]:
         """Operators that read this tensor, each once, in order of first use."""
-        return list(dict.fromkeys(op for op, _ in self._uses))
+        return list(dict.fromkeys(use.operator for use in self._uses))
+
+    @property
+    def is_graph_input(self) -> bool:
+        """True when the tensor is listed in its subgraph's ``inputs``."""
+        return self._graph is not None and self in self._graph.inputs
+
+    @property
+    def is_graph_output(self) -> bool:
+        """True when the tensor is listed in its subgraph's ``outputs``."""
+        return self._graph is not None and self in self._graph.outputs
 
     def __repr__(self) -> str:
         shape = "?" if self.shape is None else "x".join(map(str, self.shape)) or "scalar"

@@ -3,7 +3,7 @@ add_float_io): which tensors may be an integer interface, how to name them, how 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, MutableSequence, Sequence
 
 from ..errors import PassError
 from ..ir import Subgraph, Tensor, dtypes
@@ -23,7 +23,7 @@ def interface_problem(tensor: Tensor) -> str | None:
     if tensor.dtype not in INTEGER_TYPES:
         return f"is {dtypes.name(tensor.dtype)}, not INT8, INT16 or UINT8"
     q = tensor.quantization
-    if q is None or q.scale is None or q.scale.size == 0:
+    if q is None or q.scale is None or not q.is_quantized:
         return "has no quantization parameters"
     if q.scale.size > 1 or (q.zero_point is not None and q.zero_point.size > 1):
         return (f"is quantized per channel ({q.scale.size} scales along dimension "
@@ -33,17 +33,15 @@ def interface_problem(tensor: Tensor) -> str | None:
 
 def describe_quantized(tensor: Tensor) -> str:
     """``INT8 (scale 0.05, zero point -3)`` for a per-tensor quantized tensor."""
-    q = tensor.quantization
-    assert q is not None and q.scale is not None
-    return (f"{dtypes.name(tensor.dtype)} (scale {float(q.scale[0]):.9g}, "
-            f"zero point {zero_point(tensor)})")
+    assert tensor.quantization is not None
+    scale, zero = tensor.quantization.per_tensor()
+    return f"{dtypes.name(tensor.dtype)} (scale {scale:.9g}, zero point {zero})"
 
 
 def zero_point(tensor: Tensor) -> int:
     """The zero point of a per-tensor quantized tensor (0 when the file gives none)."""
     q = tensor.quantization
-    zp = None if q is None else q.zero_point
-    return 0 if zp is None or zp.size == 0 else int(zp[0])
+    return 0 if q is None or not q.is_quantized else q.per_tensor()[1]
 
 
 def name_set(names: Collection[str] | None) -> set[str] | None:
@@ -75,8 +73,8 @@ def called_note(where: str, caller: str) -> str:
     return f"{where}: left alone: it is also run by {caller}, whose tensors fix its interface types"
 
 
-def side_tensors(graph: Subgraph, side: str) -> list[Tensor]:
-    """The subgraph's ``"input"`` or ``"output"`` tensors."""
+def side_tensors(graph: Subgraph, side: str) -> MutableSequence[Tensor]:
+    """The subgraph's ``"input"`` or ``"output"`` tensors (its live list)."""
     return graph.inputs if side == "input" else graph.outputs
 
 

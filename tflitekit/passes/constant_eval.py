@@ -103,7 +103,7 @@ def _ints(array: Array, what: str) -> list[int]:
 
 def _scale_and_zero_point(tensor: Tensor) -> tuple[Array, Array] | None:
     q = tensor.quantization
-    if q is None or q.scale is None or q.scale.size == 0:
+    if q is None or q.scale is None or not q.is_quantized:
         return None
     zero = q.zero_point if q.zero_point is not None and q.zero_point.size else np.zeros(
         q.scale.shape, np.int64)

@@ -74,7 +74,7 @@ class RandomizeWeights(Pass):
 def _is_weight(tensor: Tensor) -> bool:
     """A constant (possibly stored outside the model) that is floating point or quantized."""
     q = tensor.quantization
-    quantized = q is not None and q.scale is not None and q.scale.size > 0
+    quantized = q is not None and q.is_quantized
     kind = None if tensor.numpy_dtype is None else tensor.numpy_dtype.kind
     numeric = tensor.dtype in _FLOATS or (quantized and kind in (None, "i", "u"))
     return numeric and (tensor.is_constant or tensor.external_buffer != 0)

@@ -45,7 +45,7 @@ def verify(model: Model, buf: Any) -> None:
     found: list[int] = []
     entry = next((m for m in model.metadata if m.name == METADATA), None)
     if entry is not None:
-        chunk = None if entry.buffer is None else entry.buffer._source
+        chunk = None if entry.buffer is None else entry.buffer.source
         if chunk is None or chunk.length != 32:
             raise FormatError(f"Model.metadata[{METADATA!r}]: the digest is not 32 bytes")
         found.append(chunk.start)

@@ -52,6 +52,20 @@ class Source:
     def chunk(self, start: int, length: int) -> Chunk:
         return Chunk(self.buf, start, length, self.fileno)
 
+    def close(self) -> None:
+        """Unmap and close the file this source opened (Model.close). While arrays still view
+        the mapping (taken from the model before, or held by a copy of it) it stays open: they
+        keep it, and release it when they are gone."""
+        if self.file is None:
+            return
+        if isinstance(self.buf, mmap.mmap):
+            try:
+                self.buf.close()
+            except BufferError:  # exported views remain: unmapping now would pull pages away
+                return
+        self.file.close()
+        self.buf, self.file, self.fileno = b"", None, None
+
 
 def open_source(source: Any) -> Source:
     """A :class:`Source` for a path, bytes-like object or binary file object."""
@@ -194,9 +208,11 @@ class _Decoder:
                 raise FormatError(f"{what}: offset {offset} + size {n} is past the end of the file")
         else:
             start = n = 0
+        if not n:
+            return Buffer._restore(None, None)
         data = np.frombuffer(self.src.buf, np.uint8, n, start)
         data.flags.writeable = False
-        return Buffer._restore(data, self.src.chunk(start, n) if n else None)
+        return Buffer._restore(data, self.src.chunk(start, n))
 
     def buffer_ref(self, index: int, what: str) -> Buffer | None:
         return None if index == 0 else self.pick(self.buffers, index, what, "buffer")
