@@ -336,7 +336,7 @@ def _mismatch(want: Array, got: Array) -> str | None:
         return None
     at = int(differ[0])
     return (f"{differ.size} of {w.size} values differ, the first at flat index {at}: "
-            f"{g[at]!r} instead of {w[at]!r}")
+            f"{g[at].item()!r} instead of {w[at].item()!r}")
 
 
 def assert_same_outputs(a: Model | bytes, b: Model | bytes, *, runtime: Runtime = "tflm",
