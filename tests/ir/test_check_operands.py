@@ -247,6 +247,20 @@ def test_problem_identity_survives_renumbering(runnable_model: object) -> None:
     assert "tensors[1]" in after.where and after.key == before.key
 
 
+def test_problem_identity_survives_renaming() -> None:
+    """Messages name tensors, and passes rename them: the key does not read the message."""
+    m = fc((1, 4), (3, 4), (1, 3), "int8", "float32")
+    before = the(m.check(), "operand-type", "'x'")
+    tflitekit.passes.StripStrings()(m, check=True)  # raises PassError if blamed
+    after = the(m.check(), "operand-type")
+    assert "'x'" not in after.message and after.key == before.key
+    # a problem the edit causes is new
+    m.main.operators[0].set_input(2, None)
+    m.main.operators[0].outputs[0].dtype = TensorType.INT8
+    m.main.operators[0].inputs[0].shape = (1, 5)  # type: ignore[union-attr]
+    assert the(m.check(), "operand-shape").key != before.key
+
+
 # -- the facts table -------------------------------------------------------------------------
 
 

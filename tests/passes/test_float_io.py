@@ -118,7 +118,8 @@ def q8(scale: float = 0.1, zero_point: int = 0) -> Quantization:
 
 def op(graph: Subgraph, kind: BuiltinOperator, source: Tensor, name: str,
        dtype: Any = None, quantization: Quantization | None = None, version: int = 1) -> Tensor:
-    """Add ``kind`` (QUANTIZE, DEQUANTIZE or RESHAPE) reading ``source``; returns its output."""
+    """Add ``kind`` (QUANTIZE, DEQUANTIZE, CAST or RESHAPE) reading ``source``; returns its
+    output."""
     out = Tensor(name, source.shape, source.dtype if dtype is None else dtype,
                  quantization=quantization)
     if kind == BuiltinOperator.RESHAPE:
@@ -131,6 +132,7 @@ def op(graph: Subgraph, kind: BuiltinOperator, source: Tensor, name: str,
 
 
 Q, DQ, RESHAPE = BuiltinOperator.QUANTIZE, BuiltinOperator.DEQUANTIZE, BuiltinOperator.RESHAPE
+CAST = BuiltinOperator.CAST  # changes the type (check() has no operand rule for it)
 
 
 def new_graph() -> tuple[Model, Subgraph]:
@@ -262,6 +264,8 @@ def test_add_reuses_the_models_operator_codes() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_stripped_model_is_the_float_model_between_dequantize_and_quantize(runtime: str) -> None:
     run = RUNTIMES[runtime]
@@ -280,6 +284,8 @@ def test_stripped_model_is_the_float_model_between_dequantize_and_quantize(runti
         assert same(got, run(build_runnable_model().to_bytes(), q))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_added_float_io_is_quantize_then_model_then_dequantize(runtime: str) -> None:
     run = RUNTIMES[runtime]
@@ -297,6 +303,8 @@ def test_added_float_io_is_quantize_then_model_then_dequantize(runtime: str) -> 
         assert same(got, run(wrap_float(build_runnable_model()).to_bytes(), floats))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_round_trips_run_like_the_original(runtime: str) -> None:
     run = RUNTIMES[runtime]
@@ -311,6 +319,8 @@ def test_round_trips_run_like_the_original(runtime: str) -> None:
         assert same(run(floating_again, f), run(floating, f))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize(("dtype", "scale", "zero_point", "runtimes"), [
     ("int8", 0.5, -3, ("tflm", "litert")),
     ("int16", 0.25, 0, ("tflm", "litert")),
@@ -378,6 +388,8 @@ def test_multi_io_order_names_and_signature() -> None:
     assert {t.name for t in g.tensors} == {"a", "b", "c", "s", "t", "u"}
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_multi_io_runs(runtime: str) -> None:
     run = RUNTIMES[runtime]
@@ -399,6 +411,7 @@ def test_multi_io_runs(runtime: str) -> None:
         assert same(run(again.to_bytes(), f), run(wrapped.to_bytes(), f))
 
 
+@pytest.mark.litert
 def test_signature_runner_sees_the_stripped_interface() -> None:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -523,6 +536,7 @@ def test_add_names() -> None:
         AddFloatIO(names=["b"], inputs=False)(model)
 
 
+@pytest.mark.tflm
 @pytest.mark.parametrize("side", ["inputs", "outputs"])
 def test_one_side_only(side: str) -> None:
     model = wrap_float(build_runnable_model())
@@ -746,7 +760,7 @@ def _passthrough(g: Subgraph) -> None:
 def _listed_twice(g: Subgraph) -> None:
     w = int_in(g)
     g.inputs.append(w)
-    g.add_output(op(g, RESHAPE, w, "z", "int32"))
+    g.add_output(op(g, CAST, w, "z", "int32"))
 
 
 def _int16_output(zero_point: int) -> Callable[[Subgraph], None]:
@@ -759,11 +773,11 @@ def _int16_output(zero_point: int) -> Callable[[Subgraph], None]:
 LEFT_INT = "subgraph 0: {} left integer: {}"
 
 ADD_SKIPS: list[tuple[str, Callable[[], Model], list[str]]] = [
-    ("per-channel", _add_case(lambda g: g.add_output(op(g, RESHAPE, int_in(
+    ("per-channel", _add_case(lambda g: g.add_output(op(g, DQ, int_in(
         g, quantization=PER_CHANNEL), "z", "float32"))), [
         LEFT_INT.format("input 0 'w'", "it is quantized per channel (2 scales along "
                                        "dimension 1)")]),
-    ("no quantization", _add_case(lambda g: g.add_output(op(g, RESHAPE, g.add_input(
+    ("no quantization", _add_case(lambda g: g.add_output(op(g, DQ, g.add_input(
         Tensor("w", (1, 2), "int8")), "z", "float32"))), [
         LEFT_INT.format("input 0 'w'", "it has no quantization parameters")]),
     ("input and output", _add_case(_passthrough), [
@@ -786,6 +800,8 @@ def test_add_skips(build: Callable[[], Model], skipped: list[str]) -> None:
     assert tflitekit.diff(model, build()) == []
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_add_skips_int16_outputs_whose_zero_point_litert_refuses() -> None:
     model = _add_case(_int16_output(5))()
     result = AddFloatIO()(model)
@@ -808,7 +824,7 @@ def test_add_derives_unique_names_and_copies_the_shape_signature() -> None:
                            quantization=q8()))
     g.add_tensor(Tensor("w_int8", (1,), "int32"))
     g.add_tensor(Tensor("w_int8_1", (1,), "int32"))
-    g.add_output(op(g, RESHAPE, w, "z", "int32"))
+    g.add_output(op(g, CAST, w, "z", "int32"))
     add_float_io(model)
     f = g.inputs[0]
     assert (f.name, f.dtype, f.shape, f.shape_signature, f.has_rank) == (

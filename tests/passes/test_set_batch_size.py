@@ -98,6 +98,8 @@ def test_runnable_model_golden(runnable_model: Callable[[], Model]) -> None:
     assert tflitekit.diff(tflitekit.load(model.to_bytes()), model) == []
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_runnable_model_rows_match_batch_one(runnable_model: Callable[[], Model]) -> None:
     one = runnable_model().to_bytes()
     three = set_batch_size(runnable_model(), 3).to_bytes()
@@ -110,6 +112,7 @@ def test_runnable_model_rows_match_batch_one(runnable_model: Callable[[], Model]
     assert tflm[0].tobytes() == litert[0].tobytes()
 
 
+@pytest.mark.litert
 def test_litert_infers_the_same_shapes(runnable_model: Callable[[], Model]) -> None:
     model = set_batch_size(runnable_model(), 4)
     assert _litert_shapes(model) == [t.shape for t in model.main.tensors]
@@ -280,6 +283,8 @@ def _float_model(build: Build) -> Model:
     return model
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("case", CASES)
 def test_operator_rows_match_batch_one(case: str) -> None:
     one = _float_model(CASES[case]).to_bytes()
@@ -345,12 +350,14 @@ ELEMENTWISE = (*UNARY, *BINARY, *COMPARISONS, "SOFTMAX", "CAST", "FAKE_QUANT", "
 
 
 def test_elementwise_sweep_covers_the_pass_table() -> None:
-    from tflitekit.passes.set_batch_size import _RULES, _broadcasts, _every
+    from tflitekit.ir.opfacts import FACTS, Batch
 
-    table = {op.name for op, rule in _RULES.items() if rule in (_broadcasts, _every)}
+    table = {op.name for op, known in FACTS.items()
+             if known.batch in (Batch.ELEMENTWISE, Batch.JOIN)}
     assert table == set(ELEMENTWISE)
 
 
+@pytest.mark.litert
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_elementwise_rows_match_batch_one(name: str) -> None:
     one = _float_model(_elementwise_op(name)).to_bytes()
@@ -550,6 +557,7 @@ def test_model_without_inputs() -> None:
         SetBatchSize(2)(model)
 
 
+@pytest.mark.tflm
 def test_quantized_elementwise_chain_runs_on_tflm() -> None:
     """An int8 chain with a broadcast constant: TFLM, batch 3 in one invocation."""
     model = Model()

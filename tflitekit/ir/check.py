@@ -50,23 +50,28 @@ KINDS: Mapping[str, str] = {
 class Problem:
     """One structural problem: where it is and what is wrong.
 
-    ``where`` and ``message`` are for people; ``kind`` (one of :data:`KINDS`) and ``subject``
-    (the tensor, operator, subgraph, buffer, signature def or metadata entry at fault) are for
-    programs. Positions (``tensors[2]``) appear only in ``where``, so :attr:`key` identifies a
-    problem across an edit: a pass that removes ``tensors[1]`` is not blamed for a problem that
-    moved from ``tensors[2]``.
+    ``where`` and ``message`` are for people; ``kind`` (one of :data:`KINDS`), ``subject`` (the
+    tensor, operator, subgraph, buffer, signature def or metadata entry at fault) and
+    ``related`` (what else identifies it: an operand slot, the tensor written twice, ...) are
+    for programs. Positions (``tensors[2]``) appear only in ``where``, and :attr:`key` reads
+    neither text, so a problem keeps its identity across an edit: a pass that removes
+    ``tensors[1]``, or renames tensors, is not blamed for a problem that was already there.
     """
 
     where: str
     message: str
     kind: str = "structure"
     subject: object = field(default=None, compare=False, repr=False)
+    related: tuple[object, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> tuple[object, ...]:
-        """Identity of the problem that survives renumbering: kind, subject and message."""
-        subject = self.where if self.subject is None else id(self.subject)
-        return self.kind, subject, self.message
+        """Identity of the problem that survives renumbering and renaming: kind, subject and
+        related objects (the texts when the problem names no subject)."""
+        if self.subject is None:
+            return self.kind, self.where, self.message
+        return (self.kind, id(self.subject),
+                *(r if isinstance(r, (str, int)) else id(r) for r in self.related))
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -106,7 +111,8 @@ def check(model: Model) -> list[Problem]:
             for name, tensor in mapping.items():
                 if tensor is None or tensor.graph is not sig.subgraph:
                     problems.append(Problem(where, f"{side} {name!r} is not a tensor of its "
-                                                   "subgraph", "signature-tensor", sig))
+                                                   "subgraph", "signature-tensor", sig,
+                                            (side, name)))
     for index, entry in enumerate(model.metadata):
         if entry.buffer is None:
             problems.append(Problem(f"metadata[{index}] ({entry.name!r})", "has no buffer",
@@ -142,7 +148,7 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
             if tensor.graph is not graph:
                 problems.append(Problem(f"{where}.{side}[{i}]",
                                         f"{tensor!r} is not a tensor of this subgraph",
-                                        "foreign-tensor", tensor))
+                                        "foreign-tensor", tensor, (side,)))
     inputs = {id(t) for t in graph.inputs}
     available = set(inputs)
     available.update(id(t) for t in graph.tensors if t.is_constant or t.is_variable)
@@ -155,14 +161,14 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
             if id(tensor) in producers:
                 problems.append(Problem(f"{at} and operators[{producers[id(tensor)]}]",
                                         f"both write output {tensor.name!r}",
-                                        "multiple-producers", op))
+                                        "multiple-producers", op, (tensor,)))
             producers[id(tensor)] = k
             if id(tensor) in inputs:
                 problems.append(Problem(at, f"output {tensor.name!r} is also a subgraph input",
-                                        "writes-input", op))
+                                        "writes-input", op, (tensor,)))
             if tensor.graph is not graph:
                 problems.append(Problem(at, f"output {tensor!r} is not a tensor of this "
-                                            "subgraph", "foreign-tensor", op))
+                                            "subgraph", "foreign-tensor", op, (tensor,)))
             available.add(id(tensor))
         operands = {id(t) for t in (*op.inputs, *op.outputs) if t is not None}
         if _check_options(op, at, problems) and not operands & faulty:
@@ -184,15 +190,15 @@ def _check_inputs(op: Operator, graph: Subgraph, at: str, available: set[int],
             continue
         if source.graph is not graph:
             problems.append(Problem(at, f"input {i} {source!r} is not a tensor of this subgraph",
-                                    "foreign-tensor", op))
+                                    "foreign-tensor", op, (i,)))
         elif id(source) in produced_later and id(source) not in available:
             problems.append(Problem(at, f"input {i} {source.name!r} is read before it is "
-                                        "produced", "read-before-produced", op))
+                                        "produced", "read-before-produced", op, (i,)))
         elif id(source) not in available and op.opcode.custom_code is not None:
             available.add(id(source))
         elif id(source) not in available:
             problems.append(Problem(at, f"input {i} {source.name!r} has no producer, no data and "
-                                        "is not a subgraph input", "no-producer", op))
+                                        "is not a subgraph input", "no-producer", op, (i,)))
 
 
 def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
@@ -242,6 +248,6 @@ def _check_options(op: Operator, where: str, problems: list[Problem]) -> bool:
         if expected is None or expected[0] != union or not isinstance(value, expected[1]):
             want = "no options" if expected is None else expected[1].__name__
             problems.append(Problem(where, f"{type(value).__name__} given where the operator "
-                                           f"takes {want}", "options-type", op))
+                                           f"takes {want}", "options-type", op, (union,)))
             sound = False
     return sound
