@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tflitekit
 from tflitekit.runtimes import run_litert, run_tflm
@@ -15,6 +16,8 @@ from tflitekit.runtimes import run_litert, run_tflm
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
     out = tmp_path / "quickstart.tflite"
     result = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), str(out)],
@@ -49,6 +52,7 @@ def _surgery(*args: str | Path) -> str:
     return result.stdout
 
 
+@pytest.mark.tflm
 def test_surgery_strips_folds_and_proves(tmp_path: Path) -> None:
     out = tmp_path / "surgery.tflite"
     lines = _surgery("-o", out).splitlines()
@@ -66,6 +70,7 @@ def test_surgery_strips_folds_and_proves(tmp_path: Path) -> None:
     assert reshape.inputs[1] is not None and reshape.inputs[1].data.tolist() == [1, 64]
 
 
+@pytest.mark.tflm
 def test_surgery_on_a_given_model(tmp_path: Path) -> None:
     """The example takes any model: here the one it printed, run through again (nothing left)."""
     first, second = tmp_path / "first.tflite", tmp_path / "second.tflite"

@@ -545,6 +545,7 @@ def test_deprecated_builtin_code_resolution(runnable_model: Callable[[], Model],
         op.type for op in loaded.main.operators]
 
 
+@pytest.mark.litert
 def test_deprecated_only_file_runs_in_litert(runnable_model: Callable[[], Model],
                                              repack: Callable[..., bytes]) -> None:
     reference = pytest.importorskip("tflitekit.runtimes")

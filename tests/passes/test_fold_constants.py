@@ -143,6 +143,8 @@ def test_every_required_operator_has_an_evaluator() -> None:
     assert set(EVALUATORS) == required
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("shape", [(1, 640), (3, 1, 5, 2), (7,)])
 def test_shape(shape: tuple[int, ...]) -> None:
     x = const("x", np.zeros(shape, np.int8))
@@ -150,6 +152,8 @@ def test_shape(shape: tuple[int, ...]) -> None:
     assert got[0].tolist() == list(shape)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_shape_int64_matches_litert() -> None:
     """TFLM's SHAPE writes int32 only."""
     x = const("x", np.zeros((2, 3), np.float32))
@@ -176,6 +180,8 @@ def strided_slices(draw: st.DrawFn, *, spec_shorter: bool) -> tuple[np.ndarray, 
     return data, draw(ints), draw(ints), draw(strides)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(strided_slices(spec_shorter=False), masks, masks, masks)
 def test_strided_slice(case: tuple[np.ndarray, list[int], list[int], list[int]], begin_mask: int,
@@ -189,6 +195,8 @@ def test_strided_slice(case: tuple[np.ndarray, list[int], list[int], list[int]],
                     out(data.dtype), options)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(strided_slices(spec_shorter=True), masks, masks, masks, st.data())
 def test_strided_slice_every_mask_matches_litert(
@@ -216,6 +224,8 @@ def offset_slices(draw: st.DrawFn) -> tuple[np.ndarray, list[int], list[int], li
     return data, begin, sizes, strides
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(offset_slices())
 def test_strided_slice_offset_matches_litert(
@@ -251,6 +261,8 @@ def test_strided_slice_refuses_what_runtimes_reject_or_misread(
         evaluate(op, [x.data, *(t.data for t in spec)])
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(DATA_TYPES).flatmap(lambda t: data_arrays(t, max_dims=3)),
        st.integers(2, 3), st.integers(-4, 3))
@@ -260,6 +272,8 @@ def test_pack(data: np.ndarray, count: int, axis: int) -> None:
                     feed=range(count))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(DATA_TYPES).flatmap(data_arrays), st.integers(-4, 3))
 def test_unpack(data: np.ndarray, axis: int) -> None:
@@ -270,6 +284,8 @@ def test_unpack(data: np.ndarray, axis: int) -> None:
     check_evaluator(B.UNPACK, [const("x", data)], outputs, UnpackOptions(num=num, axis=axis))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize(("shape", "options", "expected"), [
     ([4, -1], None, (4, 6)),
     ([-1], None, (24,)),
@@ -283,6 +299,8 @@ def test_reshape(shape: list[int], options: ReshapeOptions | None,
     assert got[0].shape == expected
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_reshape_from_the_option_alone() -> None:
     data = np.arange(6, dtype=np.float32)
     got = check_evaluator(B.RESHAPE, [const("x", data)], out(),
@@ -293,6 +311,8 @@ def test_reshape_from_the_option_alone() -> None:
         evaluate(op, [data])
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize(("shape", "dims"), [
     ((1, 3, 1, 2), [0, -2]), ((1, 3, 1, 2), None), ((1, 3, 1, 2), []), ((5, 1), [1]),
 ])
@@ -308,6 +328,8 @@ def test_squeeze_refuses_a_dimension_that_is_not_1() -> None:
         evaluate(op, [x.data])
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("dtype", ["float32", "int8", "int16"])
 @pytest.mark.parametrize("axis", [0, 2, 3, -1, -4])
 def test_expand_dims(dtype: str, axis: int) -> None:
@@ -316,6 +338,8 @@ def test_expand_dims(dtype: str, axis: int) -> None:
                     out(dtype))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_expand_dims_int32_matches_litert() -> None:
     """TFLM's EXPAND_DIMS takes float32, int8 and int16 only."""
     data = np.arange(6, dtype=np.int32).reshape(2, 3)
@@ -323,6 +347,8 @@ def test_expand_dims_int32_matches_litert() -> None:
                     runtimes=LITERT)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(["float32", "int8", "int16"]).flatmap(
     lambda t: data_arrays(t, max_dims=5, max_side=3)), st.randoms(use_true_random=False))
@@ -333,6 +359,8 @@ def test_transpose(data: np.ndarray, random: Any) -> None:
                     out(data.dtype))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(["int32", "uint8", "bool"]).flatmap(lambda t: data_arrays(t, 3)))
 def test_transpose_other_types_match_litert(data: np.ndarray) -> None:
@@ -342,6 +370,8 @@ def test_transpose_other_types_match_litert(data: np.ndarray) -> None:
                     out(data.dtype), runtimes=LITERT)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(DATA_TYPES).flatmap(lambda t: data_arrays(t, max_dims=3)),
        st.integers(-3, 2), st.integers(1, 3))
@@ -380,6 +410,8 @@ def gathers(draw: st.DrawFn, dtypes: Sequence[str]) -> tuple[np.ndarray, np.ndar
     return params, indices, axis - params.ndim if negative_axis else axis, batch
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(gathers(["float32", "int8"]))
 def test_gather(case: tuple[np.ndarray, np.ndarray, int, int]) -> None:
@@ -388,6 +420,8 @@ def test_gather(case: tuple[np.ndarray, np.ndarray, int, int]) -> None:
                     out(params.dtype), GatherOptions(axis=axis, batch_dims=batch), feed=(0, 1))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(gathers(["int16", "int32", "int64", "uint8", "bool"]))
 def test_gather_other_types_match_litert(case: tuple[np.ndarray, np.ndarray, int, int]) -> None:
@@ -414,6 +448,8 @@ def slices(draw: st.DrawFn) -> tuple[np.ndarray, list[int], list[int]]:
     return data, begin, size
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(slices())
 def test_slice(case: tuple[np.ndarray, list[int], list[int]]) -> None:
@@ -449,12 +485,16 @@ def cast_inputs(dtype: str) -> st.SearchStrategy[np.ndarray]:
                       elements=elements)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(TFLM_CAST_FROM).flatmap(cast_inputs), st.sampled_from(TFLM_CAST_TO))
 def test_cast(data: np.ndarray, to: str) -> None:
     check_evaluator(B.CAST, [const("x", data)], out(to))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(ALL_CAST).flatmap(cast_inputs), st.sampled_from(ALL_CAST))
 def test_cast_every_type_matches_litert(data: np.ndarray, to: str) -> None:
@@ -476,6 +516,8 @@ ACTIVATIONS = [ActivationFunctionType.NONE, ActivationFunctionType.RELU,
                ActivationFunctionType.RELU6, ActivationFunctionType.RELU_N1_TO_1]
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(st.sampled_from(sorted(ARITHMETIC)), st.sampled_from(ACTIVATIONS),
        hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=3),
@@ -488,6 +530,8 @@ def test_int32_arithmetic(op_type: BuiltinOperator, activation: ActivationFuncti
     check_evaluator(op_type, [const("a", a), const("b", b)], out("int32"), options, feed=(0, 1))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_int32_add_with_an_activation_is_refused() -> None:
     """TFLM ignores the fused activation of an int32 ADD (SUB and MUL apply theirs); LiteRT
     applies it. The evaluator sides with neither."""
@@ -534,6 +578,8 @@ def quantize_cases(draw: st.DrawFn, dtypes: Sequence[str]) -> tuple[np.ndarray, 
     return data, dtype, scale, zero
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(quantize_cases(["int8", "int16"]))
 def test_quantize(case: tuple[np.ndarray, str, float, int]) -> None:
@@ -541,6 +587,8 @@ def test_quantize(case: tuple[np.ndarray, str, float, int]) -> None:
     check_evaluator(B.QUANTIZE, [const("x", data)], out(dtype, Quantization(scale, zero)))
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(quantize_cases(["uint8"]))
 def test_quantize_uint8_matches_litert(case: tuple[np.ndarray, str, float, int]) -> None:
@@ -574,6 +622,8 @@ def quantized_arrays(draw: st.DrawFn, dtypes: Sequence[str], per_channel: bool
     return data, Quantization(chosen, zeros, quantized_dimension=axis)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(quantized_arrays(["int8", "int16", "uint8"], per_channel=False))
 def test_dequantize(case: tuple[np.ndarray, Quantization]) -> None:
@@ -581,6 +631,8 @@ def test_dequantize(case: tuple[np.ndarray, Quantization]) -> None:
     check_evaluator(B.DEQUANTIZE, [const("q", data, quantization=quantization)], out())
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(quantized_arrays(["int8", "uint8"], per_channel=True))
 def test_dequantize_per_channel_matches_litert(case: tuple[np.ndarray, Quantization]) -> None:
@@ -591,6 +643,8 @@ def test_dequantize_per_channel_matches_litert(case: tuple[np.ndarray, Quantizat
                     runtimes=LITERT)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_tflm_dequantize_ignores_channels() -> None:
     """Why per-channel DEQUANTIZE is checked against LiteRT only."""
     data = np.array([[10, 10], [10, 10]], np.int8)
@@ -611,6 +665,8 @@ def test_dequantize_int16_per_channel_is_refused() -> None:
         evaluate(Operator(B.DEQUANTIZE, [q], [out()]), [data])
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @QUICK
 @given(hnp.arrays(np.float16, hnp.array_shapes(max_dims=3, max_side=5)))
 def test_dequantize_float16_matches_litert(data: np.ndarray) -> None:
@@ -728,6 +784,8 @@ def _assert_runs_identically(before: bytes, after: Model, seed: int = 0) -> None
         assert _exact(run(after.to_bytes(), [x])) == _exact(run(before, [x])), name
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_golden_fold_everything() -> None:
     model = build_foldable_model()
     before = model.to_bytes()
@@ -760,6 +818,8 @@ def test_golden_fold_everything() -> None:
     assert not FoldConstants()(model).modified  # nothing left to fold
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_golden_without_growth() -> None:
     model = build_foldable_model()
     before = model.to_bytes()
@@ -784,6 +844,8 @@ def test_function_form_and_repr() -> None:
     assert FoldConstants.name == "fold_constants"
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_anomaly_detection_pattern() -> None:
     """The converter's chain as in anomaly_detection: scalar constants stored without a shape,
     strides and end sharing one tensor, an int8 RESHAPE whose shape input becomes constant."""

@@ -56,6 +56,7 @@ def test_runnable_model_golden(runnable_model: Callable[[], Model]) -> None:
     assert model.check() == []
 
 
+@pytest.mark.tflm
 def test_model_still_runs(runnable_model: Callable[[], Model]) -> None:
     data = randomize_weights(runnable_model(), seed=11).to_bytes()
     inputs = random_inputs(data, seed=2)
@@ -205,6 +206,7 @@ def test_shared_buffers_stay_shared() -> None:
     assert len(model.all_buffers()) == 2
 
 
+@pytest.mark.tflm
 def test_float_model_runs_on_tflm() -> None:
     model = Model()
     g = model.add_subgraph("main")

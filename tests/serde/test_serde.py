@@ -381,6 +381,8 @@ def test_zero_length_data_vectors_are_repaired(runnable_model: Callable[[], Mode
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_saved_model_runs_identically(runnable_model: Callable[..., Model], seed: int,
                                       repack: Callable[..., bytes]) -> None:
@@ -401,6 +403,8 @@ def test_saved_model_runs_identically(runnable_model: Callable[..., Model], seed
         assert len(np.unique(out)) > 1 and not np.all(np.abs(out.astype(int)) >= 127)
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_edited_model_runs_with_the_new_weights(runnable_model: Callable[[], Model]) -> None:
     reference = reference_runtimes()
     m = runnable_model()
@@ -618,6 +622,8 @@ def test_external_buffers_are_read_and_round_trip(monkeypatch: pytest.MonkeyPatc
     assert (tmp_path / "ext2.tflite").read_bytes() == ext
 
 
+@pytest.mark.litert
+@pytest.mark.tflm
 def test_external_buffers_run_in_litert(monkeypatch: pytest.MonkeyPatch,
                                         runnable_model: Callable[[], Model]) -> None:
     reference = reference_runtimes()

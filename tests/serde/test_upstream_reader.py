@@ -16,7 +16,8 @@ import pytest
 
 import tflitekit
 
-schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+schema = pytest.importorskip("ai_edge_litert.schema_py_generated",
+                             reason="needs ai-edge-litert (pip install ai-edge-litert)")
 
 
 def tree(obj: Any) -> Any:
