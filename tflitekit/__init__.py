@@ -34,6 +34,7 @@ from .ir import (
     SignatureDef,
     Subgraph,
     Tensor,
+    Usage,
     diff,
 )
 from .options import BuiltinOperator, TensorType
@@ -66,6 +67,7 @@ __all__ = [
     "Tensor",
     "TensorType",
     "UnsupportedOperatorError",
+    "Usage",
     "__version__",
     "diff",
     "load",
