@@ -97,6 +97,9 @@ def test_mismatch_sees_dtype_shape_and_bits() -> None:
     assert _mismatch(zeros, zeros.reshape(1, 3)) == "float32[1, 3] instead of float32[3]"
     assert _mismatch(zeros, -zeros) is not None  # -0.0 == 0.0, but not bit for bit
     assert _mismatch(np.array([np.nan]), np.array([np.nan])) is None
+    assert _mismatch(np.zeros((0, 2)), np.zeros((0, 2))) is None
+    assert _mismatch(np.array(1, np.int8), np.array(2, np.int8)) == (
+        "1 of 1 values differ, the first at flat index 0: 2 instead of 1")
     assert _mismatch(np.array([[1, 2], [3, 4]]), np.array([[1, 2], [3, 5]])) == (
         "1 of 4 values differ, the first at flat index 3: 5 instead of 4")
 

@@ -329,11 +329,11 @@ def _mismatch(want: Array, got: Array) -> str | None:
     """Why ``got`` is not bit-identical to ``want``, or None when it is."""
     if want.dtype != got.dtype or want.shape != got.shape:
         return f"{got.dtype}{list(got.shape)} instead of {want.dtype}{list(want.shape)}"
+    if want.tobytes() == got.tobytes():
+        return None
     w, g = (np.ascontiguousarray(x).reshape(-1) for x in (want, got))
     differ = np.flatnonzero((w.view(np.uint8).reshape(w.size, -1)
                              != g.view(np.uint8).reshape(g.size, -1)).any(axis=1))
-    if not differ.size:
-        return None
     at = int(differ[0])
     return (f"{differ.size} of {w.size} values differ, the first at flat index {at}: "
             f"{g[at].item()!r} instead of {w[at].item()!r}")
