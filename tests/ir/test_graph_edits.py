@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -203,3 +204,51 @@ def test_quantization_per_tensor_and_is_quantized() -> None:
     copy = absent_zero.copy()
     assert copy == absent_zero and copy.zero_point is None  # absent stays absent
     assert copy.scale is not absent_zero.scale
+
+
+def test_owned_list_index_agrees_with_a_plain_list() -> None:
+    """Random edits (duplicates, negative indices, slices) against a list as the oracle."""
+    from tflitekit.ir.graph import _OwnedList
+
+    pool = [object() for _ in range(8)]
+    for seed in range(200):
+        rnd = random.Random(seed)
+        owned: _OwnedList[object] = _OwnedList(lambda _: None, lambda _: None)
+        ref: list[object] = []
+        for _ in range(60):
+            choice = rnd.random()
+            if choice < 0.35 or not ref:
+                i, v = rnd.randint(-len(ref) - 2, len(ref) + 2), rnd.choice(pool)
+                owned.insert(i, v)
+                ref.insert(i, v)
+            elif choice < 0.5:
+                i = rnd.randrange(-len(ref), len(ref))
+                del owned[i]
+                del ref[i]
+            elif choice < 0.6:
+                a, b = sorted(rnd.randrange(len(ref) + 1) for _ in range(2))
+                values = [rnd.choice(pool) for _ in range(rnd.randint(0, 3))]
+                owned[a:b] = values
+                ref[a:b] = values
+            elif choice < 0.7:
+                span = slice(None, None, -2)
+                values = [rnd.choice(pool) for _ in ref[span]]
+                owned[span] = values
+                ref[span] = values
+            elif choice < 0.85:
+                i, v = rnd.randrange(len(ref)), rnd.choice(pool)
+                owned[i] = v
+                ref[i] = v
+            else:
+                v = rnd.choice(ref)
+                owned.remove(v)
+                ref.remove(v)
+            assert list(owned) == ref
+            for v in pool:
+                expected = next((i for i, x in enumerate(ref) if x is v), None)
+                assert (v in owned) == (expected is not None)
+                if expected is None:
+                    with pytest.raises(ValueError):
+                        owned.index(v)
+                else:
+                    assert owned.index(v) == expected

@@ -202,16 +202,30 @@ class Operator:
 class _OwnedList(MutableSequence[T]):
     """A list that tells its owner about every item added or removed.
 
-    Items compare by identity; membership is a dict lookup (the list counts each item).
+    Items compare by identity. Membership is a dict lookup (the list counts each item), and so
+    is ``index`` while the positions it cached still hold: an edit at position i invalidates
+    only the cached positions from i on, which the next lookup re-scans as far as it needs.
     """
 
-    __slots__ = ("_added", "_counts", "_items", "_removed")
+    __slots__ = ("_added", "_counts", "_items", "_positions", "_removed", "_valid")
 
     def __init__(self, added: Callable[[T], object], removed: Callable[[T], object]) -> None:
         self._items: list[T] = []
         self._counts: dict[int, int] = {}  # id(item) -> occurrences
+        self._positions: dict[int, int] = {}  # id(item) -> first position, right below _valid
+        self._valid = 0
         self._added = added
         self._removed = removed
+
+    def _edited(self, index: int | slice) -> None:
+        """Forget cached positions from ``index`` on (before the edit is made)."""
+        n = len(self._items)
+        if isinstance(index, slice):
+            span = range(n)[index]
+            first = (span[-1] if span.step < 0 else span[0]) if span else index.indices(n)[0]
+        else:
+            first = max(0, min(n, index + n if index < 0 else index))
+        self._valid = min(self._valid, first)
 
     def _count(self, items: Iterable[T], step: int) -> None:
         counts = self._counts
@@ -257,6 +271,7 @@ class _OwnedList(MutableSequence[T]):
         for item in new:  # items that stay in place are neither added nor removed
             if id(item) not in old_ids:
                 self._added(item)
+        self._edited(index)
         if isinstance(index, slice):
             self._items[index] = new
         else:
@@ -269,6 +284,7 @@ class _OwnedList(MutableSequence[T]):
 
     def __delitem__(self, index: int | slice) -> None:
         old = self._items[index] if isinstance(index, slice) else [self._items[index]]
+        self._edited(index)
         del self._items[index]
         self._count(old, -1)
         for item in old:
@@ -276,13 +292,28 @@ class _OwnedList(MutableSequence[T]):
 
     def insert(self, index: int, value: T) -> None:
         self._added(value)  # may refuse the item: then the list stays as it was
+        self._edited(index)
         self._items.insert(index, value)
         self._count((value,), 1)
 
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
-        if id(value) in self._counts:  # items have identity equality: list.index finds them
+        if id(value) not in self._counts:
+            raise ValueError(f"{value!r} is not in the list")
+        if start or stop is not None:  # items have identity equality: list.index finds them
             return self._items.index(value, start, len(self._items) if stop is None else stop)
-        raise ValueError(f"{value!r} is not in the list")
+        items, positions = self._items, self._positions
+        at = positions.get(id(value))
+        if at is not None and at < self._valid and items[at] is value:
+            return at
+        for i in range(self._valid, len(items)):  # extend the valid prefix up to ``value``
+            item = items[i]
+            first = positions.get(id(item))
+            if first is None or first >= i or items[first] is not item:
+                positions[id(item)] = i
+            self._valid = i + 1
+            if item is value:
+                return i
+        raise AssertionError("unreachable: counted items are in the list")
 
     def remove(self, value: T) -> None:
         del self[self.index(value)]
