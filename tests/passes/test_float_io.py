@@ -444,6 +444,7 @@ def _second_subgraph_model(float_io: bool = True) -> Model:
     return model
 
 
+@pytest.mark.litert
 def test_entry_subgraphs_include_signature_subgraphs() -> None:
     model = _second_subgraph_model()
     g = model.subgraphs[1]

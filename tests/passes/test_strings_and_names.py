@@ -28,6 +28,7 @@ def _signature_run(data: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(runner(image=x)["scores"])
 
 
+@pytest.mark.litert
 def test_strip_strings_removes_names_and_keeps_signatures(
         runnable_model: Callable[[], Model]) -> None:
     model = _with_signature(runnable_model())
