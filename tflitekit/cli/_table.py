@@ -3,6 +3,7 @@ shortened in the middle so that different names stay different."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,38 +37,67 @@ def abbreviate(name: str, width: int) -> str:
 
 def abbreviations(names: Iterable[str], width: int) -> dict[str, str]:
     """Each name shortened to ``width`` characters (see :func:`abbreviate`). Names that would
-    come out alike show instead the part around where they differ (``...ion_1/Fused...``), so
-    that different names are shown differently."""
-    out: dict[str, str] = {}
+    come out alike show instead the part around where they differ (``...ion_1/Fused...``), or,
+    when that is not enough, more of themselves: different names are shown differently."""
+    out = {name: abbreviate(name, width) for name in set(names)}
+    longest = max(map(len, out), default=0)
+    size = max(width, 12)
+    while clashes := _clashes(out):
+        involved = sorted({name for members in clashes for name in members})
+        for anchored in (False, True):
+            trial = {**out, **_distinguish(involved, size, anchored)}
+            for _ in range(4):  # names still alike: tell those apart among themselves
+                still = {name for members in _clashes(trial) for name in members}
+                if not still & set(involved):
+                    return trial
+                trial.update(_distinguish(sorted(still), size, anchored))
+        size += max(4, size // 4)
+        out.update({name: abbreviate(name, size) for name in involved})
+        if size >= longest:
+            out.update({name: name for name in involved})
+    return out
+
+
+def _clashes(short: dict[str, str]) -> list[list[str]]:
     groups: dict[str, list[str]] = defaultdict(list)
-    for name in set(names):
-        groups[abbreviate(name, width)].append(name)
-    for short, members in groups.items():
-        if len(members) == 1:
-            out[members[0]] = short
+    for name, shown in short.items():
+        groups[shown].append(name)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def _distinguish(names: list[str], width: int, anchored: bool) -> dict[str, str]:
+    """For each name, the part of ``width`` characters around where it differs from the names
+    most like it (its neighbours in sorted order) and where it differs from the one less like
+    it (or, ``anchored``, where all the names first differ): one window when the two places
+    are close, else two of half the width each (``...ck_8_de...rmV3;mobilen...``)."""
+    ordered = sorted(names)
+    shared = [_common_prefix(a, b) for a, b in itertools.pairwise(ordered)]
+    lead = width // 4
+    out = {}
+    for k, name in enumerate(ordered):
+        near = (shared[k - 1] if k else 0, shared[k] if k < len(shared) else 0)
+        common = _common_prefix(ordered[0], ordered[-1]) if anchored else min(near)
+        spot = max(near)
+        if spot - common < width - lead - 2 * len(_ELLIPSIS):
+            out[name] = _window(name, _start(name, spot - lead, width), width)
         else:
-            out.update(_distinguish(members, max(width, 12)))
+            half = width // 2
+            first = _window(name, _start(name, common - half // 4, half), half)
+            first = first.removesuffix(_ELLIPSIS)
+            rest = width - len(first)
+            out[name] = first + _window(name, _start(name, spot - rest // 4, rest), rest)
     return out
 
 
-def _distinguish(names: list[str], width: int) -> dict[str, str]:
-    """Windows of ``width`` characters over ``names`` that start a little before the end of
-    their common prefix, so each shows its first differing character."""
-    start = max(0, _common_prefix(names) - width // 4)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        groups[_window(name, start, width)].append(name)
-    out: dict[str, str] = {}
-    for short, members in groups.items():
-        out.update({members[0]: short} if len(members) == 1 else _distinguish(members, width))
-    return out
+def _start(name: str, start: int, width: int) -> int:
+    """``start`` moved back so that a window of ``width`` reaching the end of ``name`` is full."""
+    return max(0, min(start, len(name) - width + len(_ELLIPSIS)))
 
 
-def _common_prefix(names: list[str]) -> int:
-    """The length of the longest prefix all ``names`` share."""
-    first, last = min(names), max(names)
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest prefix ``a`` and ``b`` share."""
     n = 0
-    while n < len(first) and first[n] == last[n]:
+    while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
 

@@ -203,7 +203,7 @@ def _name_width(graph: SubgraphSummary, width: int) -> int:
     index = len(str(len(graph.operators)))
     label = max([8, *(len(_op_label(op.op, op.custom_code)) for op in graph.operators)])
     digits = len(str(graph.tensor_count))
-    room = (width - 4 - index - label - 3 * 2) // 2 - digits - 2
+    room = (width - 4 - index - label - 3 * 2) // 2 - digits - 3  # "#12 " and ","
     return max(_MIN_NAME_WIDTH, min(_NAME_WIDTH, room))
 
 
