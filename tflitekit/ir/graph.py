@@ -167,7 +167,7 @@ class Operator:
                     if was is not None:
                         was._uses.pop(Usage(self, index), None)
                     if now is not None:
-                        now._uses[Usage(self, index)] = None
+                        now._link(Usage(self, index))
         self._inputs = new
 
     @property
@@ -202,16 +202,17 @@ class Operator:
 class _OwnedList(MutableSequence[T]):
     """A list that tells its owner about every item added or removed.
 
-    Items compare by identity. Membership is a dict lookup (the list counts each item), and so
-    is ``index`` while the positions it cached still hold: an edit at position i invalidates
-    only the cached positions from i on, which the next lookup re-scans as far as it needs.
+    Items compare by identity. Membership is a dict lookup (the list counts each item, from the
+    first question on), and so is ``index`` while the positions it cached still hold: an edit at
+    position i invalidates only the cached positions from i on, which the next lookup re-scans
+    as far as it needs.
     """
 
     __slots__ = ("_added", "_counts", "_items", "_positions", "_removed", "_valid")
 
     def __init__(self, added: Callable[[T], object], removed: Callable[[T], object]) -> None:
         self._items: list[T] = []
-        self._counts: dict[int, int] = {}  # id(item) -> occurrences
+        self._counts: dict[int, int] | None = None  # id(item) -> occurrences, once asked
         self._positions: dict[int, int] = {}  # id(item) -> first position, right below _valid
         self._valid = 0
         self._added = added
@@ -229,6 +230,8 @@ class _OwnedList(MutableSequence[T]):
 
     def _count(self, items: Iterable[T], step: int) -> None:
         counts = self._counts
+        if counts is None:
+            return
         for item in items:
             key = id(item)
             n = counts.get(key, 0) + step
@@ -243,8 +246,14 @@ class _OwnedList(MutableSequence[T]):
     def __iter__(self) -> Iterator[T]:
         return iter(self._items)
 
+    def _counted(self) -> dict[int, int]:
+        if self._counts is None:
+            self._counts = {}
+            self._count(self._items, 1)
+        return self._counts
+
     def __contains__(self, item: object) -> bool:
-        return id(item) in self._counts
+        return id(item) in self._counted()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (_OwnedList, list, tuple)):
@@ -297,7 +306,7 @@ class _OwnedList(MutableSequence[T]):
         self._count((value,), 1)
 
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
-        if id(value) not in self._counts:
+        if id(value) not in self._counted():
             raise ValueError(f"{value!r} is not in the list")
         if start or stop is not None:  # items have identity equality: list.index finds them
             return self._items.index(value, start, len(self._items) if stop is None else stop)
@@ -424,7 +433,7 @@ class Subgraph:
         """Record ``op`` as user of its inputs and producer of its outputs."""
         for index, tensor in enumerate(op._inputs):
             if tensor is not None:
-                tensor._uses[Usage(op, index)] = None
+                tensor._link(Usage(op, index))
         for tensor in op._outputs:
             tensor._producer = op
 

@@ -224,6 +224,11 @@ class Usage(NamedTuple):
     index: int  # type: ignore[assignment]  # shadows tuple.index, as the name reads best
 
 
+# The uses of a tensor nothing reads: shared, never written (the first link gives the tensor its
+# own dict), so that a model of many unread tensors costs no dict for each.
+_NO_USES: dict[Usage, None] = {}
+
+
 class Tensor:
     """A tensor of a subgraph. ``buffer`` is None for a tensor without constant data.
 
@@ -256,7 +261,7 @@ class Tensor:
         self.external_buffer = external_buffer  # id in Model.external_buffers; 0 for none
         self._graph: Subgraph | None = None
         self._producer: Operator | None = None
-        self._uses: dict[Usage, None] = {}  # insertion-ordered set: O(1) link and unlink
+        self._uses: dict[Usage, None] = _NO_USES  # an insertion-ordered set: O(1) link, unlink
 
     @classmethod
     def _restore(cls, name: str | None, shape: tuple[int, ...] | None, dtype: TensorType,
@@ -279,8 +284,14 @@ class Tensor:
         t.external_buffer = external_buffer
         t._graph = None
         t._producer = None
-        t._uses = {}
+        t._uses = _NO_USES
         return t
+
+    def _link(self, use: Usage) -> None:
+        """Record a read (for the subgraph's bookkeeping)."""
+        if self._uses is _NO_USES:
+            self._uses = {}
+        self._uses[use] = None
 
     @classmethod
     def constant(cls, name: str | None, value: Any, dtype: Any = None, *,
