@@ -238,7 +238,8 @@ def test_options_round_trip_with_non_default_values(op: BuiltinOperator) -> None
     y = g.add_output(Tensor("y", (1,)))
     kw = {"options": options} if union == "BuiltinOptions" else {"options_2": options}
     g.add_operator(Operator(op, [x], [y], **kw))
-    assert m.check() == []
+    # one float input is not what every operator takes: only the operand rules may object
+    assert [p for p in m.check() if not p.kind.startswith("operand-")] == []
     loaded = tflitekit.load(m.to_bytes())
     got = loaded.main.operators[0].options if union == "BuiltinOptions" else \
         loaded.main.operators[0].options_2
