@@ -50,24 +50,27 @@ def pause_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: (decode(buf, pos) -> field values, table size)
+_Plan = tuple[Any, int]
+#: Bound on the plans a spec keeps: files dedupe their vtables and writers emit the same few
+#: shapes, so real files need a handful; the bound stops hostile input.
+_MAX_PLANS = 256
+
+
 class TableSpec:
     """The fields of a table type as the reader sees them: ``(slot, code)`` pairs, where code is
-    a scalar struct code or "O" for an offset (string, vector, table, union value)."""
+    a scalar struct code or "O" for an offset (string, vector, table, union value).
 
-    __slots__ = ("defaults", "entries", "names")
+    A spec keeps the plans compiled for it (by vtable bytes), so they live and die with it.
+    """
+
+    __slots__ = ("defaults", "entries", "names", "plans")
 
     def __init__(self, entries: Sequence[tuple[str, int, str, Any]]) -> None:
         self.names = tuple(name for name, _, _, _ in entries)
         self.entries = tuple((slot, code) for _, slot, code, _ in entries)
         self.defaults = tuple(-1 if code == "O" else default for _, _, code, default in entries)
-
-
-#: (decode(buf, pos) -> field values, table size)
-_Plan = tuple[Any, int]
-#: Compiled plans by (spec, vtable bytes), shared by every read: files dedupe their vtables and
-#: writers emit the same few shapes, so this stays small; the bound stops hostile input.
-_PLANS: dict[tuple[int, bytes], _Plan] = {}
-_MAX_PLANS = 4096
+        self.plans: dict[bytes, _Plan] = {}
 
 
 class Reader:
@@ -85,7 +88,7 @@ class Reader:
         self.buf = buf
         self.size = len(buf) if size is None else size
         self.budget = 2 * self.size + 4096
-        self._plans: dict[tuple[int, int], _Plan] = {}
+        self._plans: dict[tuple[TableSpec, int], _Plan] = {}  # the key holds the spec alive
 
     def spend(self, nbytes: int, what: str) -> None:
         """Account for decoding ``nbytes`` of input; fail when far more is decoded than the file
@@ -119,9 +122,9 @@ class Reader:
         if not 0 <= pos <= self.size - 4:
             raise FormatError(f"{what}: table offset {pos} is outside the buffer")
         vt = pos - _I32.unpack_from(self.buf, pos)[0]
-        plan = self._plans.get((id(spec), vt))
+        plan = self._plans.get((spec, vt))
         if plan is None:
-            plan = self._plans[(id(spec), vt)] = self._plan(pos, vt, spec, what)
+            plan = self._plans[(spec, vt)] = self._plan(pos, vt, spec, what)
         decode, tbl_len = plan
         if pos + tbl_len > self.size:
             raise FormatError(f"{what}: table at {pos} claims {tbl_len} bytes, past the end")
@@ -137,13 +140,13 @@ class Reader:
             raise FormatError(f"{what}: table at {pos} has a malformed vtable (size {vt_len})")
         if tbl_len < 4:
             raise FormatError(f"{what}: table at {pos} has a malformed size ({tbl_len})")
-        key = (id(spec), bytes(self.buf[vt:vt + vt_len]))
-        plan = _PLANS.get(key)
+        vtable = bytes(self.buf[vt:vt + vt_len])
+        plan = spec.plans.get(vtable)
         if plan is None:
-            offsets = struct.unpack_from(f"<{(vt_len - 4) >> 1}H", key[1], 4)
+            offsets = struct.unpack_from(f"<{(vt_len - 4) >> 1}H", vtable, 4)
             plan = _compile(spec, offsets, tbl_len, what)
-            if len(_PLANS) < _MAX_PLANS:
-                _PLANS[key] = plan
+            if len(spec.plans) < _MAX_PLANS:
+                spec.plans[vtable] = plan
         return plan
 
     def vector(self, pos: int, elem_size: int, what: str) -> tuple[int, int]:
