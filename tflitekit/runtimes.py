@@ -157,7 +157,8 @@ def input_specs(model: Model | bytes) -> list[tuple[np.dtype[Any], tuple[int, ..
 def _quantized_range(tensor: Tensor) -> tuple[float, float] | None:
     """Real range covered by a per-tensor quantized integer tensor, if it is one."""
     q, dtype = tensor.quantization, tensor.numpy_dtype
-    if q is None or q.scale is None or q.scale.size != 1 or dtype is None or dtype.kind not in "iu":
+    if (q is None or not q.is_quantized or q.per_channel or dtype is None
+            or dtype.kind not in "iu"):
         return None
     scale, zero = q.per_tensor()
     info = np.iinfo(dtype)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tflitekit
-from tflitekit import Model, OperatorCode, Tensor
+from tflitekit import Model, OperatorCode, Quantization, Tensor
 from tflitekit.analysis import decode_metadata, dump, summarize
 from tflitekit.analysis.size import encoded_size
 from tflitekit.options import BuiltinOperator
@@ -171,3 +171,21 @@ def test_corpus_metadata_decodes(corpus_paths: list[Path]) -> None:
             assert params.values["classes"] == ["on", "off", "_unknown_"]
             assert params.values["fe.sample_rate_hz"] == 16000
     assert seen >= 22
+
+
+def test_quantization_summaries() -> None:
+    """Per tensor, per channel, range only, empty, and a broken one that must not raise."""
+    m = Model("quantized")
+    g = m.add_subgraph("main")
+    for name, q in [("per_tensor", Quantization(0.5, -3)),
+                    ("per_channel", Quantization([0.1, 0.2, 0.3], quantized_dimension=1)),
+                    ("range", Quantization(min=[-1.0], max=[2.0])),
+                    ("empty", Quantization()),
+                    ("broken", Quantization(0.5, [1, 2]))]:
+        g.add_input(Tensor(name, (1, 3), "int8", quantization=q))
+    got = {t.name: t.quantization for t in summarize(m).subgraphs[0].inputs}
+    assert got == {"per_tensor": {"scale": 0.5, "zero_point": -3},
+                   "per_channel": {"per_channel": 3, "quantized_dimension": 1},
+                   "range": {"min": -1.0, "max": 2.0},
+                   "empty": None,
+                   "broken": {"per_channel": 2, "quantized_dimension": 0}}

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import TFLiteKitError
 from ..ir import Model, Operator, Quantization, Subgraph, Tensor
 from ..serde.digest import TRAILER_MAGIC, TRAILER_SIZE
 from ..serde.numbering import Numbering
@@ -265,13 +266,13 @@ def _quantization(q: Quantization | None) -> dict[str, Any] | None:
     if q is None or q.is_empty():
         return None
     out: dict[str, Any] = {}
-    if q.scale is not None and q.scale.size > 1:
-        out["per_channel"] = int(q.scale.size)
-        out["quantized_dimension"] = q.quantized_dimension
-    elif q.scale is not None and q.scale.size == 1:
-        out["scale"] = json_value(q.scale[0])
-        zp = q.zero_point
-        out["zero_point"] = int(zp[0]) if zp is not None and zp.size else 0
+    if q.is_quantized:
+        try:
+            scale, zero = q.per_tensor()
+            out["scale"], out["zero_point"] = json_value(scale), zero
+        except TFLiteKitError:  # per channel (or, in a broken file, more zero points than scales)
+            out["per_channel"] = max(a.size for a in (q.scale, q.zero_point) if a is not None)
+            out["quantized_dimension"] = q.quantized_dimension
     if q.min is not None and q.max is not None and q.min.size == q.max.size == 1:
         out["min"], out["max"] = json_value(q.min[0]), json_value(q.max[0])
     if q.details is not None:

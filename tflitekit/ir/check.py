@@ -218,7 +218,7 @@ def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
                                            f"{tensor.dtype.name} needs {expected}",
                                     "buffer-size", tensor))
     q = tensor.quantization
-    if q is None or q.scale is None or q.scale.size == 0:
+    if q is None or q.scale is None or not q.is_quantized:  # (scale is None: for mypy)
         return
     if q.zero_point is not None and q.zero_point.size not in (q.scale.size, 0):
         problems.append(Problem(where, f"{q.scale.size} scales but {q.zero_point.size} "
