@@ -18,10 +18,13 @@ from . import options
 from .errors import (
     CodecError,
     FormatError,
+    OverwriteError,
     PassError,
     RuntimeUnavailable,
+    SaveError,
     TFLiteKitError,
     UnsupportedOperatorError,
+    UsageError,
 )
 from .ir import (
     Buffer,
@@ -39,7 +42,7 @@ from .ir import (
 )
 from .options import BuiltinOperator, TensorType
 from .serde import load, save, to_bytes
-from .validate import validate
+from .validate import ValidationReport, validate, validate_report
 
 if TYPE_CHECKING:
     from . import passes, runtimes, testing
@@ -57,10 +60,12 @@ __all__ = [
     "Model",
     "Operator",
     "OperatorCode",
+    "OverwriteError",
     "PassError",
     "Problem",
     "Quantization",
     "RuntimeUnavailable",
+    "SaveError",
     "SignatureDef",
     "Subgraph",
     "TFLiteKitError",
@@ -68,6 +73,8 @@ __all__ = [
     "TensorType",
     "UnsupportedOperatorError",
     "Usage",
+    "UsageError",
+    "ValidationReport",
     "__version__",
     "diff",
     "load",
@@ -78,6 +85,7 @@ __all__ = [
     "testing",
     "to_bytes",
     "validate",
+    "validate_report",
 ]
 
 

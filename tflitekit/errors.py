@@ -11,11 +11,16 @@ __all__ = [
     "SaveError",
     "TFLiteKitError",
     "UnsupportedOperatorError",
+    "UsageError",
 ]
 
 
 class TFLiteKitError(Exception):
     """Base class of every error raised by tflitekit."""
+
+
+class UsageError(TFLiteKitError, ValueError):
+    """An argument has an invalid value (a batch below 1, an unknown dtype, ...)."""
 
 
 class FormatError(TFLiteKitError, ValueError):
@@ -58,7 +63,7 @@ class RuntimeUnavailable(TFLiteKitError, ImportError):
     """An optional runtime cannot be imported; the message names the pip package to install."""
 
 
-for _cls in (TFLiteKitError, FormatError, SaveError, OverwriteError, PassError,
+for _cls in (TFLiteKitError, UsageError, FormatError, SaveError, OverwriteError, PassError,
              UnsupportedOperatorError, CodecError, RuntimeUnavailable):
     _cls.__module__ = "tflitekit"  # the public path users catch them by
 del _cls

@@ -36,6 +36,9 @@ class ValidationReport:
         return f"not checked: {total} operator{'s' * (total != 1)} ({listing})"
 
 
+ValidationReport.__module__ = "tflitekit"
+
+
 def validate_report(source: Any) -> ValidationReport:
     """The :class:`ValidationReport` of the model at ``source`` (path, bytes or file object).
 
@@ -47,8 +50,9 @@ def validate_report(source: Any) -> ValidationReport:
         model = load(source, strict=False, problems=problems)
     except FormatError as exc:
         return ValidationReport([Problem("file", str(exc), "format")])
-    found = [Problem("file", message, "format") for message in problems] + model.check()
-    return ValidationReport(found, unchecked(model))
+    with model:  # release the file now, not when the garbage collector runs
+        found = [Problem("file", message, "format") for message in problems] + model.check()
+        return ValidationReport(found, unchecked(model))
 
 
 def validate(source: Any) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,6 +155,9 @@ def test_copy_of_every_corpus_model_saves_the_same_bytes(corpus_model: Path) -> 
 
 
 def open_fds() -> int:
+    """Open descriptors, after collecting garbage other tests left (a model dropped earlier
+    but not yet collected would close its file in the middle of a measurement)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -188,3 +192,18 @@ def test_views_and_copies_outlive_close(tmp_path: Path, tiny_model: Callable[[],
     del kept
     copy.close()
     assert open_fds() == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+def test_validate_releases_the_file(tmp_path: Path, tiny_model: Callable[[], Model]) -> None:
+    """validate() closes the model it loads: with the collector off, nothing stays open."""
+    path = tmp_path / "m.tflite"
+    tiny_model().save(path)
+    before = open_fds()
+    gc.disable()
+    try:
+        report = tflitekit.validate_report(path)
+        after = len(os.listdir("/proc/self/fd"))
+    finally:
+        gc.enable()
+    assert report.ok and after == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -225,6 +226,13 @@ def test_unexpected_exceptions_are_wrapped_too(runnable_model: Callable[[], Mode
         PassManager([boom])(runnable_model())
     assert str(caught.value) == "pipeline, step 1 (boom): KeyError: 'x'"
     assert caught.value.__cause__ is boom.error
+
+
+def test_step_errors_print_as_pass_errors(runnable_model: Callable[[], Model]) -> None:
+    with pytest.raises(PassError) as caught:
+        PassManager([Boom()])(runnable_model())
+    line = traceback.format_exception_only(type(caught.value), caught.value)[-1]
+    assert line == "tflitekit.PassError: pipeline, step 1 (boom): boom\n"
 
 
 def test_nested_errors_give_the_full_path(runnable_model: Callable[[], Model]) -> None:

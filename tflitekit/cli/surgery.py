@@ -30,6 +30,7 @@ from ..passes import (
     TopologicalSort,
     optimize_pipeline,
 )
+from ..serde.files import refuse_overwrite
 from ._common import (
     Handler,
     Subparsers,
@@ -37,9 +38,6 @@ from ._common import (
     load_model,
     num,
     print_json,
-    read_chunks,
-    refuse_same_file,
-    write_atomically,
 )
 
 __all__ = ["PASSES", "register"]
@@ -232,26 +230,21 @@ def _cmd_passes(args: argparse.Namespace) -> int:
             flag = "--" + option.replace("_", "-")
             raise TFLiteKitError(f"{flag} applies to {' and '.join(users)}, which is not among "
                                  "the passes given")
-    try:
-        steps = [PASSES[name].build(args) for name in args.passes]
-    except ValueError as exc:
-        raise TFLiteKitError(str(exc)) from None
+    steps = [PASSES[name].build(args) for name in args.passes]
     return _run(args, PassManager(steps, name="passes", fixed_point=args.fixed_point))
 
 
 def _run(args: argparse.Namespace, pipeline: PassManager) -> int:
-    refuse_same_file(args.model, args.output, args.overwrite)
+    if not args.overwrite:
+        refuse_overwrite(args.model, args.output, advice="pass --overwrite to replace it")
     model = load_model(args.model)
     before = os.path.getsize(args.model)
     reencoded = encoded_size(model)
     result = pipeline(model)
-    if result.modified:
-        model.save(args.output, overwrite=args.overwrite)
-        size = SizeChange(before, os.path.getsize(args.output), reencoded)
-    else:
-        if not (os.path.exists(args.output) and os.path.samefile(args.model, args.output)):
-            write_atomically(args.output, read_chunks(args.model))
-        size = SizeChange(before, before, None)
+    # an unchanged model is written as the input's own bytes (tflitekit.serde.verbatim)
+    model.save(args.output, overwrite=True)
+    size = SizeChange(before, os.path.getsize(args.output),
+                      reencoded if result.modified else None)
     summary = _summary(args.model, args.output, size, result)
     if args.json:
         print_json(summary)

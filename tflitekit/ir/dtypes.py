@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
 from ..options import TensorType
 
 __all__ = ["from_numpy", "itemsize", "name", "to_numpy"]
@@ -31,7 +32,7 @@ def from_numpy(dtype: np.dtype | type | str) -> TensorType:
     try:
         return TensorType(_FROM_NUMPY[np.dtype(dtype).newbyteorder("=")])
     except (KeyError, TypeError):
-        raise TypeError(f"no TFLite tensor type for numpy dtype {dtype!r}") from None
+        raise UsageError(f"no TFLite tensor type for numpy dtype {dtype!r}") from None
 
 
 def itemsize(dtype: TensorType | int) -> int | None:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import PassError, TFLiteKitError
+from ..errors import PassError, TFLiteKitError, UsageError
 from ..ir import Model, Problem
 
 __all__ = ["CHECK_ENV", "Pass", "PassError", "PassManager", "PassResult", "PipelineResult",
@@ -155,6 +155,9 @@ class _StepError(PassError):
         self.numbers, self.names, self.detail = numbers, names, detail
 
 
+_StepError.__module__, _StepError.__qualname__ = "tflitekit", "PassError"  # as tracebacks show it
+
+
 class PassManager(Pass):
     """Runs ``passes`` in order on a model, in place; a pass itself, so pipelines nest.
 
@@ -173,7 +176,7 @@ class PassManager(Pass):
                  fixed_point: bool = False, max_iterations: int = 10,
                  check: bool | None = None, keep_intermediates: bool = False) -> None:
         if max_iterations < 1:
-            raise ValueError("max_iterations must be at least 1")
+            raise UsageError("max_iterations must be at least 1")
         self.passes = list(passes)
         self.name = name
         self.fixed_point = fixed_point

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from ..ir import Model, Tensor, dtypes
 from ..options import TensorType
 from .base import Pass, Report
@@ -37,7 +38,7 @@ class RandomizeWeights(Pass):
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.high - self.low) and self.low <= self.high):
-            raise ValueError(f"need finite low <= high, got low={self.low}, high={self.high}")
+            raise UsageError(f"need finite low <= high, got low={self.low}, high={self.high}")
 
     def run(self, model: Model, report: Report) -> None:
         rng = np.random.default_rng(self.seed)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from ..ir import Model, Operator, Subgraph, Tensor
 from ..ir.opfacts import Batch, facts
 from ..options import BuiltinOperator, ReshapeOptions
@@ -206,7 +207,7 @@ class SetBatchSize(Pass):
 
     def __post_init__(self) -> None:
         if self.batch < 1:
-            raise ValueError(f"the batch must be at least 1, got {self.batch}")
+            raise UsageError(f"the batch must be at least 1, got {self.batch}")
 
     def run(self, model: Model, report: Report) -> None:
         graphs = entry_subgraphs(model)
