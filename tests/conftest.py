@@ -13,8 +13,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from _flatbuffer import Flat, repack_with_flatbuffers
@@ -31,7 +33,7 @@ os.environ["TFLITEKIT_CHECK_PASSES"] = "1"
 FIXTURE_RUNTIMES = {"repack": "tflm"}
 
 # The optional tools of the other oracle tiers: marker -> (what is missing, how to get it).
-TOOLS = {"xcore": ("xmos-ai-tools", "pip install xmos-ai-tools"),
+TOOLS = {"xcore": ("xmos-ai-tools", "pip install --no-deps xmos-ai-tools"),
          "train": ("tensorflow", "pip install tensorflow"),
          "browser": ("a Chromium browser", "install chromium and put it on PATH")}
 
@@ -141,7 +143,43 @@ def corpus_paths() -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------
-# An independent, minimal flatbuffer reader for byte-level assertions (no tflitekit code involved)
+# The xcore tier: corpus models converted by xcore-opt (scripts/convert_xcore.py)
+# ------------------------------------------------------------------------------------------------
+
+
+def _load_convert_xcore() -> ModuleType:
+    """scripts/convert_xcore.py as a module (importing it needs only the standard library)."""
+    spec = importlib.util.spec_from_file_location("convert_xcore",
+                                                  REPO / "scripts" / "convert_xcore.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["convert_xcore"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+convert_xcore = _load_convert_xcore()
+
+#: The models the ``xcore_models`` fixture converts: the script's own, and two more whose
+#: operators xcore-opt rewrites differently.
+XCORE_MODELS: tuple[str, ...] = (*convert_xcore.MODELS, "rock_paper_scissors", "audio_example1")
+
+
+@pytest.fixture(scope="session")
+def xcore_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """:data:`XCORE_MODELS` converted once per session, by corpus stem. Skips, naming
+    xmos-ai-tools, without the converter; fails without the corpus."""
+    try:
+        convert_xcore.find_converter()
+    except convert_xcore.ConvertError as exc:
+        pytest.skip(f"the xcore tier needs xmos-ai-tools: {exc}")
+    if not corpus_models():
+        pytest.fail(_missing_corpus_message(), pytrace=False)
+    out = tmp_path_factory.mktemp("xcore")
+    manifest = convert_xcore.convert_all(corpus_dir(), out, XCORE_MODELS)
+    models = manifest["models"]
+    assert isinstance(models, list)
+    return {str(m["name"]): out / str(m["file"]) for m in models}
 
 
 # ------------------------------------------------------------------------------------------------
