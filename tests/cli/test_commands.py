@@ -128,7 +128,7 @@ def test_unchanged_is_copied_byte_for_byte(capsys: pytest.CaptureFixture[str], t
                                            runnable_model: Callable[[], Model],
                                            command: list[str]) -> None:
     source = _padded(runnable_model, tmp_path)
-    assert len(tflitekit.load(source).to_bytes()) != source.stat().st_size
+    assert len(tflitekit.load(source).to_bytes(reencode=True)) != source.stat().st_size
     out = tmp_path / "out.tflite"
     code, text, err = run(capsys, command[0], source, out, *command[1:])
     assert code == 0, err
@@ -149,7 +149,7 @@ def test_changed_model_accounts_for_reencoding(capsys: pytest.CaptureFixture[str
     out = tmp_path / "out.tflite"
     report = run_json(capsys, "prune", source, out)
     before, after = source.stat().st_size, out.stat().st_size
-    reencoded = len(tflitekit.load(source).to_bytes())
+    reencoded = len(tflitekit.load(source).to_bytes(reencode=True))
     assert report["bytes_reencoded"] == reencoded
     assert report["bytes_from_encoding"] == reencoded - before != 0
     assert report["bytes_from_encoding"] + report["bytes_from_changes"] == after - before
@@ -330,7 +330,7 @@ def test_corpus_reports_account_for_every_byte(capsys: pytest.CaptureFixture[str
                                                tmp_path: Path) -> None:
     out = tmp_path / "out.tflite"
     for path in corpus_paths:
-        reencoded = len(tflitekit.load(path).to_bytes())
+        reencoded = len(tflitekit.load(path).to_bytes(reencode=True))
         for command in (["prune"], ["optimize"], ["strip-float-io"],
                         ["passes", "strip-strings"]):
             report = run_json(capsys, command[0], path, out, *command[1:], "--overwrite")

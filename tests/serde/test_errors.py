@@ -31,7 +31,8 @@ def _single_line_about(exc: BaseException, path: Path | str) -> str:
 
 @pytest.fixture
 def loaded(tmp_path: Path, runnable_bytes: bytes) -> Model:
-    """A model loaded from a file: its save copies the file in a background thread."""
+    """A model loaded from a file: a re-encoding save copies the file in a background thread
+    and patches it; a plain save of the unchanged model copies the file."""
     source = tmp_path / "source.tflite"
     source.write_bytes(runnable_bytes)
     return tflitekit.load(source)
@@ -44,7 +45,7 @@ def test_full_disk_while_copying_the_source(tmp_path: Path, loaded: Model,
     monkeypatch.setattr(serde_write, "copy_chunk", _no_space)
     out = tmp_path / "out.tflite"
     with pytest.raises(SaveError) as info:
-        loaded.save(out)
+        loaded.save(out, reencode=True)
     assert thread_errors == [], "the copy thread's exception escaped as a traceback"
     assert _single_line_about(info.value, out).endswith("No space left on device")
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(out)
@@ -52,15 +53,16 @@ def test_full_disk_while_copying_the_source(tmp_path: Path, loaded: Model,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.tflite"]
 
 
-@pytest.mark.parametrize("where", ["write_parts", "patch_parts"])
+@pytest.mark.parametrize("case", ["built", "re-encoded", "verbatim"])
 def test_full_disk_while_writing(tmp_path: Path, runnable_model: Callable[[], Model],
                                  loaded: Model, monkeypatch: pytest.MonkeyPatch,
-                                 where: str) -> None:
-    monkeypatch.setattr(serde_write, where, _no_space)
-    model = runnable_model() if where == "write_parts" else loaded  # built vs loaded
+                                 case: str) -> None:
+    monkeypatch.setattr(serde_write, "patch_parts" if case == "re-encoded" else "write_parts",
+                        _no_space)
+    model = runnable_model() if case == "built" else loaded
     out = tmp_path / "out.tflite"
     with pytest.raises(SaveError) as info:
-        model.save(out)
+        model.save(out, reencode=case == "re-encoded")
     assert _single_line_about(info.value, out).endswith("No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.tflite"]
 

@@ -372,7 +372,8 @@ def test_zero_length_data_vectors_are_repaired(runnable_model: Callable[[], Mode
     assert stored[0]["data"] is not None and stored[0]["data"][1] == 0
     loaded = tflitekit.load(bad)
     assert tflitekit.diff(m, loaded) == []
-    fixed = flat(loaded.to_bytes()).buffers()
+    assert loaded.to_bytes() == bad  # a plain save reproduces the file; re-encoding repairs it
+    fixed = flat(loaded.to_bytes(reencode=True)).buffers()
     assert fixed[0]["data"] is None
     assert all(t["data"] is None or t["data"][1] > 0 for t in fixed)
 
@@ -389,7 +390,7 @@ def test_saved_model_runs_identically(runnable_model: Callable[..., Model], seed
                                       repack: Callable[..., bytes]) -> None:
     reference = reference_runtimes()
     original = repack(runnable_model(seed).to_bytes())  # written by an independent writer
-    saved = tflitekit.load(original).to_bytes()
+    saved = tflitekit.load(original).to_bytes(reencode=True)
     assert saved != original
     for input_seed in (seed, seed + 100):
         inputs = reference.random_inputs(original, input_seed)
@@ -594,7 +595,7 @@ def test_without_digest_nothing_is_verified(runnable_bytes: bytes) -> None:
 def _external_bytes(monkeypatch: pytest.MonkeyPatch, model: Model, digest: bool = False) -> bytes:
     with monkeypatch.context() as patch:
         patch.setattr(serde_write, "INLINE_LIMIT", 0)
-        return serde_write.to_bytes(model, digest=digest)
+        return serde_write.to_bytes(model, digest=digest, reencode=True)
 
 
 def test_external_buffers_are_read_and_round_trip(monkeypatch: pytest.MonkeyPatch,
@@ -611,15 +612,17 @@ def test_external_buffers_are_read_and_round_trip(monkeypatch: pytest.MonkeyPatc
         assert t["offset"] % 16 == 0 and t["offset"] + t["size"] <= len(ext)
     loaded = tflitekit.load(ext)
     assert tflitekit.diff(loaded, m) == []
-    # back to the inline layout by default, and external again when the limit is low
-    assert loaded.to_bytes() == m.to_bytes()
+    # a plain save keeps the file as it is; re-encoded it goes back to the inline layout,
+    # and external again when the limit is low
+    assert loaded.to_bytes() == ext
+    assert loaded.to_bytes(reencode=True) == m.to_bytes()
     assert _external_bytes(monkeypatch, loaded) == ext
     # path to path (buffers copied from the mapped file)
     path = tmp_path / "ext.tflite"
     path.write_bytes(ext)
     with monkeypatch.context() as patch:
         patch.setattr(serde_write, "INLINE_LIMIT", 0)
-        tflitekit.load(path).save(tmp_path / "ext2.tflite")
+        tflitekit.load(path).save(tmp_path / "ext2.tflite", reencode=True)
     assert (tmp_path / "ext2.tflite").read_bytes() == ext
 
 
@@ -638,7 +641,8 @@ def test_external_buffers_run_in_litert(monkeypatch: pytest.MonkeyPatch,
         assert same_outputs(want, reference.run_litert(resaved, inputs))
         # inline again: TFLM runs it too
         assert same_outputs(reference.run_tflm(inline, inputs),
-                            reference.run_tflm(tflitekit.load(ext).to_bytes(), inputs))
+                            reference.run_tflm(tflitekit.load(ext).to_bytes(reencode=True),
+                                               inputs))
 
 
 def test_external_buffers_with_digest(monkeypatch: pytest.MonkeyPatch,

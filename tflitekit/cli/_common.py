@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from ..errors import FormatError, SaveError, TFLiteKitError
+from ..errors import FormatError
 from ..ir import Model
 from ..serde import load
 
@@ -65,60 +63,6 @@ def load_model(path: str) -> Model:
         text = str(exc)
         named = text.startswith((f"{path}:", f"{os.path.abspath(path)}:"))
         raise FormatError(text if named else f"{path}: {text}") from None
-
-
-def refuse_same_file(source: str, output: str, overwrite: bool) -> None:
-    """Refuse (advising ``--overwrite``) to write ``output`` when it is the file ``source``."""
-    if not overwrite and os.path.exists(output) and os.path.samefile(source, output):
-        raise TFLiteKitError(f"refusing to overwrite {output}, the input model "
-                             "(pass --overwrite to replace it)")
-
-
-def read_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
-    """The bytes of the file ``path``, in pieces."""
-    with open(path, "rb") as f:
-        while chunk := f.read(size):
-            yield chunk
-
-
-def write_atomically(path: str, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to ``path`` through a temporary file in the same directory that is
-    renamed over it, so that ``path`` is either untouched or complete. Failures raise
-    :class:`SaveError` naming ``path`` (never the temporary file), which is removed."""
-    target = os.path.abspath(path) if path else ""
-    if not path or os.path.isdir(target):
-        raise SaveError(f"cannot write {path!r}: " + ("it is a directory" if path else
-                                                      "the output path is empty"),
-                        path, errno.EISDIR if path else errno.ENOENT)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
-                                   prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    except OSError as exc:
-        raise SaveError(f"cannot write {path}: {_cause(target, exc)}", path, exc.errno) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(out.fileno(), 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
-            raise SaveError(f"cannot write {path}: {_cause(target, exc)}", path,
-                            exc.errno) from None
-        raise
-
-
-def _cause(target: str, exc: OSError) -> str:
-    directory = os.path.dirname(target)
-    if exc.errno == errno.ENOENT:
-        return f"directory {directory} does not exist"
-    if exc.errno == errno.ENOTDIR:
-        return f"{directory} is not a directory"
-    return exc.strerror or str(exc)
 
 
 def print_json(value: Any) -> None:

@@ -7,7 +7,8 @@ import os
 
 from ..errors import TFLiteKitError
 from ..serde.c_array import c_header, c_source, check_c_name
-from ._common import Subparsers, add_command, load_model, num, print_json, write_atomically
+from ..serde.files import refuse_overwrite, write_chunks
+from ._common import Subparsers, add_command, load_model, num, print_json
 
 __all__ = ["register"]
 
@@ -39,8 +40,7 @@ def _cmd_export_c(args: argparse.Namespace) -> int:
     check_c_name(args.name)
     header = args.header or os.path.splitext(args.output)[0] + ".h"
     for path in (args.output, header):
-        if os.path.exists(path) and os.path.samefile(path, args.model):
-            raise TFLiteKitError(f"refusing to overwrite {path}, the input model")
+        refuse_overwrite(args.model, path, advice="choose another output")
     if os.path.abspath(header) == os.path.abspath(args.output):
         raise TFLiteKitError(f"the header and the source would both be {header}")
     load_model(args.model)  # a readable TFLite model (and its digest, if any, verified)
@@ -51,8 +51,8 @@ def _cmd_export_c(args: argparse.Namespace) -> int:
         args.output)))
     source = c_source(data, name=args.name, align=args.align, header=include, language=language)
     first = next(source)  # validates the options before any file is written
-    write_atomically(header, [c_header(args.name, header=header).encode()])
-    write_atomically(args.output, [first, *source])
+    write_chunks(header, [c_header(args.name, header=header).encode()])
+    write_chunks(args.output, [first, *source])
     report = {"input": args.model, "source": args.output, "header": header, "name": args.name,
               "bytes": len(data), "align": args.align, "language": language}
     if args.json:

@@ -174,22 +174,24 @@ class Model:
         return codes
 
     # -- saving, copying, checking ------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        """The model as a .tflite flatbuffer."""
+    def to_bytes(self, *, reencode: bool = False) -> bytes:
+        """The model as a .tflite flatbuffer (:func:`tflitekit.to_bytes`)."""
         from ..serde import to_bytes
 
-        return to_bytes(self)
+        return to_bytes(self, reencode=reencode)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False,
-             digest: bool = False) -> None:
-        """Write the model to ``path`` atomically (temporary file, then rename).
+             digest: bool = False, reencode: bool = False) -> None:
+        """Write the model to ``path`` atomically (:func:`tflitekit.save`).
 
         Refuses to replace the file the model was loaded from unless ``overwrite`` is true.
         With ``digest`` the file records a SHA-256 of its content that :func:`load` verifies.
+        An unchanged loaded model is written as the bytes it was loaded from, unless
+        ``reencode``.
         """
         from ..serde import save
 
-        save(self, path, overwrite=overwrite, digest=digest)
+        save(self, path, overwrite=overwrite, digest=digest, reencode=reencode)
 
     def copy(self) -> Model:
         """An independent structural copy, made field by field (also of a model in the middle

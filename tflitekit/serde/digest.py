@@ -40,8 +40,9 @@ def content_digest(buf: Any, digest_at: Sequence[int]) -> bytes:
     return h.digest()
 
 
-def verify(model: Model, buf: Any) -> None:
-    """Check the digest of a model loaded from ``buf`` if it has one, and drop its entry."""
+def verify(model: Model, buf: Any) -> bool:
+    """Check the digest of a model loaded from ``buf`` if it has one, and drop its entry.
+    Returns whether there was one."""
     found: list[int] = []
     entry = next((m for m in model.metadata if m.name == METADATA), None)
     if entry is not None:
@@ -55,8 +56,9 @@ def verify(model: Model, buf: Any) -> None:
     if size >= TRAILER_SIZE and bytes(buf[size - len(TRAILER_MAGIC):]) == TRAILER_MAGIC:
         found.append(size - TRAILER_SIZE)
     if not found:
-        return
+        return False
     actual = content_digest(buf, found)
     if any(bytes(buf[at:at + 32]) != actual for at in found):
         raise FormatError("Model: content does not match its recorded SHA-256 (the file was "
                           "modified or corrupted)")
+    return True

@@ -19,7 +19,7 @@ from . import digest
 from .flatbuf import Chunk, Reader, pause_gc
 from .tables import Layout, decode, layout
 
-__all__ = ["Source", "load", "open_source"]
+__all__ = ["Source", "decode_source", "load", "open_source"]
 
 
 _MODEL = layout("Model")
@@ -41,13 +41,16 @@ _IDENTIFIER = FILE_IDENTIFIER.encode()
 class Source:
     """The bytes a model is read from, kept alive (with its open file) as long as the model."""
 
-    __slots__ = ("buf", "file", "fileno", "path")
+    __slots__ = ("buf", "file", "fileno", "path", "pristine")
 
     def __init__(self, buf: Any, file: IO[bytes] | None = None, path: str | None = None) -> None:
         self.buf = buf
         self.file = file
         self.fileno = None if file is None else file.fileno()
         self.path = path
+        # The bytes decode strictly, without problems or a digest: an unchanged model may be
+        # written back as these very bytes (see serde.verbatim).
+        self.pristine = False
 
     def chunk(self, start: int, length: int) -> Chunk:
         return Chunk(self.buf, start, length, self.fileno)
@@ -103,17 +106,27 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
     try:
         if not len(src.buf):
             raise FormatError("empty file, not a TFLite model")
-        model = _decode(src, strict, [] if problems is None else problems)
-        digest.verify(model, src.buf)
+        found: list[str] = [] if problems is None else problems
+        known = len(found)
+        model = _decode(src, strict, found)
+        src.pristine = not digest.verify(model, src.buf) and strict and len(found) == known
     except FormatError as exc:
         error = exc
         if len(src.buf) and bytes(src.buf[4:8]) != _IDENTIFIER:  # most likely not a model
             error = FormatError(f"not a TFLite model (no {_IDENTIFIER.decode()!r} file "
                                 f"identifier; starts with {bytes(src.buf[:8])!r})")
+        exc.__traceback__ = None  # its frames may view the file: free them, then close it
+        src.close()  # rather than leave the file open until the garbage collector runs
         if name is None:
             raise error from None
         raise FormatError(f"{name}: {error}") from None
     return model
+
+
+def decode_source(src: Source) -> Model:
+    """A fresh model decoded strictly from the bytes of ``src`` (already loaded once). It does
+    not own the file: closing it releases its views and leaves ``src`` open."""
+    return _decode(Source(src.buf, None, src.path), True, [])
 
 
 def _decode(src: Source, strict: bool, problems: list[str]) -> Model:

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import functools
 import mmap
 import os
 import struct
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from .._generated.schema import FILE_IDENTIFIER, Table
-from ..errors import OverwriteError, SaveError, TFLiteKitError
+from ..errors import TFLiteKitError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
 from . import digest as digest_
 from .digest import content_digest
+from .files import refuse_overwrite, write_atomically
 from .flatbuf import Chunk, Writer, copy_chunk, patch_parts, pause_gc, write_parts
 from .numbering import Numbering
 from .tables import field_map, write_union, write_value
+from .verbatim import verbatim_source
 
 __all__ = ["Encoded", "encode", "save", "to_bytes"]
 
@@ -66,68 +65,45 @@ class Encoded:
         write_parts(self.parts, out)
 
 
-def to_bytes(model: Model, *, digest: bool = False) -> bytes:
+def to_bytes(model: Model, *, digest: bool = False, reencode: bool = False) -> bytes:
+    """The model as a .tflite flatbuffer.
+
+    A model unchanged since it was loaded comes back as the bytes it was loaded from (see
+    :mod:`tflitekit.serde.verbatim`); ``reencode`` encodes it anew regardless.
+    """
+    src = None if digest or reencode else verbatim_source(model)
+    if src is not None:
+        return bytes(src.buf)
     return encode(model, digest=digest).to_bytes()
 
 
 def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
-         digest: bool = False) -> None:
+         digest: bool = False, reencode: bool = False) -> None:
     """Write ``model`` to ``path`` atomically (a temporary file in the same directory, renamed).
 
+    A model unchanged since it was loaded is written as the bytes it was loaded from, so a
+    plain load and save reproduces any writer's file exactly; ``reencode`` encodes it anew.
     Raises :class:`SaveError` naming ``path`` when it cannot be written (the temporary file is
     removed), and :class:`OverwriteError` when ``path`` is the file the model was loaded from
     and ``overwrite`` is false.
     """
-    given = os.fspath(path)
-    if not given:
-        raise SaveError("cannot write '': the output path is empty", given, errno.ENOENT)
-    target = os.path.abspath(given)
     src = model.source
-    if src is not None and src.path == target and not overwrite:
-        raise OverwriteError(f"refusing to overwrite {given}, the file this model was loaded "
-                             "from (pass overwrite=True)", given, errno.EEXIST)
-    if os.path.isdir(target):
-        raise SaveError(f"cannot write {given}: it is a directory", given, errno.EISDIR)
-    directory = os.path.dirname(target)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                                   suffix=".tmp")
-    except OSError as exc:
-        raise _save_error(given, exc) from None
-    try:
-        with os.fdopen(fd, "r+b", buffering=0) as out:
-            _write(model, out, digest)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(out.fileno(), 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
-            raise _save_error(given, exc) from None
-        raise
+    if not overwrite:
+        refuse_overwrite(None if src is None else src.path, path)
+    write_atomically(path, lambda out: _write(model, out, digest, reencode))
 
 
-def _save_error(given: str, exc: OSError) -> SaveError:
-    """``exc`` (raised for a temporary file or the target) restated for the user's path."""
-    directory = os.path.dirname(os.path.abspath(given)) or os.sep
-    if exc.errno == errno.ENOENT:
-        cause = f"directory {directory} does not exist"
-    elif exc.errno == errno.ENOTDIR:
-        cause = f"{directory} is not a directory"
-    else:
-        cause = exc.strerror or str(exc)
-    return SaveError(f"cannot write {given}: {cause}", given, exc.errno)
-
-
-def _write(model: Model, out: IO[bytes], digest: bool) -> None:
+def _write(model: Model, out: IO[bytes], digest: bool, reencode: bool) -> None:
     """Serialize ``model`` into the empty unbuffered file ``out``.
 
     A model loaded from a file mostly repeats that file, so the file is copied in the kernel
-    (in a thread) while the model is encoded, and then only what differs is written.
+    (in a thread) while the model is encoded, and then only what differs is written; an
+    unchanged model is only copied.
     """
     src = model.source
+    if not (digest or reencode) and (same := verbatim_source(model)) is not None:
+        write_parts([same.chunk(0, len(same.buf))], out)
+        return
     if src is None or src.fileno is None or not len(src.buf):
         encoded = encode(model, digest=digest)
         encoded.write_to(out)

@@ -1,0 +1,85 @@
+"""Atomic file writing: the target is either untouched or complete, never half written, and
+every failure names the user's path (never the temporary file) and its cause in one line."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import IO
+
+from ..errors import OverwriteError, SaveError
+
+__all__ = ["refuse_overwrite", "write_atomically", "write_chunks"]
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on an unbuffered temporary file beside ``path``, then rename it over
+    ``path``. Raises :class:`SaveError` naming ``path`` when it cannot be written; the
+    temporary file is removed whatever happens."""
+    given = os.fspath(path)
+    if not given:
+        raise SaveError("cannot write '': the output path is empty", given, errno.ENOENT)
+    target = os.path.abspath(given)
+    if os.path.isdir(target):
+        raise SaveError(f"cannot write {given}: it is a directory", given, errno.EISDIR)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
+                                   prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    except OSError as exc:
+        raise _save_error(given, exc) from None
+    try:
+        with os.fdopen(fd, "r+b", buffering=0) as out:
+            write(out)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(out.fileno(), 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, SaveError):
+            raise _save_error(given, exc) from None
+        raise
+
+
+def write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` atomically (see :func:`write_atomically`)."""
+
+    def write(out: IO[bytes]) -> None:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:  # an unbuffered write may take only part
+                view = view[out.write(view) or 0:]
+
+    write_atomically(path, write)
+
+
+def refuse_overwrite(source: str | os.PathLike[str] | None, path: str | os.PathLike[str],
+                     *, advice: str = "pass overwrite=True") -> None:
+    """Raise :class:`OverwriteError` when ``path`` is the file ``source`` (the same file under
+    another name or through a hard link included)."""
+    if source is None:
+        return
+    given = os.fspath(path)
+    try:
+        same = os.path.samefile(source, given)
+    except OSError:  # one of them does not exist (yet)
+        same = os.path.abspath(os.fspath(source)) == os.path.abspath(given)
+    if same:
+        raise OverwriteError(f"refusing to overwrite {given}, the file the model was loaded "
+                             f"from ({advice})", given, errno.EEXIST)
+
+
+def _save_error(given: str, exc: OSError) -> SaveError:
+    """``exc`` (raised for the temporary file or the target) restated for the user's path."""
+    directory = os.path.dirname(os.path.abspath(given)) or os.sep
+    if exc.errno == errno.ENOENT:
+        cause = f"directory {directory} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        cause = f"{directory} is not a directory"
+    else:
+        cause = exc.strerror or str(exc)
+    return SaveError(f"cannot write {given}: {cause}", given, exc.errno)
