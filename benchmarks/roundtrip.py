@@ -817,8 +817,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = biggest.read_bytes()
                 text = profile_text(lambda: tflitekit_roundtrip(data), 20, 25)
                 report["profiles"]["corpus"] = text
-                print(f"\nProfile: tflitekit.load(data).to_bytes(reencode=True) x 20 on {biggest.name}\n{text}",
-                      file=out)
+                print("\nProfile: tflitekit.load(data).to_bytes(reencode=True) x 20 on "
+                      f"{biggest.name}\n{text}", file=out)
             if large is not None:
                 src = Path(large["model"]["path"])
                 dst = workdir / "out-profile.tflite"
@@ -829,8 +829,8 @@ def main(argv: list[str] | None = None) -> int:
                 text = profile_text(large_roundtrip, 1, 25,
                                     setup=lambda: dst.unlink(missing_ok=True))
                 report["profiles"]["large"] = text
-                print(f"\nProfile: tflitekit.load(path).save(out, reencode=True) x 1 on the large model\n{text}",
-                      file=out)
+                print("\nProfile: tflitekit.load(path).save(out, reencode=True) x 1 on the large "
+                      f"model\n{text}", file=out)
 
     environment["load_average_at_end"] = _load_average()
     print(f"\nload average (1, 5, 15 min) at start {environment['load_average']}, at end "
