@@ -4,6 +4,7 @@ never an internal temporary file, a background thread's traceback or a leftover 
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -168,3 +169,27 @@ def test_models_without_the_identifier_still_load(runnable_bytes: bytes) -> None
     assert runnable_bytes[4:8] == b"TFL3"
     bare = runnable_bytes[:4] + bytes(4) + runnable_bytes[8:]
     assert tflitekit.diff(tflitekit.load(bare), tflitekit.load(runnable_bytes)) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+def test_a_failed_load_closes_its_file_at_once(tmp_path: Path, tiny_bytes: bytes) -> None:
+    """Damage anywhere (also late, after buffers view the mapping): the file is closed before
+    load() raises, without waiting for the garbage collector."""
+    path = tmp_path / "bad.tflite"
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    failed = 0
+    gc.disable()
+    try:
+        for at in range(8, len(tiny_bytes) - 8, 40):
+            damaged = bytearray(tiny_bytes)
+            damaged[at:at + 8] = b"\xff" * 8
+            path.write_bytes(damaged)
+            try:
+                tflitekit.load(path).close()  # damage that loads (a name, a weight) is no error
+            except tflitekit.FormatError:
+                failed += 1
+                assert len(os.listdir("/proc/self/fd")) == before, at
+    finally:
+        gc.enable()
+    assert failed

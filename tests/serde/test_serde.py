@@ -587,6 +587,19 @@ def test_without_digest_nothing_is_verified(runnable_bytes: bytes) -> None:
     assert m.main.tensor("fc/w").data.flat[0] != good.main.tensor("fc/w").data.flat[0]
 
 
+def test_data_that_ends_like_a_digest_trailer_is_padded() -> None:
+    """The writer never makes a file that looks signed when it is not: a file whose last data
+    happens to end with the trailer's marker gets 16 bytes of padding after it."""
+    m = Model("x")
+    g = m.add_subgraph("g")
+    g.add_tensor(Tensor.constant("c", np.frombuffer(b"tflitekit.sha256", np.uint8)))
+    data = m.to_bytes()
+    assert data.endswith(bytes(16)) and b"tflitekit.sha256" in data
+    assert tflitekit.diff(tflitekit.load(data), m) == []
+    assert tflitekit.load(tflitekit.to_bytes(m, digest=True)).main.tensors[0].data.tobytes() == \
+        b"tflitekit.sha256"
+
+
 # ------------------------------------------------------------------------------------------------
 # external buffers (Buffer.offset / Buffer.size), models over 2 GB
 # ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import stat
@@ -117,6 +118,9 @@ def load(source: Any, *, strict: bool = True, problems: list[str] | None = None)
                                 f"identifier; starts with {bytes(src.buf[:8])!r})")
         exc.__traceback__ = None  # its frames may view the file: free them, then close it
         src.close()  # rather than leave the file open until the garbage collector runs
+        if src.file is not None:  # views remain in the cycles of the half-built model
+            gc.collect()
+            src.close()
         if name is None:
             raise error from None
         raise FormatError(f"{name}: {error}") from None

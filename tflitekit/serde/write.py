@@ -154,6 +154,17 @@ def _encode(model: Model, digest: bool) -> Encoded:
     return encoder.encode(_align(size, encoder.align))
 
 
+def _tail(parts: list[bytes | memoryview | Chunk], n: int) -> bytes:
+    """The last ``n`` bytes (or fewer) of ``parts`` joined."""
+    tail = b""
+    for part in reversed(parts):
+        data = part.view() if isinstance(part, Chunk) else part
+        tail = bytes(data[max(0, len(data) - (n - len(tail))):]) + tail
+        if len(tail) >= n:
+            break
+    return tail
+
+
 def _join(parts: list[bytes | memoryview | Chunk]) -> bytes:
     return b"".join([p.view() if isinstance(p, Chunk) else p for p in parts])
 
@@ -232,6 +243,9 @@ class _Encoder:
                         if external_base is None else offsets[id(entry)])
             parts.append(bytes(32) + digest_.TRAILER_MAGIC)
             digest_at = (entry_at, end)
+        elif _tail(parts, len(digest_.TRAILER_MAGIC)) == digest_.TRAILER_MAGIC:
+            parts.append(bytes(16))  # data that happens to end like a digest trailer: pad it,
+            # so that the file does not claim a digest it does not have
         return Encoded(parts, digest_at)
 
     def tables(self, data_at: dict[int, int], offsets: dict[int, int]) -> int:
