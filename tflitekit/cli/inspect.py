@@ -101,18 +101,20 @@ def info_text(info: ModelSummary, *, width: int | None = None) -> str:
     to fit that many columns, without it everything is shown in full."""
     names = _Names(info, width)
     buffers = info.buffers
-    facts = [("file", "-" if info.file is None else info.file),
+    facts: list[tuple[str, Cell]] = [
+             ("file", "-" if info.file is None else info.file),
              ("size", "-" if info.size is None else f"{num(info.size)} bytes"),
              ("integrity", _digest_text(info)),
              ("version", str(info.version)),
-             ("description", "-" if info.description is None else repr(info.description)),
+             ("description", "-" if info.description is None  # words wrap to the width
+              else tuple(repr(info.description).split(" "))),
              ("subgraphs", str(len(info.subgraphs))),
              ("tensors", str(info.tensor_count)),
              ("operators", str(info.operator_count)),
              ("buffers", f"{buffers.count} ({buffers.non_empty} with data, "
                          f"{num(buffers.total_bytes)} bytes; constants "
                          f"{num(buffers.constant_bytes)} bytes)")]
-    lines = table([Column(""), Column("")], facts, indent="", width=width)[1:]
+    lines = table([Column(""), Column("", sep=" ")], facts, indent="", width=width)[1:]
 
     unused = sum(1 for c in info.operator_codes if not c.uses)
     lines += ["", f"Operator codes ({len(info.operator_codes)}"
