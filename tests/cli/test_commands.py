@@ -3,35 +3,21 @@ output-path errors and the info table's fit to the terminal."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from _cli import run, run_json
 
 import tflitekit
 from tflitekit import Model, OperatorCode, Tensor
-from tflitekit.cli import main
 from tflitekit.cli._table import abbreviations
 from tflitekit.cli.surgery import PASSES
 from tflitekit.options import BuiltinOperator
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Any:
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture

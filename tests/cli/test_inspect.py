@@ -10,14 +10,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from _cli import run, run_json
 
 import tflitekit
 from tflitekit import Model, Quantization, SignatureDef, Tensor
-from tflitekit.cli import main
 from tflitekit.options import (
     ActivationFunctionType,
     BuiltinOperator,
@@ -72,16 +71,6 @@ def model_path(tmp_path: Path) -> Path:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Any:
-    code, out, err = run(capsys, *argv)
-    assert code == 0, err
-    return json.loads(out)
 
 
 # -- info ------------------------------------------------------------------------------------------
