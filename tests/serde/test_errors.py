@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -193,3 +194,55 @@ def test_a_failed_load_closes_its_file_at_once(tmp_path: Path, tiny_bytes: bytes
     finally:
         gc.enable()
     assert failed
+
+
+def test_a_symlink_stays_a_link_to_the_new_file(tmp_path: Path, loaded: Model) -> None:
+    target = tmp_path / "target.tflite"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.tflite"
+    link.symlink_to(target)
+    loaded.save(link)
+    assert link.is_symlink() and target.read_bytes() == loaded.to_bytes()
+
+
+def test_an_existing_file_keeps_its_permissions(tmp_path: Path, loaded: Model) -> None:
+    out = tmp_path / "out.tflite"
+    out.write_bytes(b"old")
+    out.chmod(0o640)
+    loaded.save(out)
+    assert out.stat().st_mode & 0o777 == 0o640 and out.read_bytes() == loaded.to_bytes()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_character_device_is_written_into_not_replaced(loaded: Model) -> None:
+    loaded.save("/dev/null")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_pipe_is_refused(tmp_path: Path, loaded: Model) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(SaveError, match="not a regular file or a character device"):
+        loaded.save(fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_overwriting_an_unchanged_model_leaves_the_file_alone(tmp_path: Path,
+                                                               runnable_bytes: bytes) -> None:
+    path = tmp_path / "m.tflite"
+    path.write_bytes(runnable_bytes)
+    inode = path.stat().st_ino
+    with tflitekit.load(path) as model:
+        model.save(path, overwrite=True)
+        assert path.stat().st_ino == inode
+        model.main.tensors[0].name = "renamed"
+        model.save(path, overwrite=True)
+    assert path.stat().st_ino != inode and tflitekit.load(path).main.tensors[0].name == "renamed"
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/version"), reason="needs /proc (Linux)")
+def test_a_directory_that_takes_no_new_files_is_not_called_missing(loaded: Model) -> None:
+    with pytest.raises(SaveError) as info:
+        loaded.save("/proc/version.tflite")
+    assert "does not exist" not in str(info.value)
+    assert str(info.value).startswith("cannot write /proc/version.tflite: cannot create a file")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO
@@ -18,13 +20,27 @@ __all__ = ["refuse_overwrite", "write_atomically", "write_chunks"]
 def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on an unbuffered temporary file beside ``path``, then rename it over
     ``path``. Raises :class:`SaveError` naming ``path`` when it cannot be written; the
-    temporary file is removed whatever happens."""
+    temporary file is removed whatever happens.
+
+    A symbolic link stays a link: the file it points to is replaced. An existing file keeps its
+    permission bits. A character device (``/dev/null``, a terminal) is written into, not
+    replaced; other special files (pipes, sockets, block devices) are refused.
+    """
     given = os.fspath(path)
     if not given:
         raise SaveError("cannot write '': the output path is empty", given, errno.ENOENT)
-    target = os.path.abspath(given)
-    if os.path.isdir(target):
+    target = os.path.realpath(given)
+    try:
+        existing: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise _save_error(given, exc) from None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise SaveError(f"cannot write {given}: it is a directory", given, errno.EISDIR)
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_device(given, target, existing, write)
+        return
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
                                    prefix=f".{os.path.basename(target)}.", suffix=".tmp")
@@ -33,9 +49,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     try:
         with os.fdopen(fd, "r+b", buffering=0) as out:
             write(out)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(out.fileno(), 0o666 & ~umask)
+            os.fchmod(out.fileno(), _mode(existing))
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -43,6 +57,33 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
         if isinstance(exc, OSError) and not isinstance(exc, SaveError):
             raise _save_error(given, exc) from None
         raise
+
+
+def _mode(existing: os.stat_result | None) -> int:
+    """The permission bits of the file being replaced, or those a new file gets."""
+    if existing is not None:
+        return stat.S_IMODE(existing.st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write_device(given: str, target: str, existing: os.stat_result,
+                  write: Callable[[IO[bytes]], None]) -> None:
+    """Write into the character device ``target`` (through a temporary file, as ``write``
+    may seek); refuse other special files."""
+    if not stat.S_ISCHR(existing.st_mode):
+        raise SaveError(f"cannot write {given}: not a regular file or a character device",
+                        given, errno.EINVAL)
+    try:
+        with tempfile.TemporaryFile(buffering=0) as staged, open(target, "wb") as out:
+            write(staged)
+            staged.seek(0)
+            shutil.copyfileobj(staged, out)
+    except OSError as exc:
+        if isinstance(exc, SaveError):
+            raise
+        raise _save_error(given, exc) from None
 
 
 def write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
@@ -75,11 +116,13 @@ def refuse_overwrite(source: str | os.PathLike[str] | None, path: str | os.PathL
 
 def _save_error(given: str, exc: OSError) -> SaveError:
     """``exc`` (raised for the temporary file or the target) restated for the user's path."""
-    directory = os.path.dirname(os.path.abspath(given)) or os.sep
-    if exc.errno == errno.ENOENT:
+    directory = os.path.dirname(os.path.realpath(given)) or os.sep
+    if exc.errno == errno.ENOENT and not os.path.exists(directory):
         cause = f"directory {directory} does not exist"
-    elif exc.errno == errno.ENOTDIR:
+    elif exc.errno == errno.ENOTDIR and not os.path.isdir(directory):
         cause = f"{directory} is not a directory"
+    elif exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS):
+        cause = f"cannot create a file in {directory} ({exc.strerror})"
     else:
         cause = exc.strerror or str(exc)
     return SaveError(f"cannot write {given}: {cause}", given, exc.errno)

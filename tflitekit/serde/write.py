@@ -90,7 +90,17 @@ def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
     src = model.source
     if not overwrite:
         refuse_overwrite(None if src is None else src.path, path)
+    elif (src is not None and src.path is not None and not (digest or reencode)
+          and _same_file(src.path, path) and verbatim_source(model) is not None):
+        return  # the file already holds exactly this model: leave it (and its inode) alone
     write_atomically(path, lambda out: _write(model, out, digest, reencode))
+
+
+def _same_file(a: str, b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write(model: Model, out: IO[bytes], digest: bool, reencode: bool) -> None:
