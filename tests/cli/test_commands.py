@@ -15,8 +15,9 @@ from _cli import run, run_json
 
 import tflitekit
 from tflitekit import Model, OperatorCode, Tensor
+from tflitekit.analysis.size import SizeChange
 from tflitekit.cli._table import abbreviations
-from tflitekit.cli.surgery import PASSES
+from tflitekit.cli.surgery import PASSES, _difference
 from tflitekit.options import BuiltinOperator
 
 
@@ -77,15 +78,30 @@ def test_passes_in_order_with_options(capsys: pytest.CaptureFixture[str], named:
     (["set-batch-size"], "needs --batch-size"),
     (["rename-tensors"], "needs at least one --rename"),
     (["rename-tensors", "--rename", "x"], "expected OLD=NEW"),
+    (["rename-tensors", "--rename", "=x"], "expected OLD=NEW"),
     (["prune", "--seed", "3"], "--seed applies to randomize-weights"),
-    (["rename-tensors", "--rename", "nope=x"], "nope"),
+    (["prune", "--batch-size", "3"], "--batch-size applies to set-batch-size"),
+    (["randomize-weights", "--seed", "-1"], "--seed must be a non-negative integer"),
 ])
-def test_passes_errors(capsys: pytest.CaptureFixture[str], named: Path, tmp_path: Path,
-                       argv: list[str], expected: str) -> None:
+def test_passes_option_errors_are_bad_usage(capsys: pytest.CaptureFixture[str], named: Path,
+                                            tmp_path: Path, argv: list[str],
+                                            expected: str) -> None:
+    """An option without its pass, or a missing or malformed value, exits 2 as argparse's own
+    usage errors do (these exited 1 before)."""
     out = tmp_path / "out.tflite"
     code, text, err = run(capsys, "passes", named, out, *argv)
-    assert code == 1 and text == "" and expected in err and len(err.splitlines()) == 1
-    assert not out.exists()
+    assert code == 2 and text == "" and expected in err and len(err.splitlines()) == 1
+    assert err.startswith("tflitekit: error: ") and not out.exists()
+
+
+def test_passes_error_names_the_input(capsys: pytest.CaptureFixture[str], named: Path,
+                                      tmp_path: Path) -> None:
+    """A pass that cannot do what was asked is a problem (exit 1), named by IN and the step."""
+    out = tmp_path / "out.tflite"
+    code, text, err = run(capsys, "passes", named, out, "rename-tensors", "--rename", "nope=x")
+    assert code == 1 and text == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"tflitekit: error: {named}: ") and "step 1 (rename_tensors)" in err
+    assert "'nope'" in err and not out.exists()
 
 
 def test_passes_bad_usage(capsys: pytest.CaptureFixture[str], named: Path,
@@ -140,8 +156,42 @@ def test_changed_model_accounts_for_reencoding(capsys: pytest.CaptureFixture[str
     assert report["bytes_from_encoding"] == reencoded - before != 0
     assert report["bytes_from_encoding"] + report["bytes_from_changes"] == after - before
     code, text, _ = run(capsys, "prune", source, out, "--overwrite")
-    assert (f"{after - reencoded:+,} bytes from the changes, {reencoded - before:+,} bytes "
-            "from re-encoding") in text and code == 0
+    size = SizeChange(before, after, reencoded)
+    assert text.splitlines()[-1] == (
+        f"{source} ({before:,} bytes) -> {out} ({after:,} bytes): {_difference(size)}")
+    assert f"{after - before:+,} bytes" in text and "from re-encoding" in text and code == 0
+
+
+def test_report_of_a_change_that_keeps_the_size(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path,
+                                                runnable_model: Callable[[], Model]) -> None:
+    """Renaming to a name of the same length changes nothing in size: the whole difference is
+    the writer's layout, said so in words."""
+    source = _padded(runnable_model, tmp_path)
+    out = tmp_path / "out.tflite"
+    code, text, err = run(capsys, "passes", source, out, "rename-tensors", "--rename", "x=z")
+    assert code == 0, err
+    before, after = source.stat().st_size, out.stat().st_size
+    assert before != after
+    last = text.splitlines()[-1]
+    assert f": {after - before:+,} bytes (" in last
+    assert last.endswith(", all from re-encoding (the changes themselves: +0)")
+    assert "0.0%" not in text and "unchanged" not in text
+
+
+@pytest.mark.parametrize(("before", "after", "reencoded", "expected"), [
+    (53_736, 53_728, 53_728, "-8 bytes, all from re-encoding (the changes themselves: +0)"),
+    (2_000, 1_760, 2_000, "-240 bytes (-12.0%), all from the changes"),
+    (1_000, 999, 1_000, "-1 byte (-0.1%), all from the changes"),
+    (100_000, 99_950, 100_000, "-50 bytes, all from the changes"),  # under 0.1 %: no percentage
+    (1_000, 1_000, 1_008, "+0 bytes: -8 from the changes, +8 from re-encoding"),
+    (1_000, 1_000, 1_000, "the same size"),
+    (10_000, 9_000, 10_100, "-1,000 bytes (-10.0%): -1,100 from the changes, "
+                            "+100 from re-encoding"),
+])
+def test_size_difference_wording(before: int, after: int, reencoded: int,
+                                 expected: str) -> None:
+    assert _difference(SizeChange(before, after, reencoded)) == expected
 
 
 def test_same_file_advises_the_flag(capsys: pytest.CaptureFixture[str], named: Path) -> None:
@@ -195,13 +245,21 @@ def test_export_c_text(capsys: pytest.CaptureFixture[str], named: Path, tmp_path
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--name", "1bad"], "not a valid C identifier"),
     (["--name", "int"], "not a valid C identifier"),
+    (["--name", "my model"], "not a valid C identifier"),
     (["--align", "12"], "power of two"),
+    (["--align", "3"], "power of two"),
+    (["--align", "0"], "power of two"),
 ])
-def test_export_c_errors(capsys: pytest.CaptureFixture[str], named: Path, tmp_path: Path,
-                         argv: list[str], expected: str) -> None:
+def test_export_c_bad_usage(capsys: pytest.CaptureFixture[str], named: Path, tmp_path: Path,
+                            argv: list[str], expected: str) -> None:
+    """A bad --name or --align is bad usage (exit 2; these exited 1 before), found before any
+    file is read or written."""
     code, _, err = run(capsys, "export-c", named, "-o", tmp_path / "m.cc", *argv)
-    assert code == 1 and expected in err and len(err.splitlines()) == 1
+    assert code == 2 and expected in err and len(err.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["named.tflite"]
+    code, _, err = run(capsys, "export-c", tmp_path / "missing.tflite", "-o", tmp_path / "m.cc",
+                       *argv)
+    assert code == 2 and expected in err
 
 
 def test_export_c_never_overwrites_the_input(capsys: pytest.CaptureFixture[str], named: Path,

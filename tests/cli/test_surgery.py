@@ -44,8 +44,9 @@ def test_strip_float_io(capsys: pytest.CaptureFixture[str], float_model: Path,
     assert lines[0].startswith("strip_float_io: ")
     assert any(line.startswith("prune: removed") and "TANH" in line for line in lines)
     before, after = len(original), out.stat().st_size
-    assert lines[-1] == (f"{float_model} ({before:,} bytes) -> {out} ({after:,} bytes, "
-                         f"{after - before:+,} bytes, {100 * (after - before) / before:+.1f}%)")
+    assert lines[-1] == (f"{float_model} ({before:,} bytes) -> {out} ({after:,} bytes): "
+                         f"{after - before:+,} bytes ({100 * (after - before) / before:+.1f}%), "
+                         "all from the changes")
     assert [t.name for t in tflitekit.load(out).main.inputs] == ["x"]
 
 
@@ -71,8 +72,18 @@ def test_strip_float_io_by_name(capsys: pytest.CaptureFixture[str], float_model:
     assert _interface(out) == [TensorType.FLOAT32, TensorType.INT8]
     code, _, err = run(capsys, "strip-float-io", float_model, tmp_path / "x.tflite",
                        "--name", "nope")
-    assert code == 1 and "nope" in err and err.startswith("tflitekit: error: ")
-    assert not (tmp_path / "x.tflite").exists()
+    assert code == 1 and not (tmp_path / "x.tflite").exists()
+    # one line naming IN and the pass once, without the pipeline's step numbering
+    assert err.startswith(f"tflitekit: error: {float_model}: strip_float_io: no float32 input "
+                          "or output named 'nope'") and len(err.splitlines()) == 1
+    detail = err.split(f"{float_model}: ", 1)[1]
+    assert "pipeline" not in detail and "step" not in detail
+    assert detail.count("strip_float_io") == 1
+    code, _, err = run(capsys, "passes", float_model, tmp_path / "x.tflite", "strip-float-io",
+                       "--name", "nope")  # several passes: the step is named too
+    assert code == 1 and err.startswith(f"tflitekit: error: {float_model}: pipeline passes, "
+                                        "step 1 (strip_float_io): ")
+    assert "no float32 input or output named 'nope'" in err and len(err.splitlines()) == 1
 
 
 def test_prune(capsys: pytest.CaptureFixture[str], float_model: Path, tmp_path: Path) -> None:

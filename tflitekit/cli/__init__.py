@@ -4,8 +4,11 @@ Inspection: ``info``, ``dump``, ``validate``. Surgery: ``strip-float-io``, ``pru
 and ``passes`` (any passes in order). Export: ``export-c``. Each command module has a
 ``register(subparsers)`` that adds its commands, each with a handler.
 Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing model,
-a pass that cannot do what was asked), 2 bad usage. Errors go to stderr as
-``tflitekit: error: <message>``.
+a pass that cannot do what was asked), 2 bad usage (argparse's own errors, and
+:class:`~tflitekit.errors.UsageError` from an option value: an option without the pass that reads
+it, a missing or malformed value, a value out of range). Errors go to stderr as one line,
+``tflitekit: error: <message>``; a command given ``--json`` also prints ``{"error": "<message>"}``
+on stdout, so that its output is JSON whatever happens.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import argparse
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import TFLiteKitError
+from ..errors import TFLiteKitError, UsageError
 from . import export, inspect, surgery
-from ._common import PROG, Handler, error, message, silence_stdout
+from ._common import PROG, Handler, error, message, print_json, silence_stdout
 
 __all__ = ["main"]
 
@@ -40,14 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (TFLiteKitError, OSError) as exc:
-        error(message(exc))
-        return 1
+        text = message(exc)
+        error(text)
+        if getattr(args, "json", False):
+            print_json({"error": text})
+        return 2 if isinstance(exc, UsageError) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Inspect, validate and edit TensorFlow Lite (.tflite) models.",
-        epilog="exit status: 0 success, 1 problem found or unreadable model, 2 bad usage")
+        epilog="exit status: 0 success, 1 problem found or unreadable model, 2 bad usage. "
+               "Errors are one line on stderr; with --json, also {\"error\": ...} on stdout.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:

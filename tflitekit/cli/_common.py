@@ -33,9 +33,19 @@ def error(message: str) -> None:
 
 
 def message(exc: BaseException) -> str:
+    """The one-line text of an error; a system error names its path as the user gave it."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+        if exc.filename is None:
+            return exc.strerror
+        name = exc.filename
+        path = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
+        return f"{shown(path)}: {exc.strerror}"
     return str(exc) or type(exc).__name__
+
+
+def shown(path: str) -> str:
+    """``path`` as messages show it: as given, but an empty path as ``''``."""
+    return path if path else "''"
 
 
 def silence_stdout() -> None:
@@ -62,7 +72,7 @@ def load_model(path: str) -> Model:
     except FormatError as exc:  # named with the user's path, once
         text = str(exc)
         named = text.startswith((f"{path}:", f"{os.path.abspath(path)}:"))
-        raise FormatError(text if named else f"{path}: {text}") from None
+        raise FormatError(text if named else f"{shown(path)}: {text}") from None
 
 
 def print_json(value: Any) -> None:

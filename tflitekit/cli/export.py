@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..errors import TFLiteKitError
-from ..serde.c_array import c_header, c_source, check_c_name
+from ..serde.c_array import c_header, c_source
 from ..serde.files import refuse_overwrite, write_chunks
 from ._common import Subparsers, add_command, load_model, num, print_json
 
@@ -37,7 +37,9 @@ def register(sub: Subparsers) -> None:
 
 
 def _cmd_export_c(args: argparse.Namespace) -> int:
-    check_c_name(args.name)
+    language = "c" if args.output.endswith(_C_SUFFIXES) else "c++"
+    # the name and alignment (UsageError: bad usage) before any file is read or written
+    next(c_source(b"", name=args.name, align=args.align, header=None, language=language))
     header = args.header or os.path.splitext(args.output)[0] + ".h"
     for path in (args.output, header):
         refuse_overwrite(args.model, path, advice="choose another output")
@@ -46,7 +48,6 @@ def _cmd_export_c(args: argparse.Namespace) -> int:
     load_model(args.model)  # a readable TFLite model (and its digest, if any, verified)
     with open(args.model, "rb") as f:
         data = f.read()
-    language = "c" if args.output.endswith(_C_SUFFIXES) else "c++"
     include = os.path.relpath(os.path.abspath(header), os.path.dirname(os.path.abspath(
         args.output)))
     source = c_source(data, name=args.name, align=args.align, header=include, language=language)

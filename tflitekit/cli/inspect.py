@@ -53,7 +53,11 @@ def register(sub: Subparsers) -> None:
     check = add_command(sub, "validate", _cmd_validate,
                         "report every structural problem of a model",
                         "Report every problem the loader and Model.check find; exit status 1 "
-                        "when there is any.")
+                        "when there is any. A file that can be read but is not a valid model "
+                        "is a finding: its problem is listed (as 'file: ...') like any other. A "
+                        "path that cannot be read at all (missing, a directory, no permission) "
+                        "is an error: one 'tflitekit: error:' line on stderr, exit status 1, "
+                        "and with --json {\"error\": ...} instead of a report.")
     check.add_argument("model", metavar="MODEL", help="path of the .tflite file")
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
 

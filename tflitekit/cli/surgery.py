@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..analysis.size import SizeChange, encoded_size
-from ..errors import TFLiteKitError
+from ..errors import PassError, TFLiteKitError, UsageError
 from ..passes import (
     AddFloatIO,
     DedupeBuffers,
@@ -38,6 +38,7 @@ from ._common import (
     load_model,
     num,
     print_json,
+    shown,
 )
 
 __all__ = ["PASSES", "register"]
@@ -62,17 +63,24 @@ def _renaming(args: argparse.Namespace) -> Pass:
     for item in args.rename or ():
         old, sep, new = item.partition("=")
         if not sep or not old:
-            raise TFLiteKitError(f"--rename {item!r}: expected OLD=NEW")
+            raise UsageError(f"--rename {item!r}: expected OLD=NEW")
         mapping[old] = new
     if not mapping:
-        raise TFLiteKitError("rename-tensors needs at least one --rename OLD=NEW")
+        raise UsageError("rename-tensors needs at least one --rename OLD=NEW")
     return RenameTensors(mapping)
 
 
 def _batch(args: argparse.Namespace) -> Pass:
     if args.batch_size is None:
-        raise TFLiteKitError("set-batch-size needs --batch-size N")
+        raise UsageError("set-batch-size needs --batch-size N")
     return SetBatchSize(args.batch_size)
+
+
+def _randomizing(args: argparse.Namespace) -> Pass:
+    seed = 0 if args.seed is None else args.seed
+    if seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, not {seed}")
+    return RandomizeWeights(seed=seed)
 
 
 #: Every pass the ``passes`` command runs, by its command-line name.
@@ -93,7 +101,7 @@ PASSES: dict[str, PassEntry] = {
     "prune": PassEntry("remove dead operators and unused tensors, operator codes and buffers",
                        (), lambda a: Prune()),
     "randomize-weights": PassEntry("replace every weight with seeded random values", ("seed",),
-                                   lambda a: RandomizeWeights(seed=a.seed or 0)),
+                                   _randomizing),
     "rename-tensors": PassEntry("rename tensors (--rename OLD=NEW, repeatable)", ("rename",),
                                 _renaming),
     "set-batch-size": PassEntry("set the batch dimension of the inputs (--batch-size N)",
@@ -210,11 +218,11 @@ class _ListPasses(argparse.Action):
 
 
 def _cmd_strip_float_io(args: argparse.Namespace) -> int:
-    return _run(args, PassManager([StripFloatIO(**_sides(args)), Prune()]))
+    return _run(args, PassManager([StripFloatIO(**_sides(args)), Prune()]), steps_shown=False)
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    return _run(args, PassManager([Prune()]))
+    return _run(args, PassManager([Prune()]), steps_shown=False)
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
@@ -228,19 +236,25 @@ def _cmd_passes(args: argparse.Namespace) -> int:
         users = [n for n, e in PASSES.items() if option in e.options]
         if users and value is not None and value is not False and not chosen & set(users):
             flag = "--" + option.replace("_", "-")
-            raise TFLiteKitError(f"{flag} applies to {' and '.join(users)}, which is not among "
-                                 "the passes given")
+            raise UsageError(f"{flag} applies to {' and '.join(users)}, which is not among "
+                             "the passes given")
     steps = [PASSES[name].build(args) for name in args.passes]
     return _run(args, PassManager(steps, name="passes", fixed_point=args.fixed_point))
 
 
-def _run(args: argparse.Namespace, pipeline: PassManager) -> int:
+def _run(args: argparse.Namespace, pipeline: PassManager, *, steps_shown: bool = True) -> int:
+    """Run ``pipeline`` on IN, write OUT and report. A pass's error names IN; with
+    ``steps_shown`` False (a command that is one pass to the user) it names the pass but not
+    the pipeline's step numbers."""
     if not args.overwrite:
         refuse_overwrite(args.model, args.output, advice="pass --overwrite to replace it")
     model = load_model(args.model)
     before = os.path.getsize(args.model)
     reencoded = encoded_size(model)
-    result = pipeline(model)
+    try:
+        result = pipeline(model)
+    except PassError as exc:
+        raise _on_input(args.model, exc, steps_shown) from exc
     # an unchanged model is written as the input's own bytes (tflitekit.serde.verbatim)
     model.save(args.output, overwrite=True)
     size = SizeChange(before, os.path.getsize(args.output),
@@ -251,6 +265,23 @@ def _run(args: argparse.Namespace, pipeline: PassManager) -> int:
     else:
         print(_text(summary, size))
     return 0
+
+
+def _on_input(path: str, exc: PassError, steps_shown: bool) -> TFLiteKitError:
+    """``exc`` as one line naming the input ``path``; a :class:`UsageError` (an option value
+    a pass rejected) stays one, so that it exits as bad usage."""
+    chain: list[BaseException] = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 16:
+        chain.append(chain[-1].__cause__)
+    text = str(exc)
+    cause, names = exc.__cause__, getattr(exc, "names", None)
+    if not steps_shown and isinstance(cause, TFLiteKitError) and names:
+        # the step's own error, named by the pass (once) instead of by the pipeline's step
+        text = str(cause)
+        if not text.startswith(f"{names[-1]}:"):
+            text = f"{names[-1]}: {text}"
+    kind = UsageError if any(isinstance(e, UsageError) for e in chain) else PassError
+    return kind(f"{shown(path)}: {text}")
 
 
 def _leaves(result: PassResult) -> Iterator[PassResult]:
@@ -289,11 +320,23 @@ def _text(summary: dict[str, Any], size: SizeChange) -> str:
         lines.append("nothing to change")
         lines.append(f"{source} ({num(size.before)} bytes) -> {output}: copied unchanged")
         return "\n".join(lines)
-    lines.append(f"re-encoded: {size.changes:+,} bytes from the changes, {size.encoding:+,} "
-                 f"bytes from re-encoding ({num(size.before)} -> {num(size.reencoded or 0)} "
-                 "bytes unchanged)")
-    percent = 100.0 * (size.after - size.before) / size.before if size.before else 0.0
-    lines.append(f"{source} ({num(size.before)} bytes) -> {output} "
-                 f"({num(size.after)} bytes, {size.after - size.before:+,} bytes, "
-                 f"{percent:+.1f}%)")
+    lines.append(f"{source} ({num(size.before)} bytes) -> {output} ({num(size.after)} bytes): "
+                 + _difference(size))
     return "\n".join(lines)
+
+
+def _difference(size: SizeChange) -> str:
+    """The size difference of a re-encoded file and where it comes from: ``-1,234 bytes
+    (-2.3%): -1,200 from the changes, -34 from re-encoding``. The percentage is left out
+    when it would round to 0.0."""
+    total = size.after - size.before
+    if total == 0 and size.changes == 0:
+        return "the same size"
+    text = f"{total:+,} byte" if abs(total) == 1 else f"{total:+,} bytes"
+    if size.before and abs(1000 * total) >= size.before:  # at least 0.1 %
+        text += f" ({100 * total / size.before:+.1f}%)"
+    if size.encoding == 0:
+        return f"{text}, all from the changes"
+    if size.changes == 0:
+        return f"{text}, all from re-encoding (the changes themselves: +0)"
+    return f"{text}: {size.changes:+,} from the changes, {size.encoding:+,} from re-encoding"

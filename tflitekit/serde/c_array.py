@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TFLiteKitError
+from ..errors import UsageError
 
 __all__ = ["c_header", "c_source", "check_c_name"]
 
@@ -35,15 +35,15 @@ _HEX = np.frombuffer("".join(f"0x{b:02x}, " for b in range(256)).encode(), np.ui
 
 
 def check_c_name(name: str) -> str:
-    """``name`` if it can name a C/C++ variable, else :class:`TFLiteKitError`."""
+    """``name`` if it can name a C/C++ variable, else :class:`UsageError`."""
     if not _IDENTIFIER.match(name) or name in _C_KEYWORDS:
-        raise TFLiteKitError(f"{name!r} is not a valid C identifier")
+        raise UsageError(f"{name!r} is not a valid C identifier")
     return name
 
 
 def _check_align(align: int) -> int:
     if not (isinstance(align, int) and 1 <= align <= 4096 and align & (align - 1) == 0):
-        raise TFLiteKitError(f"the alignment must be a power of two from 1 to 4096, not {align}")
+        raise UsageError(f"the alignment must be a power of two from 1 to 4096, not {align}")
     return align
 
 
@@ -56,7 +56,7 @@ def c_source(data: Any, *, name: str = "g_model", align: int = 16,
     check_c_name(name)
     _check_align(align)
     if language not in ("c", "c++"):
-        raise TFLiteKitError(f"the language must be 'c' or 'c++', not {language!r}")
+        raise UsageError(f"the language must be 'c' or 'c++', not {language!r}")
     view = np.frombuffer(memoryview(data).cast("B"), np.uint8)
     lines = [f"// {view.size:,} bytes of a TensorFlow Lite model, written by tflitekit export-c.",
              "// TensorFlow Lite Micro reads the model in place: keep it aligned."]
