@@ -138,3 +138,16 @@ def test_unknown_runtime_is_an_error() -> None:
 def test_testing_does_not_import_pytest() -> None:
     code = "import sys, tflitekit.testing; sys.exit('pytest' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("runtime", ["bogus", "TFLM", None])
+def test_assert_same_outputs_refuses_an_unknown_runtime(runtime: object) -> None:
+    model = build_runnable_model()
+    with pytest.raises(tflitekit.UsageError, match="runtime must be 'tflm' or 'litert'"):
+        assert_same_outputs(model, model, runtime=runtime)  # type: ignore[arg-type]
+
+
+def test_assert_same_outputs_refuses_to_compare_nothing() -> None:
+    model = build_runnable_model()
+    with pytest.raises(tflitekit.UsageError, match="seeds is empty"):
+        assert_same_outputs(model, model, seeds=())

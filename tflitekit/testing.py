@@ -28,7 +28,7 @@ from typing import Any, Literal, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from .errors import RuntimeUnavailable
+from .errors import RuntimeUnavailable, UsageError
 from .ir import Buffer, Model, Operator, OperatorCode, Quantization, SignatureDef, Tensor, diff
 from .options import (
     ActivationFunctionType,
@@ -346,11 +346,18 @@ def assert_same_outputs(a: Model | bytes, b: Model | bytes, *, runtime: Runtime 
 
     Both models run on ``runtime`` (TFLite Micro, or LiteRT with its reference kernels) on
     ``inputs``, or else on :func:`tflitekit.runtimes.random_inputs` of ``a`` for each of
-    ``seeds``. A missing runtime raises :class:`~tflitekit.RuntimeUnavailable` naming the pip
-    package, or skips the test when called inside a pytest test.
+    ``seeds`` (at least one; an unknown ``runtime`` or no seed raises
+    :class:`~tflitekit.UsageError`). A missing runtime raises
+    :class:`~tflitekit.RuntimeUnavailable` naming the pip package, or skips the test when called
+    inside a pytest test.
     """
+    if runtime not in ("tflm", "litert"):
+        raise UsageError(f"runtime must be 'tflm' or 'litert', got {runtime!r}")
     run: Callable[[bytes, Sequence[Array]], list[Array]] = (
         run_tflm if runtime == "tflm" else run_litert)
+    seeds = list(seeds) if inputs is None else []
+    if inputs is None and not seeds:
+        raise UsageError("seeds is empty: nothing would be compared (give a seed or inputs)")
     data_a = to_bytes(a) if isinstance(a, Model) else bytes(a)
     data_b = to_bytes(b) if isinstance(b, Model) else bytes(b)
     cases = ([("the given inputs", list(inputs))] if inputs is not None

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 import tflitekit
-from tflitekit import Buffer, Model, Operator, OperatorCode, Quantization, Subgraph, Tensor
+from tflitekit import (
+    Buffer,
+    Model,
+    Operator,
+    OperatorCode,
+    Quantization,
+    Subgraph,
+    Tensor,
+    UsageError,
+)
 from tflitekit.options import (
     AddOptions,
     BuiltinOperator,
@@ -268,9 +277,12 @@ def test_subgraph_inputs_and_outputs() -> None:
     m2 = tflitekit.load(m.to_bytes())
     assert [t.name for t in m2.main.inputs] == ["t0"]
     assert [t.name for t in m2.main.outputs] == ["t2"]
-    # removing an input that is not one is a no-op
-    g.remove_input(ts[2])
-    assert g.inputs == [ts[0]]
+    # removing an input that is not one is refused, like list.remove (it was a silent no-op)
+    with pytest.raises(UsageError, match="'t2' is not an input of subgraph"):
+        g.remove_input(ts[2])
+    with pytest.raises(UsageError, match="'t0' is not an output of subgraph"):
+        g.remove_output(ts[0])
+    assert g.inputs == [ts[0]] and g.outputs == [ts[2]]
 
 
 def test_operators_list_slicing_and_deletion() -> None:

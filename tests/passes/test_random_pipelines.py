@@ -89,7 +89,8 @@ def random_model(seed: int) -> Model:
 
 
 PRESERVING: list[Pass] = [Prune(), DedupeBuffers(), TopologicalSort(), StripStrings(),
-                          FoldConstants(), RenameTensors(lambda t: f"r/{t.name}")]
+                          FoldConstants(),  # unnamed tensors stay unnamed (no 'r/None' clash)
+                          RenameTensors(lambda t: None if t.name is None else f"r/{t.name}")]
 ANY: list[Pass] = [*PRESERVING, StripFloatIO(), AddFloatIO(), SetBatchSize(2),
                    SetBatchSize(1), RandomizeWeights(seed=3)]
 

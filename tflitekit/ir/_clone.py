@@ -81,7 +81,7 @@ class _Cloner:
             q = t.quantization
             new = self.memo[id(t)] = Tensor._restore(
                 t.name, _deep(t.shape), t.dtype, self.some_buffer(t.buffer),
-                None if q is None else q.copy(), t.is_variable, _deep(t.sparsity),
+                None if q is None else q._clone(), t.is_variable, _deep(t.sparsity),
                 _deep(t.shape_signature), t.has_rank, _deep(t.variant_tensors), t.external_buffer)
             self.tensors.append((t, new))
         return new  # type: ignore[no-any-return]

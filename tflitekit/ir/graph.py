@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from typing import Any, TypeVar, overload
 
-from ..errors import TFLiteKitError
+from ..errors import TFLiteKitError, UsageError
 from ..options import BuiltinOperator, CustomOptionsFormat, Table
 from .tensor import Tensor, Usage
 
@@ -337,6 +337,13 @@ class _OwnedList(MutableSequence[T]):
         return repr(self._items)
 
 
+def _name(tensor: object) -> str:
+    """How messages name a tensor (or whatever was passed in its place)."""
+    if isinstance(tensor, Tensor):
+        return f"tensor {tensor.name!r}"
+    return f"{tensor!r:.60} (a {type(tensor).__name__}, not a Tensor)"
+
+
 def _ignore(item: Any) -> None:
     """A list hook with nothing to do."""
 
@@ -459,6 +466,9 @@ class Subgraph:
         return op
 
     def remove_operator(self, op: Operator) -> None:
+        """Remove ``op`` (an operator of this subgraph, else :class:`UsageError`)."""
+        if not isinstance(op, Operator) or op._graph is not self:
+            raise UsageError(f"{op!r} is not an operator of {self._describe()}")
         self.operators.remove(op)
 
     def add_input(self, tensor: Tensor, index: int | None = None) -> Tensor:
@@ -470,14 +480,30 @@ class Subgraph:
         return tensor
 
     def remove_input(self, tensor: Tensor) -> None:
+        """Remove every occurrence of ``tensor`` from ``inputs`` (the tensor stays in the
+        subgraph). A tensor that is not an input raises :class:`UsageError`."""
+        if tensor not in self.inputs:
+            raise UsageError(f"{_name(tensor)} is not an input of {self._describe()}")
         self.inputs[:] = [t for t in self.inputs if t is not tensor]
 
     def remove_output(self, tensor: Tensor) -> None:
+        """Remove every occurrence of ``tensor`` from ``outputs`` (the tensor stays in the
+        subgraph). A tensor that is not an output raises :class:`UsageError`."""
+        if tensor not in self.outputs:
+            raise UsageError(f"{_name(tensor)} is not an output of {self._describe()}")
         self.outputs[:] = [t for t in self.outputs if t is not tensor]
 
     def replace_all_uses(self, old: Tensor, new: Tensor | None) -> int:
         """Make every reader of ``old`` (operators and subgraph outputs) read ``new`` instead.
-        Returns how many references changed. Costs O(1) per reference."""
+        Returns how many references changed. Costs O(1) per reference.
+
+        ``old`` must be a tensor of this subgraph and ``new`` one of it, a tensor of no subgraph
+        yet (it joins this one) or None; anything else raises :class:`UsageError`."""
+        if not isinstance(old, Tensor) or old._graph is not self:
+            raise UsageError(f"{_name(old)} is not in {self._describe()}")
+        if new is not None and (not isinstance(new, Tensor)
+                                or new._graph not in (None, self)):
+            raise UsageError(f"replacement {_name(new)} is not in {self._describe()}")
         count = 0
         for op, index in old.uses:
             op.set_input(index, new)
@@ -488,6 +514,9 @@ class Subgraph:
                     self.outputs[i] = new
                     count += 1
         return count
+
+    def _describe(self) -> str:
+        return "this subgraph" if self.name is None else f"subgraph {self.name!r}"
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called ``name``."""

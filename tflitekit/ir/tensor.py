@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..errors import TFLiteKitError
+from ..errors import TFLiteKitError, UsageError
 from ..options import CustomQuantization, SparsityParameters, TensorType, VariantSubType
 from . import dtypes
 
@@ -113,6 +114,8 @@ class Quantization:
     """Quantization parameters: ``real = scale * (q - zero_point)`` along ``quantized_dimension``.
 
     Every field keeps the difference between absent (None) and empty, so files round-trip exactly.
+    The arrays of a loaded model (and of its :meth:`Model.copy`) are read-only: assign new arrays
+    to change them; :meth:`copy` gives writeable ones.
     """
 
     __slots__ = ("details", "max", "min", "quantized_dimension", "scale", "zero_point")
@@ -120,17 +123,13 @@ class Quantization:
     def __init__(self, scale: Any = None, zero_point: Any = None, *, quantized_dimension: int = 0,
                  min: Any = None, max: Any = None,
                  details: CustomQuantization | None = None) -> None:
-        self.scale: np.ndarray | None = None if scale is None else np.atleast_1d(
-            np.asarray(scale, np.float32))
-        if zero_point is None and scale is not None:
-            zero_point = np.zeros(self.scale.shape, np.int64)  # type: ignore[union-attr]
-        self.zero_point: np.ndarray | None = None if zero_point is None else np.atleast_1d(
-            np.asarray(zero_point, np.int64))
-        self.quantized_dimension = quantized_dimension
-        self.min: np.ndarray | None = None if min is None else np.atleast_1d(
-            np.asarray(min, np.float32))
-        self.max: np.ndarray | None = None if max is None else np.atleast_1d(
-            np.asarray(max, np.float32))
+        self.scale = _numbers("scale", scale, np.float32)
+        if zero_point is None and self.scale is not None:
+            zero_point = np.zeros(self.scale.shape, np.int64)
+        self.zero_point = _numbers("zero_point", zero_point, np.int64)
+        self.quantized_dimension = _index("quantized_dimension", quantized_dimension)
+        self.min = _numbers("min", min, np.float32)
+        self.max = _numbers("max", max, np.float32)
         self.details = details
 
     @classmethod
@@ -152,7 +151,16 @@ class Quantization:
         for name in ("scale", "zero_point", "min", "max"):
             a = getattr(self, name)
             if a is not None and not a.flags.owndata:
-                setattr(self, name, a.copy())
+                setattr(self, name, _copied(a, keep_flags=True))
+
+    def _clone(self) -> Quantization:
+        """A copy for :meth:`Model.copy`: like :meth:`copy`, but arrays that were read-only
+        (those of a loaded model) stay read-only, so a copy behaves as its original does."""
+        return Quantization._restore(
+            _copied(self.scale, keep_flags=True), _copied(self.zero_point, keep_flags=True),
+            self.quantized_dimension, _copied(self.min, keep_flags=True),
+            _copied(self.max, keep_flags=True),
+            None if self.details is None else self.details.copy())
 
     @property
     def per_channel(self) -> bool:
@@ -208,8 +216,58 @@ class Quantization:
         return f"Quantization({', '.join(parts)})"
 
 
-def _copied(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else a.copy()
+def _numbers(field: str, value: Any, dtype: type) -> np.ndarray | None:
+    """``value`` as a 1-D array of ``dtype`` (None stays None); UsageError when it is not
+    numbers."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        raise UsageError(f"Quantization {field} must be numbers, got {type(value).__name__} "
+                         f"{value!r:.40}")
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf" or (dtype is np.int64 and arr.dtype.kind == "f"
+                                             and not np.array_equal(arr, np.round(arr))):
+            raise ValueError
+        return np.atleast_1d(arr.astype(dtype))
+    except (ValueError, TypeError):
+        raise UsageError(f"Quantization {field} must be "
+                         f"{'integers' if dtype is np.int64 else 'numbers'}, "
+                         f"got {value!r:.40}") from None
+
+
+def _index(field: str, value: Any) -> int:
+    """``value`` as an int (bool refused); UsageError otherwise."""
+    if isinstance(value, bool):
+        raise UsageError(f"{field} must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise UsageError(f"{field} must be an int, got {type(value).__name__} "
+                         f"{value!r:.40}") from None
+
+
+def _dims(field: str, shape: Any) -> tuple[int, ...] | None:
+    """``shape`` as a tuple of ints (None stays None); UsageError otherwise."""
+    if shape is None:
+        return None
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise UsageError(f"a tensor {field} must be a sequence of ints, got "
+                         f"{type(shape).__name__} {shape!r:.40}")
+    try:
+        return tuple(_index(f"each dimension of a tensor {field}", d) for d in shape)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (in {field} {shape!r:.40})") from None
+
+
+def _copied(a: np.ndarray | None, *, keep_flags: bool = False) -> np.ndarray | None:
+    """A copy of ``a`` (writeable, or read-only like ``a`` with ``keep_flags``)."""
+    if a is None:
+        return None
+    copy: np.ndarray = a.copy()
+    if keep_flags and not a.flags.writeable:
+        copy.flags.writeable = False
+    return copy
 
 
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -240,7 +298,7 @@ class Tensor:
     ``producer`` and ``uses`` are maintained by the subgraph the tensor belongs to.
     """
 
-    __slots__ = ("_graph", "_producer", "_uses", "buffer", "dtype", "external_buffer",
+    __slots__ = ("_dtype", "_graph", "_producer", "_uses", "buffer", "external_buffer",
                  "has_rank", "is_variable", "name", "quantization", "shape", "shape_signature",
                  "sparsity", "variant_tensors")
 
@@ -252,15 +310,13 @@ class Tensor:
                  variant_tensors: list[VariantSubType] | None = None,
                  external_buffer: int = 0) -> None:
         self.name = name
-        self.shape: tuple[int, ...] | None = (
-            None if shape is None else tuple(int(d) for d in shape))
-        self.dtype = _tensor_type(dtype)
+        self.shape: tuple[int, ...] | None = _dims("shape", shape)
+        self._dtype = _tensor_type(dtype)
         self.buffer = buffer
         self.quantization = quantization
         self.is_variable = is_variable
         self.sparsity = sparsity
-        self.shape_signature: tuple[int, ...] | None = (
-            None if shape_signature is None else tuple(int(d) for d in shape_signature))
+        self.shape_signature: tuple[int, ...] | None = _dims("shape_signature", shape_signature)
         self.has_rank = has_rank
         self.variant_tensors = variant_tensors
         self.external_buffer = external_buffer  # id in Model.external_buffers; 0 for none
@@ -278,7 +334,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.name = name
         t.shape = shape
-        t.dtype = dtype
+        t._dtype = dtype
         t.buffer = buffer
         t.quantization = quantization
         t.is_variable = is_variable
@@ -307,6 +363,17 @@ class Tensor:
         tensor = cls(name, arr.shape, dtypes.from_numpy(arr.dtype), quantization=quantization)
         tensor.data = arr
         return tensor
+
+    @property
+    def dtype(self) -> TensorType:
+        """The element type. Assigning converts as the constructor does (a TensorType, its
+        number, a name such as ``"int8"`` or a numpy dtype); anything else raises
+        :class:`UsageError`."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value: TensorType | int | str | np.dtype | type) -> None:
+        self._dtype = _tensor_type(value)
 
     # -- data ---------------------------------------------------------------------------------
     @property
@@ -396,6 +463,8 @@ class Tensor:
 def _tensor_type(dtype: Any) -> TensorType:
     if isinstance(dtype, TensorType):
         return dtype
+    if isinstance(dtype, bool) or dtype is None:
+        raise UsageError(f"no TFLite tensor type for {dtype!r}")
     if isinstance(dtype, int):
         try:
             return TensorType(dtype)

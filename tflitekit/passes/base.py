@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import PassError, TFLiteKitError, UsageError
@@ -92,6 +92,9 @@ class Pass(abc.ABC):
         """Run the pass: :meth:`requires`, :meth:`run`, :meth:`ensures`. With ``check``
         (default: the ``TFLITEKIT_CHECK_PASSES`` environment variable) :meth:`Model.check`
         runs before and after, and a problem the pass introduced raises :class:`PassError`."""
+        if not isinstance(model, Model):
+            raise UsageError(f"{self.name}: expected a tflitekit.Model, got "
+                             f"{type(model).__name__} (load a file with tflitekit.load first)")
         try:
             self.requires(model)
         except PassError as exc:
@@ -158,6 +161,44 @@ class _StepError(PassError):
 _StepError.__module__, _StepError.__qualname__ = "tflitekit", "PassError"  # as tracebacks show it
 
 
+def _checked_passes(passes: object) -> list[Pass]:
+    """``passes`` as a list of Pass instances; UsageError naming the first item that is not."""
+    if isinstance(passes, (str, bytes, Pass)) or not isinstance(passes, Iterable):
+        raise UsageError(f"passes must be a sequence of Pass instances, got "
+                         f"{type(passes).__name__} {passes!r:.60}")
+    steps = list(passes)
+    for item in steps:
+        if not isinstance(item, Pass):
+            raise UsageError(f"passes must be Pass instances; got {_misfit(item)}")
+    return steps
+
+
+def _misfit(item: object) -> str:
+    """How a UsageError names a non-pass given as a step, with the fix when there is one."""
+    if isinstance(item, type):
+        what, name = f"the class {item.__name__}", getattr(item, "name", None)
+    elif callable(item):
+        what, name = f"the function {getattr(item, '__name__', repr(item))}", getattr(
+            item, "__name__", None)
+    elif isinstance(item, str):
+        what, name = f"the string {item!r}", item
+    else:
+        what, name = f"{type(item).__name__} {item!r:.40}", None
+    cls = _pass_class(name) if isinstance(name, str) else None
+    return f"{what} — use {cls.__name__}()" if cls is not None else what
+
+
+def _pass_class(name: str) -> type[Pass] | None:
+    """The concrete Pass class whose ``name`` is ``name`` (a pass's function has that name)."""
+    todo: list[type[Pass]] = list(Pass.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if getattr(cls, "name", None) == name:
+            return cls
+        todo += cls.__subclasses__()
+    return None
+
+
 class PassManager(Pass):
     """Runs ``passes`` in order on a model, in place; a pass itself, so pipelines nest.
 
@@ -177,7 +218,7 @@ class PassManager(Pass):
                  check: bool | None = None, keep_intermediates: bool = False) -> None:
         if max_iterations < 1:
             raise UsageError("max_iterations must be at least 1")
-        self.passes = list(passes)
+        self.passes = _checked_passes(passes)
         self.name = name
         self.fixed_point = fixed_point
         self.max_iterations = max_iterations
@@ -220,7 +261,10 @@ class PassManager(Pass):
             raise _StepError(self.name, [number, *exc.numbers], [step.name, *exc.names],
                              exc.detail) from exc.__cause__
         except TFLiteKitError as exc:
-            raise _StepError(self.name, [number], [step.name], str(exc)) from exc
+            detail = str(exc)
+            own = f"{step.name}: "  # the step named itself already: the path names it once
+            raise _StepError(self.name, [number], [step.name],
+                             detail[len(own):] if detail.startswith(own) else detail) from exc
         except Exception as exc:
             raise _StepError(self.name, [number], [step.name],
                              f"{type(exc).__name__}: {exc}") from exc

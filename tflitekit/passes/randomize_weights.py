@@ -37,6 +37,14 @@ class RandomizeWeights(Pass):
     name = "randomize_weights"
 
     def __post_init__(self) -> None:
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UsageError(f"the seed must be a non-negative int, got {type(seed).__name__} "
+                             f"{seed!r:.40}")
+        for bound in (self.low, self.high):
+            if isinstance(bound, bool) or not isinstance(bound, (int, float, np.number)):
+                raise UsageError(f"low and high must be numbers, got {type(bound).__name__} "
+                                 f"{bound!r:.40}")
         if not (math.isfinite(self.high - self.low) and self.low <= self.high):
             raise UsageError(f"need finite low <= high, got low={self.low}, high={self.high}")
 

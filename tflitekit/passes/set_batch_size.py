@@ -22,6 +22,8 @@ Check = Callable[[Operator, Container[int]], str | None]
 
 Rank = Callable[[Operator], int]
 
+_MAX_BATCH = 2**31 - 1
+
 
 # -- checks -----------------------------------------------------------------------------------
 
@@ -206,8 +208,15 @@ class SetBatchSize(Pass):
     name = "set_batch_size"
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise UsageError(f"the batch must be at least 1, got {self.batch}")
+        batch = self.batch
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+            raise UsageError(f"the batch must be an int, got {type(batch).__name__} {batch!r:.40}")
+        if batch < 1:
+            raise UsageError(f"the batch must be at least 1, got {batch}")
+        if batch > _MAX_BATCH:
+            raise UsageError(f"the batch must be at most {_MAX_BATCH} (a TFLite dimension is an "
+                             f"int32), got {batch}")
+        self.batch = int(batch)
 
     def run(self, model: Model, report: Report) -> None:
         graphs = entry_subgraphs(model)

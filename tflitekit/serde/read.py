@@ -12,7 +12,7 @@ from typing import IO, Any
 import numpy as np
 
 from .._generated.schema import FILE_IDENTIFIER, BuiltinOperator, CustomOptionsFormat, TensorType
-from ..errors import FormatError
+from ..errors import FormatError, UsageError
 from ..ir.graph import Operator, OperatorCode, Subgraph
 from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
@@ -74,7 +74,10 @@ class Source:
 def open_source(source: Any) -> Source:
     """A :class:`Source` for a path, bytes-like object or binary file object."""
     if isinstance(source, (str, os.PathLike)):
-        path = os.path.abspath(os.fspath(source))
+        given = os.fspath(source)
+        if ("\0" if isinstance(given, str) else b"\0") in given:
+            raise UsageError(f"cannot open {given!r}: a path cannot contain a null byte")
+        path = os.path.abspath(given)
         try:
             file = open(path, "rb")  # noqa: SIM115 - kept open for the model's lifetime
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a device, a pipe, ...
@@ -90,8 +93,23 @@ def open_source(source: Any) -> Source:
     if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
         return Source(source)
     if hasattr(source, "read"):
-        return Source(source.read())
-    raise TypeError(f"cannot load a model from {type(source).__name__}")
+        name = getattr(source, "name", None)
+        what = (f"the file object {name!r}" if isinstance(name, str)
+                else f"the {type(source).__name__} object")
+        if getattr(source, "closed", False):
+            raise UsageError(f"cannot read {what}: it is closed")
+        try:
+            data = source.read()
+        except OSError as exc:
+            raise FormatError(f"cannot read {what}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # closed, or not readable, in ways io reports so
+            raise UsageError(f"cannot read {what}: {exc}") from None
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise UsageError(f"cannot load {what}: its read() returned {type(data).__name__}, "
+                             f"not bytes (open it in binary mode, 'rb')")
+        return Source(data)
+    raise TypeError(f"cannot load a model from {type(source).__name__}: expected a path (str "
+                    f"or os.PathLike), a bytes-like object or a binary file object")
 
 
 def load(source: Any, *, strict: bool = True, problems: list[str] | None = None) -> Model:
