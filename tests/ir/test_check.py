@@ -96,6 +96,73 @@ def test_non_positive_scales(runnable_model: Factory) -> None:
     only(m.check(), "'flat'", "finite and positive")
 
 
+@pytest.mark.parametrize(("signature", "fragment"), [
+    ((1, 49), "(1, 49)"),           # a fixed dimension that disagrees
+    ((-1, 48, 1), "(-1, 48, 1)"),   # another rank
+])
+def test_shape_signature_that_disagrees_with_the_shape(runnable_model: Factory,
+                                                       signature: tuple[int, ...],
+                                                       fragment: str) -> None:
+    m = runnable_model()
+    m.main.tensor("flat").shape_signature = signature
+    p = only(m.check(), "'flat'", "(1, 48)", fragment)
+    assert p.kind == "shape-signature" and p.subject is m.main.tensor("flat")
+    m.main.tensor("flat").shape_signature = (-1, 48)  # resizable batch: sound
+    assert m.check() == []
+
+
+def test_shape_signature_problem_does_not_hide_operand_problems(runnable_model: Factory) -> None:
+    """The operand rules read the static shape, sound even when the signature is not."""
+    m = runnable_model()
+    flat = m.main.tensor("flat")
+    flat.shape, flat.shape_signature = (1, 7), (-1, 48)
+    kinds = sorted(p.kind for p in m.check())
+    assert "shape-signature" in kinds and "operand-shape" in kinds, kinds
+
+
+@pytest.mark.parametrize(("name", "dtype", "zero_point", "fragment"), [
+    ("flat", "int8", 300, "300 is outside INT8's range -128..127"),
+    ("flat", "int8", -129, "-129 is outside INT8's range"),
+    ("flat", "uint8", -1, "-1 is outside UINT8's range 0..255"),
+    ("flat", "uint8", 256, "256 is outside UINT8's range"),
+    ("flat", "int16", 40000, "40000 is outside INT16's range -32768..32767"),
+    ("flat", "int16", 3, "INT16 zero point 3 is not 0"),
+])
+def test_zero_point_outside_the_type(runnable_model: Factory, name: str, dtype: str,
+                                     zero_point: int, fragment: str) -> None:
+    m = runnable_model()
+    t = m.main.tensor(name)
+    t.dtype = tflitekit.TensorType[dtype.upper()]
+    t.quantization = Quantization(0.1, zero_point)
+    problems = [p for p in m.check() if p.kind == "bad-zero-point"]
+    p = only(problems, f"'{name}'", fragment)
+    assert p.subject is t
+
+
+def test_per_channel_zero_point_outside_the_type(runnable_model: Factory) -> None:
+    m = runnable_model()
+    m.main.tensor("conv/w").quantization = Quantization([0.1, 0.2, 0.3], [0, 0, 128])
+    p = only(m.check(), "'conv/w'", "128 is outside INT8's range")
+    assert p.kind == "bad-zero-point"
+
+
+def test_int16_zero_point_is_free_only_around_quantize() -> None:
+    """QUANTIZE requantizes any int16 zero point on both runtimes; other kernels (RELU, ADD,
+    FULLY_CONNECTED, DEQUANTIZE on LiteRT, ...) refuse a non-zero one."""
+    m = Model()
+    g = m.add_subgraph()
+    x = g.add_input(Tensor("x", (1, 4)))
+    q16 = g.add_output(Tensor("q16", (1, 4), "int16", quantization=Quantization(0.01, 5)))
+    g.add_operator(BuiltinOperator.QUANTIZE, [x], [q16])
+    assert m.check() == []
+    y = g.add_output(Tensor("y", (1, 4), "int16", quantization=Quantization(0.01, 0)))
+    g.add_operator(BuiltinOperator.RELU, [q16], [y])
+    p = only(m.check(), "'q16'", "INT16 zero point 5 is not 0", "RELU")
+    assert p.kind == "bad-zero-point"
+    q16.quantization = Quantization(0.01, 0)
+    assert m.check() == []
+
+
 def test_operators_out_of_topological_order(runnable_model: Factory) -> None:
     m = runnable_model()
     g = m.main

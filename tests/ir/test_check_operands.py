@@ -167,11 +167,39 @@ def test_softmax_may_widen_int8_to_int16() -> None:
     the(single(Op.SOFTMAX, [x], [Tensor("y", (1, 4), "float32")]).check(), "operand-type")
 
 
-def test_dynamic_dimensions_match_anything() -> None:
+def test_dynamic_dimensions_are_checked_at_their_static_size() -> None:
+    """The runtimes allocate and check ``shape``; a -1 in ``shape_signature`` only marks a
+    dimension a resize may change, so it is no wildcard."""
     x = Tensor("x", (1, 4), shape_signature=(-1, 4))
-    y = Tensor("y", (3, 4), shape_signature=(-1, 4))  # a placeholder batch in the static shape
-    assert single(Op.RELU, [x], [y]).check() == []
+    y = Tensor("y", (3, 4), shape_signature=(-1, 4))
+    the(single(Op.RELU, [x], [y]).check(), "operand-shape", "(3, 4)", "(1, 4)")
+    x = Tensor("x", (1, 4), shape_signature=(-1, 4))
+    assert single(Op.RELU, [x], [Tensor("y", (1, 4), shape_signature=(-1, 4))]).check() == []
     the(single(Op.RELU, [Tensor("x", (1, 4))], [Tensor("y", (3, 4))]).check(), "operand-shape")
+
+
+def test_reshape_with_a_dynamic_batch_keeps_its_element_count() -> None:
+    """The new user's case: TFLite Micro refuses a RESHAPE of 64 elements into 7."""
+    x = Tensor("x", (1, 64), shape_signature=(-1, 64))
+    y = Tensor("y", (1, 7), shape_signature=(-1, 64))
+    problems = single(Op.RESHAPE, [x], [y], ReshapeOptions()).check()
+    assert sorted(p.kind for p in problems) == ["operand-shape", "shape-signature"], problems
+    reshape = next(p for p in problems if p.kind == "operand-shape")
+    assert "(7 elements)" in reshape.message and "(64 elements)" in reshape.message
+
+
+@pytest.mark.corpus
+def test_a_broken_reshape_in_a_converter_model_is_found(corpus_model: Path) -> None:
+    """Converter models mark the batch -1 in every ``shape_signature``: a RESHAPE output that
+    loses elements is still found."""
+    m = tflitekit.load(corpus_model)
+    reshapes = [op for op in m.main.operators if op.type == Op.RESHAPE]
+    if not reshapes:
+        pytest.skip("no RESHAPE")
+    out = reshapes[0].outputs[0]
+    assert out.shape is not None
+    out.shape = (*out.shape[:-1], out.shape[-1] + 1)
+    the([p for p in m.check() if p.subject is reshapes[0]], "operand-shape", "elements")
 
 
 def test_required_input_absent() -> None:
@@ -210,6 +238,17 @@ def test_unchecked_names_builtins_without_rules(tiny_model: object) -> None:
     assert found == {"MyCustomOp": "custom", "STABLEHLO_CONCATENATE": "no operand rule",
                      "CALL_ONCE": "no operand rule"}
     assert unchecked(fc((1, 5), (3, 5), (1, 3))) == []
+
+
+def test_unchecked_names_builtin_codes_newer_than_the_schema() -> None:
+    # a code newer than the schema is kept as a plain int (Subgraph.add_operator's annotation
+    # does not admit int yet)
+    m = single(12345, [Tensor("x", (1, 4))], [Tensor("y", (1, 4))])  # type: ignore[arg-type]
+    m.main.add_operator(12345, [m.main.outputs[0]],  # type: ignore[arg-type]
+                        [m.main.add_output(Tensor("z", (1, 4)))])
+    assert m.check() == []
+    assert unchecked(m) == [Unchecked("12345", "builtin code 12345 is newer than tflitekit's "
+                                               "schema", 2)]
 
 
 def test_validate_reports_what_it_did_not_check(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..options import OPERATOR_OPTIONS, TensorType
+from ..options import OPERATOR_OPTIONS, BuiltinOperator, TensorType
 from . import dtypes
 from .check_operands import has_rule, operand_problems
 
@@ -25,9 +25,13 @@ KINDS: Mapping[str, str] = {
     "format": "the bytes are not a well-formed TFLite file (from validate)",
     "duplicate-tensor": "a tensor is listed more than once in its subgraph",
     "negative-dimension": "a tensor's shape has a negative dimension",
+    "shape-signature": ("a tensor's shape_signature differs from its shape in rank or in a "
+                        "dimension it does not mark -1 (resizable)"),
     "buffer-size": "a constant's buffer does not hold shape x dtype bytes",
     "zero-point-count": "a quantization has a different number of zero points than scales",
     "bad-scale": "a quantization scale is not finite and positive",
+    "bad-zero-point": ("a zero point is outside its tensor type's range, or is not 0 on an INT16 "
+                       "tensor a builtin operator other than QUANTIZE uses"),
     "quantized-dimension": "per-channel scales do not match the quantized dimension",
     "foreign-tensor": "an operator or a subgraph's interface uses another subgraph's tensor",
     "read-before-produced": "an operator reads a tensor a later operator writes",
@@ -94,10 +98,11 @@ def check(model: Model) -> list[Problem]:
 
     Beyond the links between objects, each operator's operands must meet its rule in
     :mod:`tflitekit.ir.opfacts` (counts, types, shapes). Operators without a rule are listed by
-    :func:`unchecked`; an operator with a faulty operand (a bad buffer size, say) or faulty
-    options is not judged further. A custom operator may write any of its inputs (scratch or
-    state tensors), so such an input needs no producer.
-    """
+    :func:`unchecked`; an operator with a faulty operand (a bad buffer size, say, but not a
+    shape_signature or zero point problem) or faulty options is not judged further. A custom
+    operator may write any of its inputs (scratch or state tensors), so such an input needs no
+    producer. Shapes are checked as they are (``shape``, what the runtimes allocate); a -1 in
+    ``shape_signature`` marks a resizable dimension, not a wildcard."""
     problems: list[Problem] = []
     for index, graph in enumerate(model.subgraphs):
         _check_graph(graph, f"subgraphs[{index}]", problems)
@@ -122,13 +127,22 @@ def check(model: Model) -> list[Problem]:
 
 def unchecked(model: Model) -> list[Unchecked]:
     """The operators whose operands :func:`check` did not check, grouped by name: custom
-    operators and builtins without an operand rule; most frequent first."""
+    operators, builtin codes newer than tflitekit's schema (kept as plain ints) and builtins
+    without an operand rule; most frequent first."""
     counts: Counter[tuple[str, str]] = Counter()
     for op in model.operators():
         if not has_rule(op):
-            custom = op.opcode.custom_code is not None
-            counts[op.opcode.name, "custom" if custom else "no operand rule"] += 1
+            code = op.opcode.builtin_code
+            reason = ("custom" if op.opcode.custom_code is not None
+                      else "no operand rule" if isinstance(code, BuiltinOperator)
+                      else f"builtin code {int(code)} is newer than tflitekit's schema")
+            counts[op.opcode.name, reason] += 1
     return [Unchecked(name, reason, n) for (name, reason), n in counts.most_common()]
+
+
+_JUDGEABLE = frozenset({"shape-signature", "bad-zero-point"})
+"""Tensor problems that leave what the operand rules read (dtype, static shape) sound: an
+operator using such a tensor is still judged."""
 
 
 def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
@@ -141,7 +155,7 @@ def _check_graph(graph: Subgraph, where: str, problems: list[Problem]) -> None:
         listed.add(id(tensor))
         found = len(problems)
         _check_tensor(tensor, at, problems)
-        if len(problems) > found:
+        if any(p.kind not in _JUDGEABLE for p in problems[found:]):
             faulty.add(id(tensor))
     for side in ("inputs", "outputs"):
         for i, tensor in enumerate(getattr(graph, side)):
@@ -207,6 +221,13 @@ def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
         problems.append(Problem(where, f"negative dimension in shape {shape}",
                                 "negative-dimension", tensor))
         return
+    sig = tensor.shape_signature
+    if shape is not None and sig is not None and (
+            len(sig) != len(shape)
+            or any(s not in (-1, d) for d, s in zip(shape, sig, strict=True))):
+        problems.append(Problem(where, f"shape {shape} does not fit shape_signature {sig} "
+                                       "(each dimension must match unless the signature is -1)",
+                                "shape-signature", tensor))
     count = None if shape is None else int(np.prod(shape, dtype=np.int64))
     if tensor.is_constant and count is not None and tensor.sparsity is None:
         size = dtypes.itemsize(tensor.dtype)
@@ -226,6 +247,9 @@ def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
     if not np.all(np.isfinite(q.scale)) or np.any(q.scale <= 0):
         problems.append(Problem(where, "quantization scales must be finite and positive",
                                 "bad-scale", tensor))
+    zero_point = _zero_point_problem(tensor)
+    if zero_point is not None:
+        problems.append(Problem(where, zero_point, "bad-zero-point", tensor))
     if q.scale.size > 1 and shape is not None:
         if not 0 <= q.quantized_dimension < len(shape):
             problems.append(Problem(where, f"quantized_dimension {q.quantized_dimension} is "
@@ -236,6 +260,37 @@ def _check_tensor(tensor: Tensor, where: str, problems: list[Problem]) -> None:
                                            f"{q.quantized_dimension} of size "
                                            f"{shape[q.quantized_dimension]}",
                                     "quantized-dimension", tensor))
+
+
+_ZERO_POINT_RANGE: dict[TensorType, tuple[int, int]] = {
+    TensorType.INT4: (-8, 7), TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
+    TensorType.INT16: (-32768, 32767), TensorType.UINT16: (0, 65535),
+}
+
+
+def _zero_point_problem(tensor: Tensor) -> str | None:
+    """Why ``tensor``'s zero points are wrong for its type, or None. An INT16 zero point must
+    also be 0 (LiteRT's and TFLite Micro's int16 kernels take symmetric quantization), unless
+    only QUANTIZE operators (which both runtimes let requantize any int16 zero point) and
+    custom operators use the tensor."""
+    q = tensor.quantization
+    bounds = _ZERO_POINT_RANGE.get(tensor.dtype)
+    if q is None or q.zero_point is None or q.zero_point.size == 0 or bounds is None:
+        return None
+    low, high = bounds
+    outside = q.zero_point[(q.zero_point < low) | (q.zero_point > high)]
+    if outside.size:
+        return (f"zero point {int(outside[0])} is outside {tensor.dtype.name}'s range "
+                f"{low}..{high}")
+    if tensor.dtype != TensorType.INT16 or not np.any(q.zero_point):
+        return None
+    users = [op for op in (tensor.producer, *tensor.consumers) if op is not None
+             and op.opcode.custom_code is None and op.type != BuiltinOperator.QUANTIZE]
+    if not users:
+        return None
+    nonzero = int(q.zero_point[np.flatnonzero(q.zero_point)[0]])
+    return (f"INT16 zero point {nonzero} is not 0, which {users[0].opcode.name} requires "
+            "(int16 quantization is symmetric)")
 
 
 def _check_options(op: Operator, where: str, problems: list[Problem]) -> bool:

@@ -2,9 +2,12 @@
 
 The rules are those of :data:`tflitekit.ir.opfacts.FACTS` (:class:`Operands`); this module tests
 them, following the Prepare checks of LiteRT's and TFLite Micro's kernels. Shape rules check
-only what is cheap and certain: a dimension whose ``shape_signature`` is -1 matches anything,
-and a non-constant tensor with an empty shape (a scalar, or a shape the file does not know)
-skips the rules that read it.
+only what is cheap and certain, and read each tensor's static ``shape``: that is what both
+runtimes allocate and what their Prepare checks compare (``shape_signature`` only says which
+dimensions a later resize may change, and ``check()`` verifies that the two agree). A
+non-constant tensor with an empty shape (a scalar, or a shape the file does not know) skips the
+rules that read it; a dimension the rule cannot know (a slice size of -1 on an unknown input,
+say) is None and matches anything.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .tensor import Tensor
 __all__ = ["has_rule", "operand_problems"]
 
 Dims = tuple[int | None, ...]
-"""A shape whose unknown (dynamic) dimensions are None."""
+"""A shape whose dimensions a rule could not work out are None."""
 
 _INDEX = frozenset({TensorType.INT16, TensorType.INT32, TensorType.INT64})
 _INTEGER = frozenset({TensorType.INT4, TensorType.INT8, TensorType.UINT8, TensorType.INT16,
@@ -170,12 +173,11 @@ _TYPES: dict[Types, Callable[[Operator, Operands], str | None]] = {
 
 
 def _dims(t: Tensor | None) -> Dims | None:
-    """The tensor's shape with dynamic dimensions as None; None when the shape is unknown."""
+    """The tensor's static shape; None when the shape is unknown. A -1 in ``shape_signature``
+    is no wildcard: the runtimes allocate and check the static shape, and a resize recomputes
+    every shape consistently, so the file's shapes must fit together as they are."""
     if t is None or t.shape is None or (t.shape == () and not t.is_constant and not t.has_rank):
         return None
-    sig = t.shape_signature
-    if sig is not None and len(sig) == len(t.shape):
-        return tuple(None if s < 0 else d for d, s in zip(t.shape, sig, strict=True))
     return t.shape
 
 
