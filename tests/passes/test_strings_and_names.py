@@ -9,7 +9,7 @@ import pytest
 
 import tflitekit
 from tflitekit import Model, SignatureDef
-from tflitekit.passes import PassError, rename_tensors, strip_strings
+from tflitekit.passes import PassError, RenameTensors, rename_tensors, strip_strings
 from tflitekit.passes.strip_strings import StripStrings
 from tflitekit.runtimes import random_inputs
 
@@ -64,6 +64,11 @@ def test_rename_by_mapping(runnable_model: Callable[[], Model]) -> None:
     assert list(model.signature_defs[0].inputs) == ["image"]  # signature names are separate
     loaded = tflitekit.load(model.to_bytes())
     assert loaded.main.tensor("logits") is loaded.main.outputs[0]
+
+
+def test_rename_report_counts_in_words(runnable_model: Callable[[], Model]) -> None:
+    assert RenameTensors({"x": "input"})(runnable_model()).changes == ["renamed 1 tensor"]
+    assert RenameTensors({"x": "a", "y": "b"})(runnable_model()).changes == ["renamed 2 tensors"]
 
 
 def test_rename_by_function(runnable_model: Callable[[], Model]) -> None:

@@ -66,7 +66,7 @@ class RenameTensors(Pass):
                     tensor.name = new
                     count += 1
         if count:
-            report.change(f"renamed {count} tensors")
+            report.change(f"renamed {count} tensor{'' if count == 1 else 's'}")
 
 
 def _check_name(new: object, what: str) -> None:
