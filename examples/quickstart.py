@@ -1,4 +1,5 @@
-"""Build a small int8 model from scratch, save it, load it back and print it.
+"""Build a small int8 model from scratch, save it, load it back, print and validate it, and
+see what check() says about a broken copy.
 
     python examples/quickstart.py [OUT.tflite]
 """
@@ -61,6 +62,20 @@ def show(out: Path) -> int:
     weights = graph.tensor("dense1/weights")
     print(f"  dense1/weights: {weights.data.shape} {weights.data.dtype}, "  # type: ignore[union-attr]
           f"read by {[c.opcode.name for c in weights.consumers]}")
+
+    report = tflitekit.validate_report(out)
+    print(f"validate: {len(report.problems)} problems, "
+          f"{report.unchecked_line() or 'every operator checked'}")
+    assert loaded.to_bytes() == out.read_bytes()  # a plain re-save is the file, byte for byte
+    print("re-saved unchanged: byte-identical")
+
+    # Edit a copy (the loaded model is not touched): weights that no longer fit their input
+    broken = loaded.copy()
+    w = broken.main.tensor("dense2/weights")
+    w.data = w.data[:, :6]  # type: ignore[index]
+    for problem in broken.check():
+        print(f"copy with cut weights: [{problem.kind}] {problem}")
+    assert loaded.check() == []
     return 0
 
 

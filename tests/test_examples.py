@@ -24,6 +24,9 @@ def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=True)
     assert "loaded it back: identical" in result.stdout
     assert "FULLY_CONNECTED" in result.stdout
+    assert "validate: 0 problems, every operator checked" in result.stdout
+    assert "re-saved unchanged: byte-identical" in result.stdout
+    assert "copy with cut weights: [operand-shape]" in result.stdout
     model = tflitekit.load(out)
     assert [op.opcode.name for op in model.main.operators] == ["FULLY_CONNECTED"] * 2
     assert model.check() == []
