@@ -14,7 +14,7 @@ from typing import IO
 
 from ..errors import OverwriteError, SaveError
 
-__all__ = ["refuse_overwrite", "write_atomically", "write_chunks"]
+__all__ = ["refuse_overwrite", "same_file", "write_atomically", "write_chunks"]
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
@@ -105,13 +105,17 @@ def refuse_overwrite(source: str | os.PathLike[str] | None, path: str | os.PathL
     if source is None:
         return
     given = os.fspath(path)
-    try:
-        same = os.path.samefile(source, given)
-    except OSError:  # one of them does not exist (yet)
-        same = os.path.abspath(os.fspath(source)) == os.path.abspath(given)
-    if same:
+    if same_file(source, given) or os.path.abspath(source) == os.path.abspath(given):
         raise OverwriteError(f"refusing to overwrite {given}, the file the model was loaded "
                              f"from ({advice})", given, errno.EEXIST)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` name one existing file (under any name or link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _save_error(given: str, exc: OSError) -> SaveError:

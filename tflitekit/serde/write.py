@@ -17,7 +17,7 @@ from ..ir.model import Metadata, Model, SignatureDef
 from ..ir.tensor import Buffer, Quantization, Tensor
 from . import digest as digest_
 from .digest import content_digest
-from .files import refuse_overwrite, write_atomically
+from .files import refuse_overwrite, same_file, write_atomically
 from .flatbuf import Chunk, Writer, copy_chunk, patch_parts, pause_gc, write_parts
 from .numbering import Numbering
 from .tables import field_map, write_union, write_value
@@ -91,16 +91,9 @@ def save(model: Model, path: str | os.PathLike[str], *, overwrite: bool = False,
     if not overwrite:
         refuse_overwrite(None if src is None else src.path, path)
     elif (src is not None and src.path is not None and not (digest or reencode)
-          and _same_file(src.path, path) and verbatim_source(model) is not None):
+          and same_file(src.path, path) and verbatim_source(model) is not None):
         return  # the file already holds exactly this model: leave it (and its inode) alone
     write_atomically(path, lambda out: _write(model, out, digest, reencode))
-
-
-def _same_file(a: str, b: str | os.PathLike[str]) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _write(model: Model, out: IO[bytes], digest: bool, reencode: bool) -> None:
