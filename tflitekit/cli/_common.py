@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from ..errors import FormatError
 from ..ir import Model
 from ..serde import load
 
@@ -67,12 +66,7 @@ def check_file(path: str) -> None:
 
 def load_model(path: str) -> Model:
     check_file(path)
-    try:
-        return load(path)
-    except FormatError as exc:  # named with the user's path, once
-        text = str(exc)
-        named = text.startswith((f"{path}:", f"{os.path.abspath(path)}:"))
-        raise FormatError(text if named else f"{shown(path)}: {text}") from None
+    return load(path)  # its FormatError names the path as given
 
 
 def print_json(value: Any) -> None:

@@ -45,7 +45,7 @@ def _cmd_export_c(args: argparse.Namespace) -> int:
         refuse_overwrite(args.model, path, advice="choose another output")
     if os.path.abspath(header) == os.path.abspath(args.output):
         raise TFLiteKitError(f"the header and the source would both be {header}")
-    load_model(args.model)  # a readable TFLite model (and its digest, if any, verified)
+    load_model(args.model).close()  # a readable TFLite model (its digest, if any, verified)
     with open(args.model, "rb") as f:
         data = f.read()
     include = os.path.relpath(os.path.abspath(header), os.path.dirname(os.path.abspath(
