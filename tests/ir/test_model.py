@@ -660,3 +660,20 @@ def test_copies_share_constants_until_one_is_assigned(
     assert np.shares_memory(w.data, cw.data) and not cw.data.flags.writeable
     cw.data = np.zeros_like(cw.data)
     assert w.data.any() and not cw.data.any()
+
+
+def test_equal_agrees_with_diff(runnable_model: Callable[[], Model]) -> None:
+    from tflitekit.ir.compare import equal
+
+    model = runnable_model()
+    assert equal(model, model.copy()) and equal(model, tflitekit.load(model.to_bytes()))
+    for edit in ("rename", "weights", "outputs"):
+        other = model.copy()
+        if edit == "rename":
+            other.main.tensors[3].name = "other"
+        elif edit == "weights":
+            w = other.main.tensor("fc/w")
+            w.data = np.zeros_like(w.data)
+        else:
+            other.main.remove_output(other.main.outputs[0])
+        assert not equal(model, other) and tflitekit.diff(model, other), edit

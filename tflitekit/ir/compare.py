@@ -11,13 +11,38 @@ from .graph import Operator, Subgraph
 from .model import Model
 from .tensor import Buffer, Tensor
 
-__all__ = ["diff"]
+__all__ = ["diff", "equal"]
 
 
 def diff(a: Model, b: Model) -> list[str]:
     """Every difference between two models, compared field by field with references followed
     by position (tensor i of subgraph j, buffer k, ...). Empty when the models are equal."""
     out: list[str] = []
+    _compare(a, b, out)
+    return out
+
+
+def equal(a: Model, b: Model) -> bool:
+    """``not diff(a, b)``, but stopping at the first difference."""
+    try:
+        _compare(a, b, _FirstDifference())
+    except _Different:
+        return False
+    return True
+
+
+class _Different(Exception):
+    pass
+
+
+class _FirstDifference(list[str]):
+    """A list of differences that ends the comparison when the first one is added."""
+
+    def append(self, item: str) -> None:
+        raise _Different
+
+
+def _compare(a: Model, b: Model, out: list[str]) -> None:
     index = _TensorIndex()
     _fields(a, b, "model", ("version", "description", "external_buffer_groups",
                             "external_buffers"), out)
@@ -45,7 +70,6 @@ def diff(a: Model, b: Model) -> list[str]:
             for name in set(ta) & set(tb):
                 _same(index(sa.subgraph, ta[name]), index(sb.subgraph, tb[name]),
                       f"{where}.{side}[{name!r}]", out)
-    return out
 
 
 class _TensorIndex:

@@ -9,7 +9,7 @@ reproduces the input byte for byte; a model that was edited is encoded anew.
 
 from __future__ import annotations
 
-from ..ir.compare import diff
+from ..ir.compare import equal
 from ..ir.model import Model
 from .read import Source, decode_source
 
@@ -34,4 +34,4 @@ def unchanged(model: Model, src: Source) -> bool:
         codes = [(c.key(), c.legacy) for c in model.all_operator_codes()]
         if codes != [(c.key(), c.legacy) for c in fresh.all_operator_codes()]:
             return False
-        return not diff(model, fresh)
+        return equal(model, fresh)
