@@ -63,7 +63,8 @@ def _checking(check: bool | None) -> bool:
 
 def _new_problems(before: list[Problem], after: list[Problem]) -> list[Problem]:
     """Problems of ``after`` that ``before`` lacks, compared by :attr:`Problem.key` (kind,
-    subject, message), so that a problem which only moved to another index is not new."""
+    subject, related object), so that a problem which only moved to another index or whose
+    tensor was renamed is not new."""
     known = {p.key for p in before}
     return [p for p in after if p.key not in known]
 
