@@ -45,17 +45,20 @@ from .serde import load, save, to_bytes
 from .validate import ValidationReport, validate, validate_report
 
 if TYPE_CHECKING:
-    from . import passes, runtimes, testing
+    from . import interpreter, passes, runtimes, testing
+    from .interpreter import Interpreter
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = frozenset({"analysis", "cli", "passes", "runtimes", "testing"})
+_SUBPACKAGES = frozenset({"analysis", "cli", "interpreter", "passes", "runtimes", "testing"})
+_LAZY = {"Interpreter": "interpreter"}  # public names loaded with their subpackage
 
 __all__ = [
     "Buffer",
     "BuiltinOperator",
     "CodecError",
     "FormatError",
+    "Interpreter",
     "Metadata",
     "Model",
     "Operator",
@@ -77,6 +80,7 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "diff",
+    "interpreter",
     "load",
     "options",
     "passes",
@@ -93,8 +97,10 @@ def __getattr__(name: str) -> Any:
     """Import a subpackage on first use (PEP 562)."""
     if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_SUBPACKAGES})
+    return sorted({*globals(), *_SUBPACKAGES, *_LAZY})

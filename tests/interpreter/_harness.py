@@ -1,0 +1,73 @@
+"""Single-operator models and the comparisons every kernel test makes.
+
+- :func:`single_op` builds a one-operator model whose non-constant inputs are graph inputs.
+- :func:`run` runs it on tflitekit's interpreter.
+- :func:`assert_matches` compares the interpreter with an oracle on the same inputs, bit for bit
+  (``runtime="tflm"``: TFLite Micro; ``"litert"``: LiteRT's reference kernels), or within a
+  relative tolerance for float outputs when ``rtol`` is given. The test must carry the runtime's
+  marker (``@pytest.mark.tflm`` / ``@pytest.mark.litert``) so it skips without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tflitekit import Interpreter, Model, Tensor, runtimes
+from tflitekit.options import BuiltinOperator, Table
+
+Array = np.ndarray
+
+
+def single_op(opcode: BuiltinOperator | str, inputs: Sequence[Tensor | None],
+              outputs: Sequence[Tensor], options: Table | None = None, **kwargs: Any) -> Model:
+    """A model of one operator: its non-constant inputs are the graph inputs, in order."""
+    model = Model(f"single {opcode if isinstance(opcode, str) else opcode.name}")
+    graph = model.add_subgraph("main")
+    for t in inputs:
+        if t is not None and not t.is_constant:
+            graph.add_input(t)
+    graph.add_operator(opcode, list(inputs), list(outputs), options, **kwargs)
+    for t in outputs:
+        graph.add_output(t)
+    return model
+
+
+def run(model: Model, inputs: Sequence[Array], **kwargs: Any) -> list[Array]:
+    """The model's outputs on tflitekit's interpreter."""
+    return Interpreter(model, **kwargs).run(list(inputs))
+
+
+def oracle(model: Model, inputs: Sequence[Array], runtime: str = "tflm") -> list[Array]:
+    """The model's outputs on TFLite Micro or on LiteRT's reference kernels."""
+    data = model.to_bytes()
+    if runtime == "tflm":
+        return runtimes.run_tflm(data, list(inputs))
+    return runtimes.run_litert(data, list(inputs), reference_kernels=True)
+
+
+def assert_matches(model: Model, inputs: Sequence[Array], runtime: str = "tflm", *,
+                   rtol: float | None = None, **kwargs: Any) -> list[Array]:
+    """Assert tflitekit's outputs equal the oracle's (bit-exact unless ``rtol``); returns ours."""
+    ours = run(model, inputs, **kwargs)
+    theirs = oracle(model, inputs, runtime)
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"output {i}: {a.dtype}{list(a.shape)} vs {runtime} {b.dtype}{list(b.shape)}")
+        if rtol is None:
+            bad = np.flatnonzero(a.reshape(-1) != b.reshape(-1))
+            assert bad.size == 0, (
+                f"output {i}: {bad.size} of {a.size} elements differ from {runtime}; first at "
+                f"{bad[0]}: {a.reshape(-1)[bad[0]]} vs {b.reshape(-1)[bad[0]]}")
+        else:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=f"output {i}")
+    return ours
+
+
+def random_int(rng: np.random.Generator, shape: Sequence[int], dtype: Any) -> Array:
+    """Values over the full range of an integer dtype."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=tuple(shape), endpoint=True).astype(dtype)

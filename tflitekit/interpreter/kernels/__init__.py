@@ -1,0 +1,42 @@
+"""The reference kernels, one module per operator family, each with its ``KERNELS`` table.
+
+:data:`KERNELS` merges the families' tables; an operator belongs to exactly one family.
+"""
+
+from __future__ import annotations
+
+from ...options import BuiltinOperator
+from ..kernel import Kernel, Registry
+from . import (
+    activations,
+    binary,
+    conv,
+    fully_connected,
+    movement,
+    pooling,
+    quantize,
+    reduce,
+    resize,
+    shapes,
+    slicing,
+    softmax,
+)
+
+__all__ = ["KERNELS"]
+
+_FAMILIES = (activations, binary, conv, fully_connected, movement, pooling, quantize, reduce,
+             resize, shapes, slicing, softmax)
+
+
+def _merge() -> dict[BuiltinOperator, Kernel]:
+    merged: dict[BuiltinOperator, Kernel] = {}
+    for family in _FAMILIES:
+        table: Registry = family.KERNELS
+        for code, kernel in table.items():
+            if code in merged:
+                raise RuntimeError(f"{code.name} has kernels in two families")
+            merged[code] = kernel
+    return merged
+
+
+KERNELS: Registry = _merge()
