@@ -13,6 +13,7 @@ from . import (
     conv,
     fully_connected,
     movement,
+    nonlinear,
     pooling,
     quantize,
     reduce,
@@ -24,8 +25,8 @@ from . import (
 
 __all__ = ["KERNELS"]
 
-_FAMILIES = (activations, binary, conv, fully_connected, movement, pooling, quantize, reduce,
-             resize, shapes, slicing, softmax)
+_FAMILIES = (activations, binary, conv, fully_connected, movement, nonlinear, pooling, quantize,
+             reduce, resize, shapes, slicing, softmax)
 
 
 def _merge() -> dict[BuiltinOperator, Kernel]:
