@@ -157,8 +157,10 @@ class Interpreter:
 
     def _arrays(self, inputs: Inputs) -> list[Array]:
         graph_inputs = self.graph.inputs
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
         if isinstance(inputs, Mapping):
-            names = [t.name for t in graph_inputs]
+            names = [t.name or "" for t in graph_inputs]
             unknown = sorted(set(inputs) - set(names))
             missing = [name for name in names if name not in inputs]
             if unknown or missing:
@@ -166,8 +168,6 @@ class Interpreter:
                                  + (f"; unknown {unknown}" if unknown else "")
                                  + (f"; missing {missing}" if missing else ""))
             inputs = [inputs[name] for name in names]
-        if isinstance(inputs, np.ndarray):
-            inputs = [inputs]
         if len(inputs) != len(graph_inputs):
             raise UsageError(f"the model has {len(graph_inputs)} input(s), got {len(inputs)}")
         arrays = []
@@ -209,7 +209,8 @@ class Interpreter:
         if array.shape[0] != n:
             array = np.broadcast_to(array, (n, *array.shape[1:])).copy()
         if n == 1 and not any(forms):
-            return array[0]
+            sample: Array = array[0]
+            return sample
         if any(forms) and shape and shape[0] == 1:
             return array.reshape(n, *shape[1:])
         return array
@@ -220,17 +221,17 @@ class Interpreter:
         protected = {id(t) for t in self.graph.outputs}
         for i, (op, node, kernel) in enumerate(zip(self.operators, self.nodes, self._prepared,
                                                    strict=True)):
-            arrays = [None if t is None else values.get(id(t)) if id(t) in values
+            arrays = [None if t is None else values[id(t)] if id(t) in values
                       else _constant(t) for t in op.inputs]
             results = kernel(arrays)
             _check_results(node, results, n)
             for t, r in zip(op.outputs, results, strict=True):
                 values[id(t)] = r
             if not keep:
-                for t in op.inputs:
-                    if (t is not None and self._last_use.get(id(t)) == i
-                            and id(t) not in protected):
-                        values.pop(id(t), None)
+                for read in op.inputs:
+                    if (read is not None and self._last_use.get(id(read)) == i
+                            and id(read) not in protected):
+                        values.pop(id(read), None)
         for t in self.graph.outputs:
             if id(t) not in values:  # a constant output
                 values[id(t)] = _constant(t)
@@ -272,7 +273,8 @@ class Interpreter:
         if isinstance(key, Tensor):
             if key.graph is not self.graph:
                 raise UsageError(f"tensor {key.name!r} is not in the interpreted subgraph")
-            return key
+            tensor: Tensor = key
+            return tensor
         found = [t for t in self.graph.tensors if t.name == key]
         if len(found) != 1:
             raise UsageError(f"{len(found)} tensors are named {key!r}" if found
@@ -291,7 +293,8 @@ def _constant(tensor: Tensor) -> Array:
     if data is None or data.dtype != tensor.numpy_dtype:
         raise TFLiteKitError(f"constant {tensor.name!r} holds no {dtypes.name(tensor.dtype)} "
                              f"data of shape {list(tensor.shape or ())}")
-    return data.reshape(1, *(tensor.shape or ()))
+    shaped: Array = data.reshape(1, *(tensor.shape or ()))
+    return shaped
 
 
 def _check_results(node: Node, results: list[Array], n: int) -> None:
