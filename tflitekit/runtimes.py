@@ -5,12 +5,17 @@ whose message names the pip package to install. TFLM's reference kernels are the
 for integer ops; LiteRT with ``reference_kernels=True`` (``OpResolverType.BUILTIN_REF``) matches
 them on every corpus op except FULLY_CONNECTED, while LiteRT's default kernels (XNNPACK, ruy) may
 differ by a few LSB.
+
+:func:`run_tflm` and :func:`run_litert` give a model's outputs; :func:`tflm_tensors` and
+:func:`litert_tensors` give every tensor the main subgraph computes (TFLM's
+``kPreserveAllTensors``, LiteRT's ``experimental_preserve_all_tensors``), for comparing a model
+layer by layer.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -25,12 +30,15 @@ from .serde import load
 __all__ = [
     "RuntimeUnavailable",
     "available",
+    "computed_tensors",
     "input_specs",
+    "litert_tensors",
     "package",
     "random_inputs",
     "require",
     "run_litert",
     "run_tflm",
+    "tflm_tensors",
 ]
 
 # (module, pip package) of each runtime, keyed by the names ``available()`` reports.
@@ -90,12 +98,14 @@ def available() -> dict[str, bool]:
 # --------------------------------------------------------------------------------------------
 
 
-def _litert(model: bytes, resolver: str) -> Any:
-    """A LiteRT interpreter for ``model`` using the named ``OpResolverType`` member."""
+def _litert(model: bytes, resolver: str, *, preserve: bool = False) -> Any:
+    """A LiteRT interpreter for ``model`` using the named ``OpResolverType`` member;
+    ``preserve`` keeps every intermediate tensor readable after ``invoke``."""
     mod = _import("litert")
     return mod.Interpreter(
         model_content=bytes(model),
         experimental_op_resolver_type=getattr(mod.OpResolverType, resolver),
+        experimental_preserve_all_tensors=preserve,
     )
 
 
@@ -109,6 +119,13 @@ def _resizable(signature: Sequence[int], current: Sequence[int], wanted: tuple[i
     )
 
 
+def _check_count(expected: int, inputs: Sequence[Array]) -> list[Array]:
+    """``inputs`` as C-contiguous arrays (0-d arrays stay 0-d), after checking their number."""
+    if len(inputs) != expected:
+        raise TFLiteKitError(f"model has {expected} inputs, got {len(inputs)}")
+    return [np.require(x, requirements="C") for x in inputs]
+
+
 def run_litert(
     model: bytes, inputs: Sequence[Array], *, reference_kernels: bool = True
 ) -> list[Array]:
@@ -120,9 +137,7 @@ def run_litert(
     """
     interpreter = _litert(model, "BUILTIN_REF" if reference_kernels else "AUTO")
     details = interpreter.get_input_details()
-    if len(inputs) != len(details):
-        raise TFLiteKitError(f"model has {len(details)} inputs, got {len(inputs)}")
-    arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
+    arrays = _check_count(len(details), inputs)
     for detail, array in zip(details, arrays, strict=True):
         current = tuple(int(d) for d in detail["shape"])
         if array.shape != current and _resizable(detail["shape_signature"], current, array.shape):
@@ -208,16 +223,20 @@ def random_inputs(model: Model | bytes, seed: int = 0) -> list[Array]:
 # --------------------------------------------------------------------------------------------
 
 
-def _tflm(model: bytes, arena_size: int | None) -> Any:
-    """A TFLM interpreter; without ``arena_size`` the arena starts generous and grows."""
+def _tflm(model: bytes, arena_size: int | None, *, preserve: bool = False) -> Any:
+    """A TFLM interpreter; without ``arena_size`` the arena starts generous and grows.
+    ``preserve`` (``kPreserveAllTensors``) gives every tensor its own memory, readable after
+    ``invoke``."""
     runtime = _import("tflm")
+    config = runtime.InterpreterConfig
     size = arena_size if arena_size is not None else max(_TFLM_MIN_ARENA, 4 * len(model))
     while True:
         try:
             return runtime.Interpreter.from_bytes(
                 bytes(model),
                 arena_size=size,
-                intrepreter_config=runtime.InterpreterConfig.kAllocationRecording,
+                intrepreter_config=(config.kPreserveAllTensors if preserve
+                                    else config.kAllocationRecording),
             )
         except RuntimeError as exc:
             if arena_size is not None or "allocate" not in str(exc) or size >= _TFLM_MAX_ARENA:
@@ -232,7 +251,7 @@ def _tflm_io_counts(model: bytes) -> tuple[int, int]:
     return int(subgraph.InputsLength()), int(subgraph.OutputsLength())
 
 
-def _tflm_batch(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> int:
+def _samples(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> int:
     """How many invocations the inputs need: 1, or their common batch when the model's is 1."""
     if all(a.shape == s for s, a in zip(shapes, arrays, strict=True)):
         return 1
@@ -248,6 +267,31 @@ def _tflm_batch(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> i
     return batch
 
 
+def _sample(arrays: Sequence[Array], batch: int, index: int) -> Iterator[Array]:
+    """The inputs of invocation ``index`` of ``batch``."""
+    return (a if batch == 1 else a[index : index + 1] for a in arrays)
+
+
+def _tflm_runs(model: bytes, inputs: Sequence[Array], arena_size: int | None,
+               preserve: bool) -> Iterator[tuple[Any, int]]:
+    """Invoke TFLM once per sample; yields the interpreter after each invocation, with the
+    number of outputs."""
+    interpreter = _tflm(model, arena_size, preserve=preserve)
+    n_inputs, n_outputs = _tflm_io_counts(model)
+    arrays = _check_count(n_inputs, inputs)
+    shapes = [
+        tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)
+    ]
+    batch = _samples(shapes, arrays)
+    for sample in range(batch):
+        if sample:
+            interpreter.reset()
+        for i, array in enumerate(_sample(arrays, batch, sample)):
+            interpreter.set_input(array, i)
+        interpreter.invoke()
+        yield interpreter, n_outputs
+
+
 def run_tflm(
     model: bytes, inputs: Sequence[Array], *, arena_size: int | None = None
 ) -> list[Array]:
@@ -258,25 +302,72 @@ def run_tflm(
     concatenated along axis 0. Without ``arena_size`` the arena starts at max(8 MiB, 4x model
     size) and doubles on allocation failure.
     """
-    model = bytes(model)
-    interpreter = _tflm(model, arena_size)
-    n_inputs, n_outputs = _tflm_io_counts(model)
-    if len(inputs) != n_inputs:
-        raise TFLiteKitError(f"model has {n_inputs} inputs, got {len(inputs)}")
-    arrays = [np.require(x, requirements="C") for x in inputs]  # keeps 0-d arrays 0-d
-    shapes = [
-        tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)
+    per_sample = [
+        [np.array(interpreter.get_output(i)) for i in range(n_outputs)]
+        for interpreter, n_outputs in _tflm_runs(bytes(model), inputs, arena_size, False)
     ]
-    batch = _tflm_batch(shapes, arrays)
-    results: list[list[Array]] = [[] for _ in range(n_outputs)]
+    if len(per_sample) == 1:
+        return per_sample[0]
+    return [np.concatenate(outs) if outs[0].ndim else np.stack(outs)
+            for outs in zip(*per_sample, strict=True)]
+
+
+# --------------------------------------------------------------------------------------------
+# Every tensor
+# --------------------------------------------------------------------------------------------
+
+
+def computed_tensors(model: Model | bytes) -> list[int]:
+    """Indices, in the main subgraph, of the tensors a run computes: its inputs and the outputs
+    of its operators that hold no constant data (the tensors :func:`tflm_tensors` returns)."""
+    graph = (model if isinstance(model, Model) else load(bytes(model))).main
+    index = {id(t): i for i, t in enumerate(graph.tensors)}
+    found = {index[id(t)] for t in graph.inputs}
+    found.update(index[id(t)] for op in graph.operators for t in op.outputs
+                 if t is not None and not t.is_constant)
+    return sorted(found)
+
+
+def _stack(per_sample: list[dict[int, Array]]) -> dict[int, Array]:
+    return {i: np.stack([values[i] for values in per_sample]) for i in per_sample[0]}
+
+
+def tflm_tensors(
+    model: bytes, inputs: Sequence[Array], *, arena_size: int | None = None
+) -> dict[int, Array]:
+    """Every tensor the main subgraph computes, on TFLite Micro: tensor index (see
+    :func:`computed_tensors`) to its values stacked over the samples, ``(N, *tensor.shape)``.
+
+    TFLM runs with ``kPreserveAllTensors`` (every tensor keeps its own memory) one sample at a
+    time: the inputs either have the model's shapes (N = 1) or share a batch N where the
+    model's batch is 1, as for :func:`run_tflm`.
+    """
+    model = bytes(model)
+    indices = computed_tensors(model)
+    per_sample = [
+        {i: np.array(interpreter.GetTensor(i, 0)["tensor_data"]) for i in indices}
+        for interpreter, _ in _tflm_runs(model, inputs, arena_size, True)
+    ]
+    return _stack(per_sample)
+
+
+def litert_tensors(model: bytes, inputs: Sequence[Array]) -> dict[int, Array]:
+    """Every tensor the main subgraph computes, on LiteRT's reference kernels
+    (``BUILTIN_REF``, ``experimental_preserve_all_tensors``): the oracle for models TFLite
+    Micro cannot run, such as hybrid (dynamic-range) operators. Same inputs and result as
+    :func:`tflm_tensors`; each sample runs separately.
+    """
+    model = bytes(model)
+    indices = computed_tensors(model)
+    interpreter = _litert(model, "BUILTIN_REF", preserve=True)
+    details = interpreter.get_input_details()
+    arrays = _check_count(len(details), inputs)
+    batch = _samples([tuple(int(d) for d in x["shape"]) for x in details], arrays)
+    interpreter.allocate_tensors()
+    per_sample = []
     for sample in range(batch):
-        if sample:
-            interpreter.reset()
-        for i, array in enumerate(arrays):
-            interpreter.set_input(array if batch == 1 else array[sample : sample + 1], i)
+        for detail, array in zip(details, _sample(arrays, batch, sample), strict=True):
+            interpreter.set_tensor(detail["index"], array)
         interpreter.invoke()
-        for i in range(n_outputs):
-            results[i].append(np.array(interpreter.get_output(i)))
-    if batch == 1:
-        return [outs[0] for outs in results]
-    return [np.concatenate(outs) if outs[0].ndim else np.stack(outs) for outs in results]
+        per_sample.append({i: np.array(interpreter.get_tensor(i)) for i in indices})
+    return _stack(per_sample)
