@@ -1,5 +1,6 @@
-"""Build a small int8 model from scratch, save it, load it back, print and validate it, and
-see what check() says about a broken copy.
+"""Build a small int8 model from scratch, save it, load it back, print and validate it, see
+what check() says about a broken copy, and run it on tflitekit's interpreter: a batch of
+inputs at once, then layer by layer.
 
     python examples/quickstart.py [OUT.tflite]
 """
@@ -76,7 +77,20 @@ def show(out: Path) -> int:
     for problem in broken.check():
         print(f"copy with cut weights: [{problem.kind}] {problem}")
     assert loaded.check() == []
+    run(loaded)
     return 0
+
+
+def run(model: Model) -> None:
+    """Run 1,000 samples in one call, then look inside one of them layer by layer."""
+    interpreter = tflitekit.Interpreter(model)  # bit-exact with TensorFlow Lite Micro
+    x = np.random.default_rng(1).integers(-128, 128, (1000, 16), dtype=np.int8)
+    (logits,) = interpreter.run([x])          # (1000, 4): one row per sample
+    classes = np.bincount(logits.argmax(axis=1), minlength=4)
+    print(f"interpreter: 1000 samples -> logits {logits.shape}, predicted classes {classes}")
+    interpreter.run([x[:1]], keep=True)       # keep every intermediate tensor
+    for tensor, value in interpreter.tensors():
+        print(f"  {tensor.name:8s} {value.dtype} {value.shape}: {value.reshape(-1)[:6]}...")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"serde"},
     {"interpreter", "xs3", "codecs", "analysis", "validate"},
     {"passes"},
-    {"runtimes", "testing", "training"},
+    {"runtimes", "crosscheck", "testing", "training"},
     {"cli", "__main__", "__init__"},
 ]
 
