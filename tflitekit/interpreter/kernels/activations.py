@@ -1,7 +1,287 @@
-"""Placeholder: filled in by its kernel family's author."""
+"""RELU, RELU6, LEAKY_RELU and HARD_SWISH, as TFLite Micro computes them.
+
+- RELU (int8, int16): requantize by ``float32(s_in / s_out)`` and clamp to
+  ``[max(qmin, zp_out), qmax]`` (TFLite Micro's ReluQuantized); int16 needs zero points of 0.
+- RELU6 (int8, int16): no requantization: the raw input is clamped to ``[zp_in, q(6)]`` with
+  ``q(6) = clamp(round(6 / s_in) + zp_in)`` (Relu6Quantized), whatever the output's parameters.
+- LEAKY_RELU (int8, int16): ``q - zp_in`` is scaled by ``s_in / s_out`` where it is >= 0 and by
+  ``float32(s_in * alpha) / s_out`` elsewhere (a negative alpha by its magnitude, negated).
+- HARD_SWISH (int8): TFLite's reference fixed-point HardSwish, 16-bit gemmlowp arithmetic.
+- float32 for all four, with C++'s comparisons (NaN passes RELU, RELU6 and LEAKY_RELU through).
+"""
 
 from __future__ import annotations
 
-from ..kernel import Registry
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-KERNELS: Registry = {}
+import numpy as np
+
+from ...options import BuiltinOperator, LeakyReluOptions, TensorType
+from ..fixedpoint import quantize_multiplier
+from ..kernel import Kernel, Registry, options, unsupported
+from ..node import Array, Node, Operand, Rounding
+from .quantize import multiply_int32, unary
+
+__all__ = ["KERNELS"]
+
+T = TensorType
+_RANGE = {T.INT8: (-128, 127), T.INT16: (-32768, 32767)}
+
+
+@dataclass(frozen=True)
+class _Float:
+    opcode: BuiltinOperator
+    alpha: np.float32
+    result: Operand
+
+
+def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand]:
+    """The input and output, of the same type among ``types``, quantized unless float32."""
+    source, result = unary(node)
+    if source.type not in types or result.type != source.type:
+        allowed = ", ".join(_name(t) for t in types)
+        unsupported(node, f"{source.type_name} to {result.type_name} (expected the same type, "
+                          f"one of {allowed})")
+    if source.type != T.FLOAT32:
+        for operand in (source, result):
+            if operand.scale is None or operand.per_channel:
+                unsupported(node, f"{operand.name!r} is not quantized per tensor")
+    return source, result
+
+
+def _name(t: TensorType) -> str:
+    return t.name.lower()
+
+
+def _out(y: Array, result: Operand) -> list[Array]:
+    return [y.reshape((y.shape[0], *result.shape))]
+
+
+def _run_float(params: _Float, x: Array) -> Array:
+    zero = np.float32(0)
+    if params.opcode == BuiltinOperator.RELU:
+        return np.where(x < zero, zero, x)
+    if params.opcode == BuiltinOperator.RELU6:
+        six = np.float32(6)
+        return np.where(x > six, six, np.where(x < zero, zero, x))
+    if params.opcode == BuiltinOperator.LEAKY_RELU:
+        return np.where(x > zero, x, x * params.alpha)
+    with np.errstate(invalid="ignore"):  # HARD_SWISH: x * min(6, max(0, x + 3)) / 6
+        y: Array = x * np.minimum(np.float32(6), np.maximum(zero, x + np.float32(3)))
+    return y / np.float32(6)
+
+
+# --------------------------------------------------------------------------------------------
+# RELU and RELU6
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Relu:
+    multiplier: int
+    shift: int
+    zero_in: int
+    zero_out: int
+    low: int
+    high: int
+    rounding: Rounding
+    result: Operand
+
+
+@dataclass(frozen=True)
+class _Clamp:
+    low: int
+    high: int
+    result: Operand
+
+
+def _prepare_relu(node: Node) -> _Float | _Relu:
+    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, np.float32(0), result)
+    if source.type == T.INT16 and (source.zero_value or result.zero_value):
+        unsupported(node, "int16 RELU needs zero points of 0")
+    ratio = float(np.float32(source.scale_value) / np.float32(result.scale_value))
+    multiplier, shift = _multiplier(node, ratio)
+    qmin, qmax = _RANGE[source.type]
+    return _Relu(multiplier, shift, source.zero_value, result.zero_value,
+                 max(qmin, result.zero_value), qmax, node.rounding, result)
+
+
+def _run_relu(params: _Float | _Relu, arrays: Sequence[Array | None]) -> list[Array]:
+    x = arrays[0]
+    assert x is not None
+    if isinstance(params, _Float):
+        return _out(_run_float(params, x), params.result)
+    scaled = multiply_int32(x.astype(np.int64) - params.zero_in, params.multiplier,
+                            params.shift, params.rounding)
+    y = np.clip(scaled + params.zero_out, params.low, params.high)
+    return _out(y.astype(x.dtype), params.result)
+
+
+def _prepare_relu6(node: Node) -> _Float | _Clamp:
+    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, np.float32(0), result)
+    quotient = float(np.float32(6) / np.float32(source.scale_value))
+    if not quotient < 2.0**31:
+        unsupported(node, f"6 / scale {source.scale_value:g} leaves int32 (undefined in C++)")
+    qmin, qmax = _RANGE[source.type]
+    six = source.zero_value + int(np.floor(quotient + 0.5))
+    return _Clamp(source.zero_value, min(max(six, qmin), qmax), result)
+
+
+def _run_clamp(params: _Float | _Clamp, arrays: Sequence[Array | None]) -> list[Array]:
+    x = arrays[0]
+    assert x is not None
+    if isinstance(params, _Float):
+        return _out(_run_float(params, x), params.result)
+    # C++: val > six ? six : val < zero ? zero : val, in the input type
+    y = np.where(x > params.high, params.high, np.where(x < params.low, params.low, x))
+    return _out(y.astype(x.dtype), params.result)
+
+
+def _multiplier(node: Node, ratio: float) -> tuple[int, int]:
+    multiplier, shift = quantize_multiplier(ratio, node.rounding)
+    if shift > 30:  # C++ computes 1 << shift in int
+        unsupported(node, f"the scale ratio {ratio:g} is too large")
+    return multiplier, shift
+
+
+# --------------------------------------------------------------------------------------------
+# LEAKY_RELU
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Leaky:
+    identity: tuple[int, int]
+    alpha: tuple[int, int]
+    negate: bool
+    zero_in: int
+    zero_out: int
+    low: int
+    high: int
+    rounding: Rounding
+    result: Operand
+
+
+def _prepare_leaky_relu(node: Node) -> _Float | _Leaky:
+    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    alpha = np.float32(options(node, LeakyReluOptions).alpha)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, alpha, result)
+    s_in, s_out = np.float32(source.scale_value), np.float32(result.scale_value)
+    identity = _multiplier(node, float(s_in / s_out))
+    alpha_multiplier, alpha_shift = _multiplier(node, float(s_in * alpha / s_out))
+    if alpha_multiplier == -(2**31):  # its magnitude does not fit int32
+        unsupported(node, f"alpha {alpha:g} gives a multiplier of -2^31")
+    return _Leaky(identity, (abs(alpha_multiplier), alpha_shift), alpha_multiplier < 0,
+                  source.zero_value, result.zero_value, *_RANGE[source.type], node.rounding,
+                  result)
+
+
+def _run_leaky_relu(params: _Float | _Leaky, arrays: Sequence[Array | None]) -> list[Array]:
+    x = arrays[0]
+    assert x is not None
+    if isinstance(params, _Float):
+        return _out(_run_float(params, x), params.result)
+    centered = x.astype(np.int64) - params.zero_in
+    positive = multiply_int32(centered, *params.identity, params.rounding)
+    negative = multiply_int32(centered, *params.alpha, params.rounding)
+    scaled = np.where(centered >= 0, positive, -negative if params.negate else negative)
+    y = np.clip(scaled + params.zero_out, params.low, params.high)
+    return _out(y.astype(x.dtype), params.result)
+
+
+# --------------------------------------------------------------------------------------------
+# HARD_SWISH
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HardSwish:
+    zero_in: int
+    zero_out: int
+    output_multiplier: int  # int16
+    output_exponent: int  # <= 0
+    reluish_multiplier: int  # int16
+    reluish_exponent: int
+    result: Operand
+
+
+def _int16_multiplier(node: Node, real: float) -> tuple[int, int]:
+    """QuantizeMultiplier, then DownScaleInt32ToInt16Multiplier: ``(M + 2^15) >> 16``, 32767 at
+    the top."""
+    multiplier, exponent = _multiplier(node, real)
+    if multiplier >= 2**31 - 1 - 2**15:
+        return 32767, exponent
+    return (multiplier + 2**15) >> 16, exponent
+
+
+def _prepare_hard_swish(node: Node) -> _Float | _HardSwish:
+    source, result = _operands(node, T.FLOAT32, T.INT8)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, np.float32(0), result)
+    hires_scale = np.float32(1 / 128) * np.float32(source.scale_value)
+    output = _int16_multiplier(node, float(hires_scale / np.float32(result.scale_value)))
+    if output[1] > 0:
+        unsupported(node, "the output scale is below the input scale / 128")
+    reluish = _int16_multiplier(node, float(hires_scale / np.float32(3 / 32768)))
+    return _HardSwish(source.zero_value, result.zero_value, *output, *reluish, result)
+
+
+def _wrap16(x: Array) -> Array:
+    return (x + 2**15) % 2**16 - 2**15
+
+
+def _srdhm16(a: Array, b: int) -> Array:
+    """gemmlowp's SaturatingRoundingDoublingHighMul of int16 values."""
+    ab = a * b
+    nudged = ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    high = np.where(nudged >= 0, nudged >> 15, -((-nudged) >> 15))  # truncating division
+    return np.where((a == -(2**15)) & (b == -(2**15)), 2**15 - 1, _wrap16(high))
+
+
+def _rdbpot16(x: Array, exponent: int) -> Array:
+    """gemmlowp's RoundingDivideByPOT of int16 values (its mask is an int16: -1 from 16 on)."""
+    mask = int(_wrap16(np.int64((1 << exponent) - 1)))
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def _saturating_left_shift16(x: Array, amount: int) -> Array:
+    y: Array = x << amount
+    return np.clip(y, -(2**15), 2**15 - 1)
+
+
+def _run_hard_swish(params: _Float | _HardSwish, arrays: Sequence[Array | None]) -> list[Array]:
+    x = arrays[0]
+    assert x is not None
+    if isinstance(params, _Float):
+        return _out(_run_float(params, x), params.result)
+    p = params
+    hires = _wrap16(_wrap16(x.astype(np.int64) - p.zero_in) * 128)
+    preshift_output = _srdhm16(hires, p.output_multiplier)
+    reluish = hires
+    if p.reluish_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, p.reluish_exponent - 1)
+    reluish = _srdhm16(reluish, p.reluish_multiplier)
+    if p.reluish_exponent > 0:
+        reluish = _saturating_left_shift16(reluish, 1)
+    elif p.reluish_exponent < 0:
+        reluish = _rdbpot16(reluish, -p.reluish_exponent)
+    reluish = (reluish + 2**15) >> 1  # [-1, 1] to [0, 1]
+    product = reluish * preshift_output  # SaturatingDoublingHighMul: truncates, never saturates
+    preshift = np.where(product >= 0, product >> 15, -((-product) >> 15))
+    y = _wrap16(_rdbpot16(preshift, -p.output_exponent) + p.zero_out)
+    return _out(np.clip(y, -128, 127).astype(np.int8), params.result)
+
+
+KERNELS: Registry = {
+    BuiltinOperator.RELU: Kernel(_prepare_relu, _run_relu),
+    BuiltinOperator.RELU6: Kernel(_prepare_relu6, _run_clamp),
+    BuiltinOperator.LEAKY_RELU: Kernel(_prepare_leaky_relu, _run_leaky_relu),
+    BuiltinOperator.HARD_SWISH: Kernel(_prepare_hard_swish, _run_hard_swish),
+}
