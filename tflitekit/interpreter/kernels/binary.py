@@ -8,12 +8,14 @@ right after the batch axis, so a batched ``(N, *s1)`` meets an unbatched ``(1, *
 
 Quantized ADD / SUB (int8, int16) rescale both inputs to a common scale, ``(x - zp) << 20``
 (``<< 15`` for int16) times ``s / (2 max(s1, s2))``, add, and rescale the sum to the output:
-three multipliers below one, which TFLite Micro aborts on otherwise (refused here). ADD
-computes them in double, SUB in float32, as TFLite Micro does. Quantized MUL multiplies the
-offset inputs and rescales by ``s1 s2 / s_out``; PRELU rescales ``x - zp`` by ``s_in / s_out``
-where it is non-negative and ``(x - zp)(alpha - zp_alpha)`` by ``s_in s_alpha / s_out``
-elsewhere. Plain int32 arithmetic wraps as two's complement, as TFLite Micro's code does in
-practice (its ADD and SUB overflow is undefined behaviour in C++, its MUL wraps by definition).
+three multipliers below one, computed in double, which TFLite Micro aborts on otherwise
+(refused here). (tflite-micro's ``sub_common.cc`` of August 2026 computes SUB's in float32;
+the released runtime, our oracle, computes them in double as for ADD.) Quantized MUL
+multiplies the offset inputs and rescales by ``s1 s2 / s_out``; PRELU rescales ``x - zp`` by
+``s_in / s_out`` where it is non-negative and ``(x - zp)(alpha - zp_alpha)`` by
+``s_in s_alpha / s_out`` elsewhere. Plain int32 arithmetic wraps as two's complement, as
+TFLite Micro's code does in practice (its ADD and SUB overflow is undefined behaviour in C++,
+its MUL wraps by definition).
 """
 
 from __future__ import annotations
@@ -170,14 +172,8 @@ def _smaller_than_one(node: Node, real: float, what: str) -> tuple[int, int]:
 def _rescale(node: Node, a: Operand, b: Operand, out: Operand, activation: int) -> _Rescale:
     left_shift = 15 if out.type == T.INT16 else 20
     s1, s2, so = a.scale_value, b.scale_value, out.scale_value
-    if node.opcode == Op.ADD:  # in double
-        twice = 2.0 * max(s1, s2)
-        reals = (s1 / twice, s2 / twice, twice / ((1 << left_shift) * so))
-    else:  # SUB: in float32, widened
-        f1, f2, fo = np.float32(s1), np.float32(s2), np.float32(so)
-        twice32 = np.float32(2) * max(f1, f2)
-        reals = (float(f1 / twice32), float(f2 / twice32),
-                 float(twice32 / (np.float32(1 << left_shift) * fo)))
+    twice = 2.0 * max(s1, s2)
+    reals = (s1 / twice, s2 / twice, twice / ((1 << left_shift) * so))
     (m1, e1), (m2, e2), (mo, eo) = (
         _smaller_than_one(node, r, what) for r, what in zip(reals, ("first input", "second input",
                                                                     "output"), strict=True))
