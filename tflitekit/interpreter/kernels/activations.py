@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...ir import dtypes
 from ...options import BuiltinOperator, LeakyReluOptions, TensorType
 from ..fixedpoint import quantize_multiplier
 from ..kernel import Kernel, Registry, options, unsupported
 from ..node import Array, Node, Operand, Rounding
-from .quantize import multiply_int32, unary
+from .quantize import multiply_int32, reshaped, unary
 
 __all__ = ["KERNELS"]
 
@@ -33,29 +34,22 @@ _RANGE = {T.INT8: (-128, 127), T.INT16: (-32768, 32767)}
 class _Float:
     opcode: BuiltinOperator
     alpha: np.float32
-    result: Operand
+    shape: tuple[int, ...]
 
 
-def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand]:
-    """The input and output, of the same type among ``types``, quantized unless float32."""
-    source, result = unary(node)
+def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand, tuple[int, ...]]:
+    """The input and output, of the same type among ``types``, quantized unless float32, and
+    the output sample shape."""
+    source, result, shape = unary(node)
     if source.type not in types or result.type != source.type:
-        allowed = ", ".join(_name(t) for t in types)
+        allowed = ", ".join(dtypes.name(t) for t in types)
         unsupported(node, f"{source.type_name} to {result.type_name} (expected the same type, "
                           f"one of {allowed})")
     if source.type != T.FLOAT32:
         for operand in (source, result):
             if operand.scale is None or operand.per_channel:
                 unsupported(node, f"{operand.name!r} is not quantized per tensor")
-    return source, result
-
-
-def _name(t: TensorType) -> str:
-    return t.name.lower()
-
-
-def _out(y: Array, result: Operand) -> list[Array]:
-    return [y.reshape((y.shape[0], *result.shape))]
+    return source, result, shape
 
 
 def _run_float(params: _Float, x: Array) -> Array:
@@ -69,7 +63,8 @@ def _run_float(params: _Float, x: Array) -> Array:
         return np.where(x > zero, x, x * params.alpha)
     with np.errstate(invalid="ignore"):  # HARD_SWISH: x * min(6, max(0, x + 3)) / 6
         y: Array = x * np.minimum(np.float32(6), np.maximum(zero, x + np.float32(3)))
-    return y / np.float32(6)
+    out: Array = y / np.float32(6)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,60 +81,60 @@ class _Relu:
     low: int
     high: int
     rounding: Rounding
-    result: Operand
+    shape: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class _Clamp:
     low: int
     high: int
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def _prepare_relu(node: Node) -> _Float | _Relu:
-    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    source, result, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
     if source.type == T.FLOAT32:
-        return _Float(node.opcode, np.float32(0), result)
+        return _Float(node.opcode, np.float32(0), shape)
     if source.type == T.INT16 and (source.zero_value or result.zero_value):
         unsupported(node, "int16 RELU needs zero points of 0")
     ratio = float(np.float32(source.scale_value) / np.float32(result.scale_value))
     multiplier, shift = _multiplier(node, ratio)
     qmin, qmax = _RANGE[source.type]
     return _Relu(multiplier, shift, source.zero_value, result.zero_value,
-                 max(qmin, result.zero_value), qmax, node.rounding, result)
+                 max(qmin, result.zero_value), qmax, node.rounding, shape)
 
 
 def _run_relu(params: _Float | _Relu, arrays: Sequence[Array | None]) -> list[Array]:
     x = arrays[0]
     assert x is not None
     if isinstance(params, _Float):
-        return _out(_run_float(params, x), params.result)
+        return [reshaped(_run_float(params, x), params.shape)]
     scaled = multiply_int32(x.astype(np.int64) - params.zero_in, params.multiplier,
                             params.shift, params.rounding)
     y = np.clip(scaled + params.zero_out, params.low, params.high)
-    return _out(y.astype(x.dtype), params.result)
+    return [reshaped(y.astype(x.dtype), params.shape)]
 
 
 def _prepare_relu6(node: Node) -> _Float | _Clamp:
-    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    source, _, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
     if source.type == T.FLOAT32:
-        return _Float(node.opcode, np.float32(0), result)
+        return _Float(node.opcode, np.float32(0), shape)
     quotient = float(np.float32(6) / np.float32(source.scale_value))
     if not quotient < 2.0**31:
         unsupported(node, f"6 / scale {source.scale_value:g} leaves int32 (undefined in C++)")
     qmin, qmax = _RANGE[source.type]
     six = source.zero_value + int(np.floor(quotient + 0.5))
-    return _Clamp(source.zero_value, min(max(six, qmin), qmax), result)
+    return _Clamp(source.zero_value, min(max(six, qmin), qmax), shape)
 
 
 def _run_clamp(params: _Float | _Clamp, arrays: Sequence[Array | None]) -> list[Array]:
     x = arrays[0]
     assert x is not None
     if isinstance(params, _Float):
-        return _out(_run_float(params, x), params.result)
+        return [reshaped(_run_float(params, x), params.shape)]
     # C++: val > six ? six : val < zero ? zero : val, in the input type
     y = np.where(x > params.high, params.high, np.where(x < params.low, params.low, x))
-    return _out(y.astype(x.dtype), params.result)
+    return [reshaped(y.astype(x.dtype), params.shape)]
 
 
 def _multiplier(node: Node, ratio: float) -> tuple[int, int]:
@@ -164,14 +159,14 @@ class _Leaky:
     low: int
     high: int
     rounding: Rounding
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def _prepare_leaky_relu(node: Node) -> _Float | _Leaky:
-    source, result = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    source, result, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
     alpha = np.float32(options(node, LeakyReluOptions).alpha)
     if source.type == T.FLOAT32:
-        return _Float(node.opcode, alpha, result)
+        return _Float(node.opcode, alpha, shape)
     s_in, s_out = np.float32(source.scale_value), np.float32(result.scale_value)
     identity = _multiplier(node, float(s_in / s_out))
     alpha_multiplier, alpha_shift = _multiplier(node, float(s_in * alpha / s_out))
@@ -179,20 +174,20 @@ def _prepare_leaky_relu(node: Node) -> _Float | _Leaky:
         unsupported(node, f"alpha {alpha:g} gives a multiplier of -2^31")
     return _Leaky(identity, (abs(alpha_multiplier), alpha_shift), alpha_multiplier < 0,
                   source.zero_value, result.zero_value, *_RANGE[source.type], node.rounding,
-                  result)
+                  shape)
 
 
 def _run_leaky_relu(params: _Float | _Leaky, arrays: Sequence[Array | None]) -> list[Array]:
     x = arrays[0]
     assert x is not None
     if isinstance(params, _Float):
-        return _out(_run_float(params, x), params.result)
+        return [reshaped(_run_float(params, x), params.shape)]
     centered = x.astype(np.int64) - params.zero_in
     positive = multiply_int32(centered, *params.identity, params.rounding)
     negative = multiply_int32(centered, *params.alpha, params.rounding)
     scaled = np.where(centered >= 0, positive, -negative if params.negate else negative)
     y = np.clip(scaled + params.zero_out, params.low, params.high)
-    return _out(y.astype(x.dtype), params.result)
+    return [reshaped(y.astype(x.dtype), params.shape)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +203,7 @@ class _HardSwish:
     output_exponent: int  # <= 0
     reluish_multiplier: int  # int16
     reluish_exponent: int
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def _int16_multiplier(node: Node, real: float) -> tuple[int, int]:
@@ -221,15 +216,15 @@ def _int16_multiplier(node: Node, real: float) -> tuple[int, int]:
 
 
 def _prepare_hard_swish(node: Node) -> _Float | _HardSwish:
-    source, result = _operands(node, T.FLOAT32, T.INT8)
+    source, result, shape = _operands(node, T.FLOAT32, T.INT8)
     if source.type == T.FLOAT32:
-        return _Float(node.opcode, np.float32(0), result)
+        return _Float(node.opcode, np.float32(0), shape)
     hires_scale = np.float32(1 / 128) * np.float32(source.scale_value)
     output = _int16_multiplier(node, float(hires_scale / np.float32(result.scale_value)))
     if output[1] > 0:
         unsupported(node, "the output scale is below the input scale / 128")
     reluish = _int16_multiplier(node, float(hires_scale / np.float32(3 / 32768)))
-    return _HardSwish(source.zero_value, result.zero_value, *output, *reluish, result)
+    return _HardSwish(source.zero_value, result.zero_value, *output, *reluish, shape)
 
 
 def _wrap16(x: Array) -> Array:
@@ -260,7 +255,7 @@ def _run_hard_swish(params: _Float | _HardSwish, arrays: Sequence[Array | None])
     x = arrays[0]
     assert x is not None
     if isinstance(params, _Float):
-        return _out(_run_float(params, x), params.result)
+        return [reshaped(_run_float(params, x), params.shape)]
     p = params
     hires = _wrap16(_wrap16(x.astype(np.int64) - p.zero_in) * 128)
     preshift_output = _srdhm16(hires, p.output_multiplier)
@@ -276,7 +271,7 @@ def _run_hard_swish(params: _Float | _HardSwish, arrays: Sequence[Array | None])
     product = reluish * preshift_output  # SaturatingDoublingHighMul: truncates, never saturates
     preshift = np.where(product >= 0, product >> 15, -((-product) >> 15))
     y = _wrap16(_rdbpot16(preshift, -p.output_exponent) + p.zero_out)
-    return _out(np.clip(y, -128, 127).astype(np.int8), params.result)
+    return [reshaped(np.clip(y, -128, 127).astype(np.int8), params.shape)]
 
 
 KERNELS: Registry = {

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,8 @@ from ..fixedpoint import INT32_MIN, multiply_by_quantized_multiplier, quantize_m
 from ..kernel import Kernel, Registry, unsupported
 from ..node import Array, Node, Operand, Rounding
 
-__all__ = ["KERNELS", "multiply_int32", "quantize_float", "requantize", "unary", "wrap_int32"]
+__all__ = ["KERNELS", "multiply_int32", "quantize_float", "requantize", "reshaped",
+           "unary", "wrap_int32"]
 
 T = TensorType
 _INTEGER = (T.INT8, T.INT16, T.UINT8)
@@ -50,18 +52,21 @@ _CAST_TYPES = frozenset({T.BOOL, T.INT8, T.INT16, T.INT32, T.INT64, T.UINT8, T.U
                          T.FLOAT16, T.FLOAT32})
 
 
-def unary(node: Node) -> tuple[Operand, Operand]:
-    """The input and output of an element-wise operator with one of each, refusing a node
-    whose output does not hold as many elements as its input."""
+def unary(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
+    """The input and output of an element-wise operator with one of each, and the shape of
+    one output sample: the output's own, or the input's when the output has no shape (as in
+    a model being folded)."""
     if len(node.outputs) != 1:
         unsupported(node, f"{len(node.outputs)} outputs, expected 1")
     source, result = node.input(0), node.outputs[0]
     if result.dtype is None:
         unsupported(node, f"output {result.name!r} has type {result.type_name}")
-    if int(np.prod(source.shape)) != int(np.prod(result.shape)):
+    if not result.shape and source.shape:
+        return source, result, source.shape
+    if math.prod(source.shape) != math.prod(result.shape):
         unsupported(node, f"input shape {list(source.shape)} and output shape "
                           f"{list(result.shape)} hold different numbers of elements")
-    return source, result
+    return source, result, result.shape
 
 
 def wrap_int32(x: Array) -> Array:
@@ -69,8 +74,9 @@ def wrap_int32(x: Array) -> Array:
     return (x + 2**31) % 2**32 - 2**31
 
 
-def _reshaped(x: Array, result: Operand) -> Array:
-    return x.reshape((x.shape[0], *result.shape))
+def reshaped(x: Array, shape: tuple[int, ...]) -> Array:
+    """A batched result with the output's sample shape."""
+    return x.reshape((x.shape[0], *shape))
 
 
 def _channel_shape(node: Node, operand: Operand) -> tuple[int, ...]:
@@ -98,7 +104,7 @@ class _Affine:
     scale: Array  # float32, broadcastable over the batched input
     zero: Array  # int64, likewise
     dtype: np.dtype[Any]
-    result: Operand
+    shape: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ class _Requantize:
     zero_out: int
     dtype: np.dtype[Any]
     rounding: Rounding
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def quantize_float(x: Array, scale: Array, zero: Array, dtype: np.dtype[Any]) -> Array:
@@ -144,7 +150,7 @@ def requantize(x: Array, multiplier: int, shift: int, zero_in: int, zero_out: in
 
 
 def _prepare_quantize(node: Node) -> _Affine | _Requantize:
-    source, result = unary(node)
+    source, result, shape = unary(node)
     pair = f"{source.type_name} to {result.type_name}"
     if result.scale is None or result.zero_point is None:
         unsupported(node, f"output {result.name!r} is not quantized")
@@ -152,14 +158,14 @@ def _prepare_quantize(node: Node) -> _Affine | _Requantize:
     if source.type == T.FLOAT32:
         if result.type not in _INTEGER:
             unsupported(node, f"{pair} (float32 quantizes to int8, int16 or uint8)")
-        shape = _channel_shape(node, result)
-        scale = result.scale.astype(np.float32).reshape(shape)
+        channels = _channel_shape(node, result)
+        scale = result.scale.astype(np.float32).reshape(channels)
         if source.data is not None:
             with np.errstate(all="ignore"):
                 quotient = np.abs(source.data[None].astype(np.float32) / scale)
             if not np.all(np.floor(quotient.astype(np.float64) + 0.5) < 2.0**31):
                 unsupported(node, "a value is outside int32 before clamping (undefined in C++)")
-        return _Affine(scale, result.zero_point.reshape(shape), result.dtype, result)
+        return _Affine(scale, result.zero_point.reshape(channels), result.dtype, shape)
     if (source.type, result.type) not in _REQUANTIZE:
         unsupported(node, f"{pair} is not a requantization TFLite Micro implements")
     if source.scale is None:
@@ -172,7 +178,7 @@ def _prepare_quantize(node: Node) -> _Affine | _Requantize:
         unsupported(node, f"the scale ratio {source.scale_value / result.scale_value:g} "
                           "is too large to requantize")
     return _Requantize(multiplier, shift, source.zero_value, result.zero_value, result.dtype,
-                       node.rounding, result)
+                       node.rounding, shape)
 
 
 def _run_quantize(params: _Affine | _Requantize, arrays: Sequence[Array | None]) -> list[Array]:
@@ -183,7 +189,7 @@ def _run_quantize(params: _Affine | _Requantize, arrays: Sequence[Array | None])
     else:
         y = requantize(x, params.multiplier, params.shift, params.zero_in, params.zero_out,
                        params.dtype, params.rounding)
-    return [_reshaped(y, params.result)]
+    return [reshaped(y, params.shape)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,32 +201,34 @@ def _run_quantize(params: _Affine | _Requantize, arrays: Sequence[Array | None])
 class _Dequantize:
     scale: Array | None  # float32, broadcastable; None to widen float16
     zero: Array | None
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def _prepare_dequantize(node: Node) -> _Dequantize:
-    source, result = unary(node)
+    source, result, shape = unary(node)
     if result.type != T.FLOAT32:
         unsupported(node, f"output type {result.type_name} (only float32)")
     if source.type == T.FLOAT16:
-        return _Dequantize(None, None, result)
-    if source.type not in _INTEGER or source.scale is None or source.zero_point is None:
-        unsupported(node, f"input of type {source.type_name} without quantization"
-                    if source.scale is None else f"input of type {source.type_name}")
+        return _Dequantize(None, None, shape)
+    if source.type not in _INTEGER:
+        unsupported(node, f"input of type {source.type_name} (DEQUANTIZE takes int8, int16, "
+                          "uint8 or float16)")
+    if source.scale is None or source.zero_point is None:
+        unsupported(node, f"input of type {source.type_name} without quantization")
     if source.per_channel and source.type == T.INT16:  # LiteRT refuses, TFLite Micro ignores
         unsupported(node, "int16 per channel is not evaluated by any runtime")
-    shape = _channel_shape(node, source)
-    return _Dequantize(source.scale.astype(np.float32).reshape(shape),
-                       source.zero_point.reshape(shape), result)
+    channels = _channel_shape(node, source)
+    return _Dequantize(source.scale.astype(np.float32).reshape(channels),
+                       source.zero_point.reshape(channels), shape)
 
 
 def _run_dequantize(params: _Dequantize, arrays: Sequence[Array | None]) -> list[Array]:
     x = arrays[0]
     assert x is not None
     if params.scale is None or params.zero is None:
-        return [_reshaped(x.astype(np.float32), params.result)]
+        return [reshaped(x.astype(np.float32), params.shape)]
     centered = (x.astype(np.int64) - params.zero).astype(np.float32)  # exact: |q - zp| < 2^24
-    return [_reshaped(params.scale * centered, params.result)]
+    return [reshaped(params.scale * centered, params.shape)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,11 +239,11 @@ def _run_dequantize(params: _Dequantize, arrays: Sequence[Array | None]) -> list
 @dataclass(frozen=True)
 class _Cast:
     dtype: np.dtype[Any]
-    result: Operand
+    shape: tuple[int, ...]
 
 
 def _prepare_cast(node: Node) -> _Cast:
-    source, result = unary(node)
+    source, result, shape = unary(node)
     for operand in (source, result):
         if operand.type not in _CAST_TYPES:
             unsupported(node, f"{operand.name!r} has type {operand.type_name}; CAST takes "
@@ -247,7 +255,7 @@ def _prepare_cast(node: Node) -> _Cast:
         truncated = np.trunc(source.data.astype(np.float64))
         if not np.all(np.isfinite(truncated) & (truncated >= info.min) & (truncated <= info.max)):
             unsupported(node, f"a value does not fit {result.dtype} (undefined in C++)")
-    return _Cast(result.dtype, result)
+    return _Cast(result.dtype, shape)
 
 
 def _run_cast(params: _Cast, arrays: Sequence[Array | None]) -> list[Array]:
@@ -263,7 +271,7 @@ def _run_cast(params: _Cast, arrays: Sequence[Array | None]) -> list[Array]:
     else:
         with np.errstate(over="ignore"):
             y = x.astype(dtype)
-    return [_reshaped(y, params.result)]
+    return [reshaped(y, params.shape)]
 
 
 KERNELS: Registry = {
