@@ -66,10 +66,13 @@ def _prepare_reduce(node: Node, mean: bool) -> _Reduce:
     if y.type != x.type:
         unsupported(node, f"output is {y.type_name}, input {x.type_name}")
     expect_types(node, node.input(1), TensorType.INT32)
-    options(node, ReducerOptions)
+    keep = options(node, ReducerOptions).keep_dims
     if 0 in x.shape:
         unsupported(node, "empty input")
     axes = _axes(node, len(x.shape))
+    expected = tuple(1 if a in axes else d for a, d in enumerate(x.shape) if keep or a not in axes)
+    if tuple(y.shape) != expected:
+        unsupported(node, f"output shape {list(y.shape)}, expected {list(expected)}")
     count = math.prod(x.shape[a] for a in axes)
     assert x.dtype is not None
     reduced = tuple(sorted(a + 1 for a in axes))
