@@ -258,7 +258,8 @@ def test_unpack(dtype: str, shape: tuple[int, ...], axis: int) -> None:
     got = run(m, [x])
     for k, y in enumerate(got):
         for index in itertools.product(*map(range, rest)):
-            assert y[index] == x[index[:at] + (k,) + index[at:]]
+            source = (*index[:at], k, *index[at:])
+            assert y[index] == x[source]
     if rest:
         check(m, oracle(dtype, TFLM_UNPACK))
 
