@@ -80,6 +80,8 @@ def _prepare_reduce(node: Node, mean: bool) -> _Reduce:
         return _Reduce(mean, reduced, count, y.shape, x.dtype)
     if not x.quantized or not y.quantized:
         unsupported(node, "integer MEAN/SUM needs quantized input and output")
+    if not y.scale_value > 0:
+        unsupported(node, f"output scale {y.scale_value}")
     multiplier, shift = quantize_multiplier(x.scale_value / y.scale_value, node.rounding)
     if mean:
         k = min(count.bit_length() - 1, 32, 31 + shift)
