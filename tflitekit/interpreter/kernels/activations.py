@@ -43,8 +43,8 @@ def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand, tuple[i
     source, result, shape = unary(node)
     if source.type not in types or result.type != source.type:
         allowed = ", ".join(dtypes.name(t) for t in types)
-        unsupported(node, f"{source.type_name} to {result.type_name} (expected the same type, "
-                          f"one of {allowed})")
+        unsupported(node, f"{source.type_name} to {result.type_name}; expected one type in "
+                          f"and out, one of {allowed}")
     if source.type != T.FLOAT32:
         for operand in (source, result):
             if operand.scale is None or operand.per_channel:
