@@ -60,18 +60,22 @@ Apply = Callable[[Array, Array], Array]
 @dataclass(frozen=True)
 class _Params:
     """What ``run`` needs: the per-sample rank both inputs are aligned to, the output dtype and
-    the element-wise function of the two aligned arrays."""
+    the element-wise function of the two aligned arrays; for two int8 inputs, its table of all
+    65,536 results instead, indexed by ``(a as uint8) << 8 | (b as uint8)``."""
 
     rank: int
     dtype: np.dtype[np.generic]
     apply: Apply
+    table: Array | None
 
 
 def _run(params: _Params, arrays: Sequence[Array | None]) -> list[Array]:
     a, b = arrays
     assert a is not None and b is not None
-    result = params.apply(_align(a, params.rank), _align(b, params.rank))
-    return [result.astype(params.dtype, copy=False)]
+    a, b = _align(a, params.rank), _align(b, params.rank)
+    if params.table is not None:
+        return [params.table[(a.view(np.uint8).astype(np.uint16) << 8) | b.view(np.uint8)]]
+    return [params.apply(a, b).astype(params.dtype, copy=False)]
 
 
 def _align(x: Array, rank: int) -> Array:
@@ -133,9 +137,14 @@ def _int32_bounds(node: Node, activation: int) -> tuple[int, int]:
     return (fp.INT32_MIN if lo == -np.inf else int(lo)), (fp.INT32_MAX if hi == np.inf else int(hi))
 
 
-def _params(rank: int, out: Operand, apply: Apply) -> _Params:
+def _params(node: Node, rank: int, apply: Apply) -> _Params:
+    a, b, out = node.input(0), node.input(1), node.outputs[0]
     assert out.dtype is not None
-    return _Params(rank, out.dtype, apply)
+    table = None
+    if a.type == b.type == T.INT8:
+        byte = np.arange(256, dtype=np.uint8).view(np.int8)
+        table = apply(byte[:, None], byte[None, :]).astype(out.dtype).reshape(-1)
+    return _Params(rank, out.dtype, apply, table)
 
 
 # -- ADD and SUB ------------------------------------------------------------------------------
@@ -143,13 +152,12 @@ def _params(rank: int, out: Operand, apply: Apply) -> _Params:
 
 @dataclass(frozen=True)
 class _Rescale:
-    """Quantized ADD / SUB: each input's offset, multiplier and shift, the left shift, the
-    output's multiplier, shift and zero point, its clamp range and the rounding."""
+    """Quantized ADD / SUB: every value of each input's type rescaled to the common scale
+    (``scaled[i][x - low]``), the output's multiplier, shift and zero point, its clamp range
+    and the rounding."""
 
-    offsets: tuple[int, int]
-    multipliers: tuple[int, int]
-    shifts: tuple[int, int]
-    left_shift: int
+    scaled: tuple[Array, Array]
+    low: int
     out_multiplier: int
     out_shift: int
     out_zero: int
@@ -173,22 +181,21 @@ def _rescale(node: Node, a: Operand, b: Operand, out: Operand, activation: int) 
     left_shift = 15 if out.type == T.INT16 else 20
     s1, s2, so = a.scale_value, b.scale_value, out.scale_value
     twice = 2.0 * max(s1, s2)
-    reals = (s1 / twice, s2 / twice, twice / ((1 << left_shift) * so))
-    (m1, e1), (m2, e2), (mo, eo) = (
-        _smaller_than_one(node, r, what) for r, what in zip(reals, ("first input", "second input",
-                                                                    "output"), strict=True))
+    m1, m2, mo = (_smaller_than_one(node, real, what) for real, what in (
+        (s1 / twice, "first input"), (s2 / twice, "second input"),
+        (twice / ((1 << left_shift) * so), "output")))
+    info = np.iinfo(out.dtype)
+    values = np.arange(int(info.min), int(info.max) + 1, dtype=np.int64)
+    scaled = tuple(fp.multiply_by_quantized_multiplier((values - o.zero_value) << left_shift,
+                                                       *m, node.rounding)
+                   for o, m in ((a, m1), (b, m2)))
     lo, hi = activation_range(node, activation, out)
-    return _Rescale((-a.zero_value, -b.zero_value), (m1, m2), (e1, e2), left_shift, mo, eo,
-                    out.zero_value, lo, hi, node.rounding)
-
-
-def _scaled(p: _Rescale, i: int, x: Array) -> Array:
-    shifted = (x.astype(np.int64) + p.offsets[i]) << p.left_shift
-    return fp.multiply_by_quantized_multiplier(shifted, p.multipliers[i], p.shifts[i], p.rounding)
+    return _Rescale((scaled[0], scaled[1]), int(info.min), *mo, out.zero_value, lo, hi,
+                    node.rounding)
 
 
 def _quantized_add_sub(p: _Rescale, sign: int, a: Array, b: Array) -> Array:
-    raw = _scaled(p, 0, a) + sign * _scaled(p, 1, b)
+    raw = p.scaled[0][a.astype(np.intp) - p.low] + sign * p.scaled[1][b.astype(np.intp) - p.low]
     out = fp.multiply_by_quantized_multiplier(raw, p.out_multiplier, p.out_shift, p.rounding)
     return np.clip(out + p.out_zero, p.lo, p.hi)
 
@@ -212,17 +219,17 @@ def _prepare_add_sub(node: Node) -> _Params:
     sign = 1 if node.opcode == Op.ADD else -1
     function: Apply = np.add if sign > 0 else np.subtract
     if dtype == T.FLOAT32:
-        return _params(rank, out, partial(_float, function,
+        return _params(node, rank, partial(_float, function,
                                                 *float_activation(node, activation)))
     if dtype == T.INT32:
-        _not_quantized(node, a, b, out)
+        _not_quantized(node, a, b, *(() if node.opcode == Op.ADD else (out,)))  # as TFLM
         if node.opcode == Op.ADD and activation != ActivationFunctionType.NONE:
             unsupported(node, f"fused {ActivationFunctionType(activation).name} on int32 ADD "
                               "(TFLite Micro ignores it, LiteRT applies it)")
-        return _params(rank, out, partial(_int32, function,
+        return _params(node, rank, partial(_int32, function,
                                                 *_int32_bounds(node, activation)))
     _per_tensor(node, a, b, out)
-    return _params(rank, out, partial(_quantized_add_sub,
+    return _params(node, rank, partial(_quantized_add_sub,
                                             _rescale(node, a, b, out, activation), sign))
 
 
@@ -252,10 +259,10 @@ def _prepare_mul(node: Node) -> _Params:
     expect_types(node, out, T.FLOAT32, T.INT8, T.INT16, T.INT32)
     dtype = _same_types(node, a, b, out)
     if dtype == T.FLOAT32:
-        return _params(rank, out, partial(_float, np.multiply,
+        return _params(node, rank, partial(_float, np.multiply,
                                                 *float_activation(node, activation)))
     if dtype == T.INT32:  # TFLite Micro ignores an int32 MUL's quantization: so do we
-        return _params(rank, out, partial(_int32, np.multiply,
+        return _params(node, rank, partial(_int32, np.multiply,
                                                 *_int32_bounds(node, activation)))
     _per_tensor(node, a, b, out)
     if dtype == T.INT16 and any(o.zero_value for o in (a, b, out)):
@@ -265,7 +272,7 @@ def _prepare_mul(node: Node) -> _Params:
     lo, hi = activation_range(node, activation, out)
     p = _MulRescale((-a.zero_value, -b.zero_value), multiplier, shift, out.zero_value, lo, hi,
                     node.rounding)
-    return _params(rank, out, partial(_quantized_mul, p))
+    return _params(node, rank, partial(_quantized_mul, p))
 
 
 # -- MAXIMUM and MINIMUM ----------------------------------------------------------------------
@@ -283,7 +290,7 @@ def _prepare_max_min(node: Node) -> _Params:
     a, b, out, rank = _operands(node)
     expect_types(node, out, T.FLOAT32, T.INT8, T.INT16, T.INT32, T.INT64)
     _same_types(node, a, b, out)  # raw values are compared: no requantization
-    return _params(rank, out, _maximum if node.opcode == Op.MAXIMUM else _minimum)
+    return _params(node, rank, _maximum if node.opcode == Op.MAXIMUM else _minimum)
 
 
 # -- PRELU ------------------------------------------------------------------------------------
@@ -322,7 +329,7 @@ def _prepare_prelu(node: Node) -> _Params:
     _same_types(node, x, out)
     expect_types(node, alpha, T.INT8 if out.type == T.INT16 else out.type)
     if out.type == T.FLOAT32:
-        return _params(rank, out, _float_prelu)
+        return _params(node, rank, _float_prelu)
     _per_tensor(node, x, alpha, out)
     sx, sa, so = float(x.scale_value), float(alpha.scale_value), float(out.scale_value)
     info = np.iinfo(out.dtype)
@@ -330,7 +337,7 @@ def _prepare_prelu(node: Node) -> _Params:
                       fp.quantize_multiplier(sx / so, node.rounding),
                       fp.quantize_multiplier(sx * sa / so, node.rounding),
                       out.zero_value, int(info.min), int(info.max), node.rounding)
-    return _params(rank, out, partial(_quantized_prelu, p))
+    return _params(node, rank, partial(_quantized_prelu, p))
 
 
 KERNELS: Registry = {
