@@ -297,7 +297,7 @@ def get_reciprocal(x: ArrayLike, x_integer_digits: int) -> tuple[IntArray, IntAr
     ``num_bits_over_unit`` (``x ≈ (1 + m) * 2^num_bits_over_unit``)."""
     unsigned = _i64(x) & 0xFFFFFFFF
     headroom_plus_one = count_leading_zeros(unsigned)
-    shifted_minus_one = wrap_int32(((unsigned << headroom_plus_one) - (1 << 31)) & 0xFFFFFFFF)
+    shifted_minus_one = wrap_int32((unsigned << headroom_plus_one) - (1 << 31))
     return (one_over_one_plus_x_for_x_in_0_1(shifted_minus_one),
             x_integer_digits - headroom_plus_one)
 
