@@ -296,6 +296,20 @@ def test_add_sub_with_a_constant_operand(op: Op) -> None:
         np.testing.assert_array_equal(got, ref_add_sub(op, a, c, *q, Act.NONE, "double"))
 
 
+@pytest.mark.tflm
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "float32"])
+@pytest.mark.parametrize("op", [Op.ADD, Op.SUB, Op.MUL])
+def test_constant_operands_match_tflm(op: Op, dtype: str) -> None:
+    rng = np.random.default_rng(16)
+    quant: list[Q | None] = [None] * 3
+    if dtype in ("int8", "int16"):
+        quant = [(0.1, 0), (0.02, 0), (0.11, 0)]
+    for shapes in SHAPES:
+        a, c = ((rng.standard_normal(s) * 3).astype(np.float32) if dtype == "float32"
+                else random_int(rng, s, dtype) for s in shapes)
+        assert_matches(binary(op, shapes, dtype, quant, constant=c), [a])
+
+
 # -- MUL --------------------------------------------------------------------------------------
 
 
@@ -514,6 +528,11 @@ def test_refuses_what_tflm_refuses_or_aborts_on() -> None:
             "output multiplier")
     refused(binary(Op.MUL, shapes, "int16", [(0.1, 1), (0.1, 0), (0.1, 0)]), "zero point")
     refused(binary(Op.ADD, shapes, "int8"), "not quantized per tensor")
+    channels = Quantization([0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0], quantized_dimension=1)
+    refused(single_op(Op.MUL, [Tensor("a", (1, 4), "int8", quantization=channels),
+                               Tensor("b", (1, 4), "int8", quantization=channels)],
+                      [Tensor("o", (1, 4), "int8", quantization=Quantization([0.1], [0]))]),
+            "not quantized per tensor")
     refused(binary(Op.ADD, shapes, "int64"), "expected FLOAT32")
     refused(binary(Op.ADD, shapes, "float32", options=AddOptions(
         fused_activation_function=Act.TANH)), "TANH")
