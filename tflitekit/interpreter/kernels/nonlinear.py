@@ -142,10 +142,9 @@ def _float(p: _Params, x: Array) -> Array:
     x = x.astype(np.float32)
     if not p.logistic:
         return np.tanh(x)
-    with np.errstate(over="ignore"):
-        e = np.exp(-x.astype(np.float64)).astype(np.float32)
-        inner = np.float32(1) / (np.float32(1) + e)
-    low = np.exp(x.astype(np.float64)).astype(np.float32)
+    with np.errstate(over="ignore"):  # the branch not taken may overflow
+        inner = np.float32(1) / (np.float32(1) + np.exp(-x.astype(np.float64)).astype(np.float32))
+        low = np.exp(x.astype(np.float64)).astype(np.float32)
     return np.where(x > np.float32(16.619047164916992188), np.float32(1),
                     np.where(x < np.float32(-9), low, inner))
 
