@@ -265,6 +265,16 @@ def test_gather_computed_indices(index_type: str, shape: tuple[int, ...],
         assert_matches(m, [x, where], "tflm" if index_type == "int32" else "litert")
 
 
+def test_gather_from_a_constant_table() -> None:
+    """An embedding: constant params, computed indices; each sample looks up its own rows."""
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    m = single_op(Op.GATHER, [Tensor.constant("t", table), Tensor("i", (2,), "int32")],
+                  [tensor("y", (2, 3), "float32")])
+    where = np.array([[3, 0], [1, 1], [2, 3]], np.int32)
+    out = Interpreter(m).run([where])[0]
+    assert out.tolist() == [table[w].tolist() for w in where]
+
+
 def test_gather_refuses_indices_out_of_range() -> None:
     m = single_op(Op.GATHER, [tensor("x", (3,), "float32"), ints("i", [3])],
                   [tensor("y", (1,), "float32")])

@@ -25,6 +25,7 @@ from ._layout import (
     axis,
     constant_ints,
     data_types,
+    elements,
     operand,
     same_batch,
     same_type,
@@ -77,7 +78,7 @@ def _prepare_pad(node: Node) -> _Pad:
     shape = tuple(b + d + a for b, d, a in zip(before, data.shape, after, strict=True))
     assert data.dtype is not None
     if fill is not None:
-        if fill.shape not in ((), (1,)):
+        if elements(fill.shape) != 1:
             unsupported(node, f"constant values of shape {list(fill.shape)} (expected one)")
         if data.type in (TensorType.INT8, TensorType.UINT8) and _params(fill) != _params(out):
             unsupported(node, "the constant values and the output are quantized differently")
