@@ -3,14 +3,19 @@
 TFLite Micro's reference kernels (``fully_connected.cc``, ``batch_matmul.cc`` and the
 ``reference/fully_connected.h``, ``reference/batch_matmul.h`` loops they call):
 
-- float32: float32 products and sums, plus the bias, clamped to the fused activation.
+- float32: the sum of products, plus the bias, clamped to the fused activation. The sums are
+  taken in float64 and rounded to float32 (TFLite Micro sums in float32, in order): within
+  float32 rounding of TFLite Micro, and the same whatever the batch (BLAS may order a sum
+  differently for different batch sizes, which float64 absorbs).
 - int8, and int16 activations with int8 weights ("16x8"): ``acc = Σ w (x - zp_x) + bias`` in
   the bias type's width (int32 wraps as two's complement, as TFLite Micro's code does in
   practice; 16x8 with an int64 bias, or none and ``quantized_bias_type`` not INT32, sums in
   64 bits), then ``MultiplyByQuantizedMultiplier`` (its 64-bit form for a 64-bit sum), the
-  output zero point and the activation's clamp. The per-tensor multiplier is ``double(float(s_x
-  * s_w)) / s_out`` (a float32 product, ``GetQuantizedConvolutionMultipler``); per-channel
-  weights (scales along the output units) take ``double(s_x) * double(s_w[c]) / s_out``.
+  output zero point and the activation's clamp. The multiplier is ``double(s_x) * double(s_w)
+  / double(s_out)``, per output unit for per-channel weights: TFLite Micro's build computes the
+  product of the scales in double (the tflite-micro 0.dev20261023 runtime's
+  ``GetQuantizedConvolutionMultipler`` multiplies two widened floats; sources of mid-2026 still
+  showed a float32 product, which does change some outputs).
   FULLY_CONNECTED weights must be symmetric (TFLite Micro asserts it); BATCH_MATMUL offsets both
   int8 operands by their zero points and has no activation.
 - Hybrid FULLY_CONNECTED (float32 input, int8 weights, float32 bias), which only LiteRT runs
@@ -78,21 +83,13 @@ def _exact_float(node: Node, bound: int) -> FloatType:
     return np.float32 if bound < _EXACT32 else np.float64
 
 
-def _wrap32(x: Array) -> Array:
-    """Two's complement int32 wrap-around, kept in int64."""
-    return x.astype(np.int32).astype(np.int64)
-
-
 @dataclass(frozen=True)
 class _Requantize:
-    """Accumulator to output: MultiplyByQuantizedMultiplier (per unit when per channel), the
-    zero point, the clamp. ``wide``: a 64-bit accumulator and the 64-bit multiply. ``left``
-    (double rounding with multipliers above one): TFLite's ``x * 2^shift`` in int32, which
-    wraps, done before the multiply (whose shifts are then ``min(shift, 0)``)."""
+    """Accumulator to output: MultiplyByQuantizedMultiplier (per unit when per channel) of the
+    sum wrapped to int32, or its 64-bit form when ``wide``; the zero point; the clamp."""
 
     multiplier: Array
     shift: Array
-    left: Array | None
     wide: bool
     rounding: Rounding
     zero: int
@@ -104,24 +101,17 @@ class _Requantize:
         if self.wide:
             scaled = fp.multiply_by_quantized_multiplier_64(acc, self.multiplier, self.shift)
         else:
-            acc = _wrap32(acc)
-            if self.left is not None:
-                acc = _wrap32(acc << self.left)
-            scaled = fp.multiply_by_quantized_multiplier(acc, self.multiplier, self.shift,
-                                                         self.rounding)
-        out: Array = np.clip(_wrap32(scaled) + self.zero, self.lo, self.hi)
+            scaled = fp.multiply_by_quantized_multiplier(fp.wrap_int32(acc), self.multiplier,
+                                                         self.shift, self.rounding)
+        out: Array = np.clip(scaled + self.zero, self.lo, self.hi)
         return out.astype(self.dtype)
 
 
 def _requantize(node: Node, real: Array, wide: bool, lo: int, hi: int) -> _Requantize:
     out = node.outputs[0]
     multiplier, shift = fp.quantize_multipliers(real, node.rounding)
-    left = None
-    if not wide and node.rounding == "double" and bool(np.any(shift > 0)):
-        left, shift = np.maximum(shift, 0), np.minimum(shift, 0)
     assert out.dtype is not None
-    return _Requantize(multiplier, shift, left, wide, node.rounding, out.zero_value, lo, hi,
-                       out.dtype)
+    return _Requantize(multiplier, shift, wide, node.rounding, out.zero_value, lo, hi, out.dtype)
 
 
 def _matmul(a: Array, b: Array) -> Array:
@@ -210,7 +200,7 @@ def _prepare_fc(node: Node) -> _FC:
     if x.type == T.FLOAT32 and w.type == T.FLOAT32:
         expect_types(node, b, T.FLOAT32)
         lo, hi = float_activation(node, act)
-        return _FC("float", shape, np.float32, _const_weights(w, np.float32, False),
+        return _FC("float", shape, np.float64, _const_weights(w, np.float64, False),
                    _const_float_bias(b), lo=lo, hi=hi)
     expect_types(node, w, T.INT8)
     scales = _weight_scales(node, w, units)
@@ -252,15 +242,12 @@ def _prepare_integer(node: Node, opts: FullyConnectedOptions, shape: _Layout,
         wide = (b.type == T.INT64 if b is not None
                 else opts.quantized_bias_type != T.INT32)
     s_x, s_out = x.scale_value, out.scale_value
-    if w.per_channel:
-        real = np.float64(s_x) * scales.astype(np.float64) / np.float64(s_out)
-    else:
-        product = float(np.float32(s_x) * scales[0])
-        if b is not None:  # TFLite's check that the bias scale is the product's
-            s_b = float(b.scale[0]) if b.scale is not None else 0.0
-            if abs(float(s_x) * float(scales[0]) - s_b) / float(s_out) > 0.02:
-                unsupported(node, f"bias scale {s_b} is not input scale * weight scale")
-        real = np.array([product / float(s_out)])
+    products = s_x * scales.astype(np.float64)
+    if b is not None and not w.per_channel:  # TFLite's check of a per-tensor bias scale
+        s_b = float(b.scale[0]) if b.scale is not None else 0.0
+        if abs(float(products[0]) - s_b) / s_out > 0.02:
+            unsupported(node, f"bias scale {s_b} is not input scale * weight scale")
+    real = products / s_out
     lo, hi = activation_range(node, opts.fused_activation_function, out)
     requantize = _requantize(node, real, wide, lo, hi)
     zero = x.zero_value
@@ -307,7 +294,8 @@ def _run_fc(params: _FC, arrays: Sequence[Array | None]) -> list[Array]:
         weights = _fc_weights(w, params.dtype, params.kind != "float")
     bias = params.bias
     if params.kind == "float":
-        out = _float_output(params, _matmul(x, weights.matrix), b)
+        y = _matmul(x.astype(params.dtype), weights.matrix).astype(np.float32)
+        out = _float_output(params, y, b)
     elif params.kind == "integer":
         assert params.requantize is not None
         if bias is None:
@@ -424,7 +412,7 @@ def _prepare_bmm(node: Node) -> _BMM:
                           f"{[*batch, rows, cols]}")
     requantize = None
     zeros = (0, 0)
-    dtype: FloatType = np.float32
+    dtype: FloatType = np.float64
     if lhs.type != T.FLOAT32:
         for o in (lhs, rhs, out):
             if o.scale is None:
@@ -434,9 +422,9 @@ def _prepare_bmm(node: Node) -> _BMM:
         zeros = (lhs.zero_value, rhs.zero_value)
         if lhs.type == T.INT16 and (lhs.zero_value or rhs.zero_value or out.zero_value):
             unsupported(node, "int16 operands need zero points of 0")
-        product = float(np.float32(lhs.scale_value) * np.float32(rhs.scale_value))
         info = np.iinfo(out.dtype)
-        requantize = _requantize(node, np.array([product / out.scale_value]),
+        real = lhs.scale_value * rhs.scale_value / out.scale_value
+        requantize = _requantize(node, np.array([real]),
                                  lhs.type == T.INT16, int(info.min), int(info.max))
         right = _largest(rhs.dtype, zeros[1])
         if rhs.data is not None:
@@ -465,7 +453,8 @@ def _run_bmm(params: _BMM, arrays: Sequence[Array | None]) -> list[Array]:
     if b is None:
         b = _operand(rhs, params.rank, params.adj_y, params.zeros[1], params.dtype)
     y = _matmul(a, b)
-    out = y if params.requantize is None else params.requantize(y.astype(np.int64))
+    out = (y.astype(np.float32) if params.requantize is None
+           else params.requantize(y.astype(np.int64)))
     return [out.reshape(out.shape[0], *params.out_shape)]
 
 
