@@ -16,7 +16,7 @@ from .runtime import Interpreter, Progress
 __all__ = ["Backend", "Interpreter", "Kernel", "Node", "Operand", "Placement", "Plan",
            "Prepared", "Progress", "ReferenceBackend", "Rounding", "describe"]
 
-for _class in (Backend, Interpreter, Kernel, Node, Operand, Placement, Plan, Prepared,
-               ReferenceBackend):
+for _class in (Backend, Kernel, Node, Operand, Placement, Plan, Prepared, ReferenceBackend):
     _class.__module__ = "tflitekit.interpreter"
 del _class
+Interpreter.__module__ = "tflitekit"  # also exported from the package root
