@@ -17,6 +17,8 @@ from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, round_away, wrap
 
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError, load
 from tflitekit.interpreter import Interpreter
+from tflitekit.interpreter.fixedpoint import multiply_by_quantized_multiplier, quantize_multipliers
+from tflitekit.interpreter.kernels.conv import _Scaling
 from tflitekit.options import (
     ActivationFunctionType,
     BuiltinOperator,
@@ -454,6 +456,25 @@ def test_matches_scalar_transcription(case: Case) -> None:
                          ids=name)
 def test_single_rounding_matches_scalar_transcription(case: Case) -> None:
     check_scalar(case, rounding="single")
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_fast_scaling_equals_multiply_by_quantized_multiplier(rounding: str) -> None:
+    """The kernels' in-place per-channel scaling gives fixedpoint's values, at the int32 edges,
+    over random values, and for multipliers above one (left shifts that wrap)."""
+    rng = np.random.default_rng(12)
+    reals = np.concatenate([rng.uniform(1e-6, 1, 20), [2.0**-31, 2.0**-40, 0.0, 0.5, 1 - 1e-9],
+                            rng.uniform(1, 300, 6)])
+    multiplier, shift = quantize_multipliers(reals, rounding)
+    values = np.concatenate([[-(2**31), 2**31 - 1, -1, 0, 1, 2**30, -(2**30)],
+                             rng.integers(-(2**31), 2**31, 3000),
+                             rng.integers(-5000, 5000, 3000)])
+    width = 2 * reals.size
+    x = np.resize(values, (values.size // width + 1) * width).reshape(-1, width)
+    expected = multiply_by_quantized_multiplier(x, np.tile(multiplier, 2), np.tile(shift, 2),
+                                                rounding)
+    got = _Scaling.of(multiplier, shift, rounding, 2)(x.astype(np.int64).copy())
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_zero_and_constant_hybrid_inputs() -> None:

@@ -38,7 +38,6 @@ from ...options import (
     TransposeConvOptions,
 )
 from ..fixedpoint import (
-    multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_64,
     quantize_multipliers,
     round_half_away,
@@ -59,7 +58,7 @@ __all__ = ["KERNELS"]
 IntArray = npt.NDArray[np.int64]
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _INT32 = 1 << 31
-_TEMP_FLOOR = 1 << 21  # bytes of temporaries a chunk may always use
+_CHUNK_BYTES = 1 << 21  # temporaries per chunk: cache-sized, so that each pass is fast
 
 
 # ------------------------------------------------------------------------------------------------
@@ -148,12 +147,27 @@ def _im2col(padded: Array, win: _Window, dtype: Any) -> Array:
     return cols.reshape(n * oh * ow, kh * kw * c)
 
 
-def _chunks(n: int, temp_per_sample: int, data_per_sample: int) -> Iterator[slice]:
-    """Slices of the batch whose temporaries stay within the operator's own data size."""
-    budget = max(_TEMP_FLOOR, n * data_per_sample)
-    step = max(1, min(n, budget // max(temp_per_sample, 1)))
+def _chunks(n: int, temp_per_sample: int) -> Iterator[slice]:
+    """Slices of the batch whose temporaries take about ``_CHUNK_BYTES``."""
+    step = max(1, min(n, _CHUNK_BYTES // max(temp_per_sample, 1)))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
+
+
+def _phases(padded: Array, win: _Window) -> dict[tuple[int, int], Array]:
+    """``padded`` split by the stride's phases (space to depth), each contiguous, so that every
+    filter tap reads a unit-stride window: phase ``(py, px)`` holds rows ``py::sy`` and columns
+    ``px::sx``."""
+    (sy, sx), (dy, dx) = win.stride, win.dilation
+    needed = {(ky * dy % sy, kx * dx % sx) for ky, kx in win.taps}
+    return {(py, px): np.ascontiguousarray(padded[:, py::sy, px::sx]) for py, px in needed}
+
+
+def _unit_tap(phases: dict[tuple[int, int], Array], win: _Window, ky: int, kx: int) -> Array:
+    """:func:`_tap` read from the stride's phases: (n, oh, ow, c), each output row contiguous."""
+    (sy, sx), (dy, dx), (oh, ow) = win.stride, win.dilation, win.out
+    y, x = ky * dy, kx * dx
+    return phases[y % sy, x % sx][:, y // sy:y // sy + oh, x // sx:x // sx + ow]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,33 +176,89 @@ def _chunks(n: int, temp_per_sample: int, data_per_sample: int) -> Iterator[slic
 
 
 @dataclass(frozen=True)
+class _Scaling:
+    """MultiplyByQuantizedMultiplier of int32 values by a multiplier and shift per output
+    channel (the last axis), in place and in few passes: the same values as
+    :func:`~tflitekit.interpreter.fixedpoint.multiply_by_quantized_multiplier` (the tests hold
+    them equal), restated for speed. With multipliers in [0, 2^31), the rounding doubling high
+    multiply is ``(x * M + 2^30) >> 31`` and the rounding right shift by ``e`` is
+    ``(v + 2^(e-1) - (v < 0)) >> e``."""
+
+    multiplier: IntArray
+    shift: IntArray  # QuantizeMultiplier's exponent
+    left: IntArray | None  # left shifts (double rounding), None when every shift is <= 0
+    right: IntArray
+    half: IntArray  # the rounding term of the final right shift
+    negative: IntArray  # -1 where negative halves round away (double rounding), else 0
+    single: bool
+    wraps: bool  # a channel shifts left, so results may leave int32's range and wrap
+
+    @staticmethod
+    def of(multiplier: IntArray, shift: IntArray, rounding: Rounding, tile: int) -> _Scaling:
+        """The scaling of channel ``c`` at position ``i * channels + c``, for ``tile`` rows of
+        channels (so numpy's inner loops run over whole output rows, not single pixels)."""
+        single = rounding == "single"
+        wraps = bool((shift > 0).any())
+        right = 31 - shift if single else np.maximum(-shift, 0)
+        half = np.int64(1) << (right - 1) if single else (np.int64(1) << right) >> 1
+        negative = np.zeros_like(shift) if single else -(right > 0).astype(np.int64)
+        left = np.tile(np.maximum(shift, 0), tile) if wraps and not single else None
+        return _Scaling(np.tile(multiplier, tile), np.tile(shift, tile), left,
+                        np.tile(right, tile), np.tile(half, tile), np.tile(negative, tile),
+                        single, wraps)
+
+    def __call__(self, acc: IntArray) -> IntArray:
+        """``acc`` (int64 holding int32 values) scaled; ``acc`` is overwritten."""
+        if self.left is not None:
+            acc <<= self.left
+            acc = _wrap32(acc)
+        acc *= self.multiplier
+        if self.single:
+            acc += self.half
+            acc >>= self.right
+            return _wrap32(acc) if self.wraps else acc
+        acc += 1 << 30
+        acc >>= 31
+        sign = acc >> 63
+        sign &= self.negative
+        acc += sign
+        acc += self.half
+        acc >>= self.right
+        return acc
+
+
+def _wrap32(x: IntArray) -> IntArray:
+    """C's conversion to int32 (two's-complement wrap), back in int64."""
+    return x.astype(np.int32).astype(np.int64)
+
+
+@dataclass(frozen=True)
 class _Output:
     """The integer output stage: raw sums (+ per-channel offset) -> output values."""
 
     offset: IntArray  # per channel: the bias minus the folded input zero point
-    multiplier: IntArray
-    shift: IntArray
+    scaling: _Scaling
     wide: bool  # a 64-bit accumulator and MultiplyByQuantizedMultiplier
     wrap: bool  # the int32 accumulator may wrap
     zero: int
     low: int
     high: int
     dtype: np.dtype[Any]
-    rounding: Rounding
 
     def __call__(self, sums: Array) -> Array:
-        acc = sums.astype(np.int64) + self.offset
+        """The outputs of ``sums`` (..., channels), whose last two axes hold whole output rows
+        (width * channels values, as the per-channel constants are tiled)."""
+        acc: IntArray = sums.astype(np.int64).reshape(-1, self.offset.size)
+        acc += self.offset
         if self.wide:
-            scaled = multiply_by_quantized_multiplier_64(acc, self.multiplier, self.shift)
-            scaled = scaled.astype(np.int32)  # TFLite casts the 64-bit result to int32
+            acc = multiply_by_quantized_multiplier_64(acc, self.scaling.multiplier,
+                                                      self.scaling.shift)
         else:
-            if self.wrap:
-                acc = acc.astype(np.int32)
-            scaled = multiply_by_quantized_multiplier(acc, self.multiplier, self.shift,
-                                                      self.rounding)
+            acc = self.scaling(_wrap32(acc) if self.wrap else acc)
             if self.zero:
-                scaled += self.zero
-        return np.clip(scaled, self.low, self.high).astype(self.dtype)
+                acc += self.zero
+        np.clip(acc, self.low, self.high, out=acc)
+        return acc.astype(self.dtype).reshape(sums.shape)
 
 
 @dataclass(frozen=True)
@@ -390,8 +460,10 @@ def _integer_finish(node: Node, spec: _Spec, activation: int, quantized_bias_typ
         float(x.scale_value) * scales / float(y.scale_value), node.rounding)
     low, high = activation_range(node, activation, y)
     assert y.dtype is not None
-    output = _Output(offset, multiplier, shift, wide, bound >= _INT32, y.zero_value if int8 else 0,
-                     low, high, y.dtype, node.rounding)
+    width = y.shape[-2]
+    scaling = _Scaling.of(multiplier, shift, node.rounding, width)
+    output = _Output(np.tile(offset, width), scaling, wide, bound >= _INT32,
+                     y.zero_value if int8 else 0, low, high, y.dtype)
     return _Finish(output, None, None, None, np.float32(0), np.float32(0), fill)
 
 
@@ -489,7 +561,7 @@ def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     k = sum(m.shape[0] for m in mats)
     temp = oh * ow * (k * mats[0].itemsize + cout * 40)
-    for part in _chunks(x.shape[0], temp, x[0].nbytes + out[0].nbytes):
+    for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = _quantized_input(p.finish, x[part])
         sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
         out[part] = p.finish(sums, arrays, factor, zero)
@@ -508,7 +580,7 @@ class _Depthwise:
     win: _Window
     multiplier: int
     out_shape: tuple[int, ...]
-    taps: Array | None  # (kh * kw, channels) in the accumulator's type
+    taps: Array | None  # (kh * kw, 1, out width, channels) in the accumulator's type
     finish: _Finish
 
 
@@ -534,18 +606,25 @@ def _prepare_depthwise(node: Node) -> _Depthwise:
     else:  # the raw sums (input values up to 2^15 in magnitude) in int32 when they fit
         largest = 32768 if x.type == TensorType.INT16 else 128
         dtype = np.int32 if largest * _abs_sum(taps.T) < _INT32 else np.int64
-    return _Depthwise(win, cout // cin, y.shape, taps.astype(dtype), finish)
+    return _Depthwise(win, cout // cin, y.shape, _tile_taps(taps, win, dtype), finish)
+
+
+def _tile_taps(taps: Array, win: _Window, dtype: Any) -> Array:
+    """(kh * kw, channels) repeated along the output width: numpy's inner loops then run over
+    whole output rows rather than single pixels."""
+    tiled = np.broadcast_to(taps[:, None, None, :], (taps.shape[0], 1, win.out[1], taps.shape[1]))
+    return np.ascontiguousarray(tiled, dtype)
 
 
 def _depthwise_sums(p: _Depthwise, taps: Array, x: Array, fill: Any) -> Array:
     """Σ w * padded input per output position and channel: (n, oh, ow, cout), taps' type."""
     if p.multiplier > 1:
         x = np.repeat(x, p.multiplier, axis=3)
-    padded = _pad(x, p.win, fill, taps.dtype)
-    acc: Array = _tap(padded, p.win, 0, 0) * taps[0]
+    phases = _phases(_pad(x, p.win, fill, taps.dtype), p.win)
+    acc: Array = _unit_tap(phases, p.win, 0, 0) * taps[0]
     scratch = np.empty_like(acc)
     for t, (ky, kx) in enumerate(p.win.taps[1:], start=1):
-        np.multiply(_tap(padded, p.win, ky, kx), taps[t], out=scratch)
+        np.multiply(_unit_tap(phases, p.win, ky, kx), taps[t], out=scratch)
         acc += scratch
     return acc
 
@@ -554,12 +633,12 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
     x, lead = _batch(arrays[0])
     taps = p.taps
     if taps is None:
-        taps = np.asarray(arrays[1]).reshape(len(p.win.taps), -1).astype(np.float64)
+        taps = _tile_taps(np.asarray(arrays[1]).reshape(len(p.win.taps), -1), p.win, np.float64)
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     padded = (x.shape[1] + sum(p.win.before) + sum(p.win.after)) * (x.shape[2] + 8) * cout
     temp = (padded + 3 * oh * ow * cout) * taps.itemsize
-    for part in _chunks(x.shape[0], temp, x[0].nbytes + out[0].nbytes):
+    for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = _quantized_input(p.finish, x[part])
         out[part] = p.finish(_depthwise_sums(p, taps, q, fill), arrays, factor, zero)
     return [out.reshape(*lead, oh, ow, cout)]
@@ -629,7 +708,7 @@ def _run_transpose(p: _Transpose, arrays: Sequence[Array | None]) -> list[Array]
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     temp = 8 * (x[0].size * (1 + mat.shape[1] // x.shape[3]) + 4 * oh * ow * cout)
-    for part in _chunks(x.shape[0], temp, x[0].nbytes + out[0].nbytes):
+    for part in _chunks(x.shape[0], temp):
         out[part] = p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None)
     return [out.reshape(*lead, oh, ow, cout)]
 
