@@ -21,7 +21,9 @@ TFLite Micro's reference kernels (``fully_connected.cc``, ``batch_matmul.cc`` an
 - Hybrid FULLY_CONNECTED (float32 input, int8 weights, float32 bias), which only LiteRT runs
   (``EvalHybridDense``): each row of the input is quantized on its own, symmetrically to
   [-127, 127] (or asymmetrically to [-128, 127] with ``asymmetric_quantize_inputs``), the int
-  dot products are scaled by ``float(row_scale * s_w)`` in float32 and added to the bias.
+  dot products are scaled by ``float(row_scale * s_w)`` in float32 and added to the bias. The
+  row quantizers are transcribed as LiteRT's x86 build runs them: its NEON code compiled
+  through NEON_2_SSE (see :func:`_round`, :func:`_quantize_asymmetric`).
 
 FULLY_CONNECTED flattens its input to ``[-1, K]`` (``K`` = the weights' last dimension); the
 output's shape (``keep_num_dims`` or not) is the file's. Integer sums are computed as one BLAS
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -158,7 +160,7 @@ class _Layout:
 class _FC:
     """What every FULLY_CONNECTED ``run`` needs."""
 
-    kind: str  # "float", "integer" or "hybrid"
+    kind: Literal["float", "integer", "hybrid"]
     layout: _Layout
     dtype: FloatType
     weights: _Weights | None
@@ -196,17 +198,17 @@ def _prepare_fc(node: Node) -> _FC:
     expect_types(node, x, T.FLOAT32, T.INT8, T.INT16)
     expect_types(node, out, x.type)
     act = opts.fused_activation_function
-    shape = _Layout(rows, depth, tuple(out.shape))
+    layout = _Layout(rows, depth, tuple(out.shape))
     if x.type == T.FLOAT32 and w.type == T.FLOAT32:
         expect_types(node, b, T.FLOAT32)
         lo, hi = float_activation(node, act)
-        return _FC("float", shape, np.float64, _const_weights(w, np.float64, False),
+        return _FC("float", layout, np.float64, _const_weights(w, np.float64, False),
                    _const_float_bias(b), lo=lo, hi=hi)
     expect_types(node, w, T.INT8)
     scales = _weight_scales(node, w, units)
     if x.type == T.FLOAT32:
-        return _prepare_hybrid(node, opts, shape, w, b, scales)
-    return _prepare_integer(node, opts, shape, x, w, b, scales)
+        return _prepare_hybrid(node, opts, layout, w, b, scales)
+    return _prepare_integer(node, opts, layout, x, w, b, scales)
 
 
 def _weight_scales(node: Node, w: Operand, units: int) -> Array:
@@ -229,7 +231,7 @@ def _const_float_bias(b: Operand | None) -> Array | None:
     return None if b is None or b.data is None else b.data.reshape(1, 1, -1)
 
 
-def _prepare_integer(node: Node, opts: FullyConnectedOptions, shape: _Layout,
+def _prepare_integer(node: Node, opts: FullyConnectedOptions, layout: _Layout,
                      x: Operand, w: Operand, b: Operand | None, scales: Array) -> _FC:
     out = node.outputs[0]
     if x.scale is None or out.scale is None:
@@ -251,8 +253,7 @@ def _prepare_integer(node: Node, opts: FullyConnectedOptions, shape: _Layout,
     lo, hi = activation_range(node, opts.fused_activation_function, out)
     requantize = _requantize(node, real, wide, lo, hi)
     zero = x.zero_value
-    depth = shape.depth
-    bound = depth * _largest(x.dtype) * 128
+    bound = layout.depth * _largest(x.dtype) * 128
     if w.data is not None:
         bound = _largest(x.dtype) * int(np.abs(w.data.astype(np.int64)).sum(axis=1).max())
     dtype = _exact_float(node, bound)
@@ -262,7 +263,7 @@ def _prepare_integer(node: Node, opts: FullyConnectedOptions, shape: _Layout,
         bias = _integer_bias(None, weights, zero)
     elif weights is not None and b is not None and b.data is not None:
         bias = _integer_bias(b.data[None], weights, zero)
-    return _FC("integer", shape, dtype, weights, bias, input_zero=zero, requantize=requantize)
+    return _FC("integer", layout, dtype, weights, bias, input_zero=zero, requantize=requantize)
 
 
 def _integer_bias(b: Array | None, weights: _Weights, zero: int) -> Array:
@@ -272,13 +273,12 @@ def _integer_bias(b: Array | None, weights: _Weights, zero: int) -> Array:
     return folded if b is None else folded + b.astype(np.int64).reshape(b.shape[0], 1, -1)
 
 
-def _prepare_hybrid(node: Node, opts: FullyConnectedOptions, shape: _Layout,
+def _prepare_hybrid(node: Node, opts: FullyConnectedOptions, layout: _Layout,
                     w: Operand, b: Operand | None, scales: Array) -> _FC:
     expect_types(node, b, T.FLOAT32)
     lo, hi = float_activation(node, opts.fused_activation_function)
-    bound = shape.depth * 128 * 128
-    dtype = _exact_float(node, bound)
-    return _FC("hybrid", shape, dtype, _const_weights(w, dtype, True), _const_float_bias(b),
+    dtype = _exact_float(node, layout.depth * 128 * 128)
+    return _FC("hybrid", layout, dtype, _const_weights(w, dtype, True), _const_float_bias(b),
                scales=scales.astype(np.float32), asymmetric=opts.asymmetric_quantize_inputs,
                lo=lo, hi=hi)
 
@@ -317,10 +317,12 @@ def _hybrid(params: _FC, x: Array, weights: _Weights, b: Array | None) -> Array:
 
 
 def _float_output(params: _FC, y: Array, b: Array | None) -> Array:
-    """``bias + y`` in float32, clamped to the activation's range."""
-    if b is not None:
-        y = (params.bias if params.bias is not None else b.reshape(b.shape[0], 1, -1)) + y
-    out: Array = np.clip(y, np.float32(params.lo), np.float32(params.hi))
+    """``bias + y`` in float32 (a bias of 0 when there is none, as TFLite adds it: -0.0 sums
+    become 0.0), clamped to the activation's range."""
+    bias = params.bias
+    if bias is None:
+        bias = np.float32(0) if b is None else b.reshape(b.shape[0], 1, -1)
+    out: Array = np.clip(bias + y, np.float32(params.lo), np.float32(params.hi))
     return out
 
 
