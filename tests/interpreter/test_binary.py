@@ -327,6 +327,25 @@ def test_quantized_mul_equals_the_scalar_formula(dtype: str, rounding: str) -> N
         np.testing.assert_array_equal(got, want, err_msg=f"{scales} {shapes} {act.name}")
 
 
+@pytest.mark.tflm
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+@pytest.mark.parametrize("zeros", [(0,), (1,), (0, 1)])
+def test_mul_by_a_zero_scale_gives_the_zero_point(dtype: str, zeros: tuple[int, ...]) -> None:
+    """The converter gives an all-zero tensor (an LSTM's initial state) the scale 0: the
+    multiplier is 0, so every result is the output's zero point, in TFLite Micro as in the
+    formula."""
+    rng = np.random.default_rng(17)
+    for i, shapes in enumerate(SHAPES):
+        act = ACTS[i % len(ACTS)]
+        q = case(rng, dtype, tuple(0.0 if k in zeros else s
+                                   for k, s in enumerate((0.05, 0.02, 0.07))))
+        a, b = inputs(rng, shapes, dtype)
+        model = binary(Op.MUL, shapes, dtype, q, fused(Op.MUL, act))
+        (got,) = assert_matches(model, [a, b])
+        np.testing.assert_array_equal(got, ref_mul(a, b, q[0], q[1], q[2], act, "double"))
+        assert (got == q[2][1]).all()
+
+
 # -- int32 and float32 ------------------------------------------------------------------------
 
 INT32_CASES = [(Op.ADD, Act.NONE), (Op.SUB, Act.NONE), (Op.SUB, Act.RELU6), (Op.MUL, Act.NONE),
@@ -527,6 +546,8 @@ def test_refuses_what_tflm_refuses_or_aborts_on() -> None:
     refused(binary(Op.SUB, shapes, "int16", [(0.1, 0), (0.1, 0), (0.2 / 2**15, 0)]),
             "output multiplier")
     refused(binary(Op.MUL, shapes, "int16", [(0.1, 1), (0.1, 0), (0.1, 0)]), "zero point")
+    refused(binary(Op.MUL, shapes, "int8", [(0.1, 0), (0.0, 0), (0.0, 0)]), "'out' has scale 0.0")
+    refused(binary(Op.MUL, shapes, "int8", [(-0.1, 0), (0.1, 0), (0.1, 0)]), "'a' has scale -0.1")
     refused(binary(Op.ADD, shapes, "int8"), "not quantized per tensor")
     channels = Quantization([0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0], quantized_dimension=1)
     refused(single_op(Op.MUL, [Tensor("a", (1, 4), "int8", quantization=channels),

@@ -7,10 +7,11 @@ import itertools
 
 import numpy as np
 import pytest
+from _harness import oracle as oracle_outputs
 from _harness import run, single_op
 from _movement_cases import TYPES, check, ints, tensor, values
 
-from tflitekit import Model, Tensor, UnsupportedOperatorError
+from tflitekit import Model, Tensor, TFLiteKitError, UnsupportedOperatorError
 from tflitekit.interpreter import Interpreter
 from tflitekit.options import (
     BuiltinOperator as Op,
@@ -20,6 +21,7 @@ from tflitekit.options import (
     ReshapeOptions,
     ShapeOptions,
     SqueezeOptions,
+    StridedSliceOptions,
     TensorType,
     UnpackOptions,
 )
@@ -183,6 +185,65 @@ def test_fill_with_a_constant_value_is_not_batched() -> None:
                   [Tensor("y", (2, 2), "float32")])
     assert not Interpreter(m).nodes[0].outputs[0].batched
     assert run(m, [])[0].tolist() == [[1.5, 1.5], [1.5, 1.5]]
+
+
+def converter_fill(dtype: str) -> Model:
+    """FILL as converters emit it for a dynamic batch (an LSTM's initial state): its dims are
+    ``PACK(STRIDED_SLICE(SHAPE(x))[0], 4)``, computed at run time; its value is an input."""
+    m = Model("computed dims")
+    g = m.add_subgraph("main")
+    x = g.add_input(Tensor("x", (1, 5, 3), "float32"))
+    v = g.add_input(tensor("v", (), dtype))
+    shape, batch = Tensor("shape", (3,), "int32"), Tensor("batch", (), "int32")
+    dims, y = Tensor("dims", (2,), "int32"), tensor("y", (1, 4), dtype)
+    g.add_operator(Op.SHAPE, [x], [shape], ShapeOptions(out_type=TensorType.INT32))
+    g.add_operator(Op.STRIDED_SLICE, [shape, ints("b", [0]), ints("e", [1]), ints("s", [1])],
+                   [batch], StridedSliceOptions(shrink_axis_mask=1))
+    g.add_operator(Op.PACK, [batch, ints("units", 4)], [dims], PackOptions(values_count=2))
+    g.add_operator(Op.FILL, [dims, v], [y])
+    g.add_output(y)
+    return m
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("dtype", [t for t in TYPES if t != "uint8"])
+def test_fill_with_computed_dims_takes_the_output_shape(dtype: str) -> None:
+    """As LiteRT, which resizes the output to the dims (TFLite Micro refuses computed dims)."""
+    m = converter_fill(dtype)
+    x, value = np.zeros((1, 5, 3), np.float32), values(RNG, (), dtype)
+    (y,) = run(m, [x, value])
+    assert y.shape == (1, 4) and all(v == value for v in flat(y))
+    check(m, "litert")
+
+
+@pytest.mark.tflm
+def test_tflm_refuses_computed_dims() -> None:
+    """Why the test above asks LiteRT: the day TFLite Micro runs it, it becomes the oracle."""
+    m = converter_fill("float32")
+    with pytest.raises(RuntimeError):
+        oracle_outputs(m, [np.zeros((1, 5, 3), np.float32), np.float32(1.0)], "tflm")
+
+
+def test_fill_checks_computed_dims_at_run_time() -> None:
+    m = single_op(Op.FILL, [Tensor("d", (2,), "int32"), tensor("v", (), "float32")],
+                  [tensor("y", (2, 3), "float32")])
+    interpreter = Interpreter(m)
+    good = interpreter.run([np.array([2, 3], np.int32), np.float32(0.5)])[0]
+    assert good.tolist() == [[0.5] * 3] * 2
+    with pytest.raises(TFLiteKitError, match=r"operator 0 \(FILL\): dims \[3, 2\] differ from "
+                                             r"the output's static shape \[2, 3\]"):
+        interpreter.run([np.array([3, 2], np.int32), np.float32(0.5)])
+    batch = np.array([[2, 3], [2, 3], [2, 4]], np.int32)
+    with pytest.raises(TFLiteKitError, match=r"dims \[2, 4\] differ"):
+        interpreter.run([batch, np.full(3, 0.5, np.float32)])
+    assert interpreter.run([batch[:2], np.full(2, 0.5, np.float32)])[0].shape == (2, 2, 3)
+
+
+def test_fill_refuses_computed_dims_of_another_rank() -> None:
+    m = single_op(Op.FILL, [Tensor("d", (3,), "int32"), tensor("v", (), "float32")],
+                  [tensor("y", (2, 3), "float32")])
+    with pytest.raises(UnsupportedOperatorError, match="3 computed dims for an output of shape"):
+        Interpreter(m)
 
 
 def test_fill_refuses_a_vector_value_and_a_type_change() -> None:

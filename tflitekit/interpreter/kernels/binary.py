@@ -11,11 +11,12 @@ Quantized ADD / SUB (int8, int16) rescale both inputs to a common scale, ``(x - 
 three multipliers below one, computed in double, which TFLite Micro aborts on otherwise
 (refused here). (tflite-micro's ``sub_common.cc`` of August 2026 computes SUB's in float32;
 the released runtime, our oracle, computes them in double as for ADD.) Quantized MUL
-multiplies the offset inputs and rescales by ``s1 s2 / s_out``; PRELU rescales ``x - zp`` by
-``s_in / s_out`` where it is non-negative and ``(x - zp)(alpha - zp_alpha)`` by
-``s_in s_alpha / s_out`` elsewhere. Plain int32 arithmetic wraps as two's complement, as
-TFLite Micro's code does in practice (its ADD and SUB overflow is undefined behaviour in C++,
-its MUL wraps by definition).
+multiplies the offset inputs and rescales by ``s1 s2 / s_out`` (an input scale of 0, which
+the converter gives an all-zero tensor, makes the multiplier 0 and every result the output's
+zero point, clamped); PRELU rescales ``x - zp`` by ``s_in / s_out`` where it is
+non-negative and ``(x - zp)(alpha - zp_alpha)`` by ``s_in s_alpha / s_out`` elsewhere.
+Plain int32 arithmetic wraps as two's complement, as TFLite Micro's code does in practice
+(its ADD and SUB overflow is undefined behaviour in C++, its MUL wraps by definition).
 """
 
 from __future__ import annotations
@@ -115,12 +116,13 @@ def _same_types(node: Node, *operands: Operand) -> TensorType:
     return operands[0].type
 
 
-def _per_tensor(node: Node, *operands: Operand) -> None:
-    """Refuse unless every operand is quantized with one scale and zero point."""
+def _per_tensor(node: Node, *operands: Operand, zero_scale: bool = False) -> None:
+    """Refuse unless every operand is quantized with one scale and zero point, the scale
+    positive (or zero, when ``zero_scale``)."""
     for o in operands:
         if o.scale is None or o.scale.size != 1:
             unsupported(node, f"{o.name!r} is not quantized per tensor")
-        if not o.scale_value > 0.0:
+        if not (o.scale_value > 0.0 or (zero_scale and o.scale_value == 0.0)):
             unsupported(node, f"{o.name!r} has scale {o.scale_value}")
 
 
@@ -264,7 +266,8 @@ def _prepare_mul(node: Node) -> _Params:
     if dtype == T.INT32:  # TFLite Micro ignores an int32 MUL's quantization: so do we
         return _params(node, rank, partial(_int32, np.multiply,
                                                 *_int32_bounds(node, activation)))
-    _per_tensor(node, a, b, out)
+    _per_tensor(node, a, b, zero_scale=True)  # multiplier 0: every result is the zero point
+    _per_tensor(node, out)
     if dtype == T.INT16 and any(o.zero_value for o in (a, b, out)):
         unsupported(node, "int16 MUL with a nonzero zero point")
     multiplier, shift = fp.quantize_multiplier(

@@ -8,9 +8,11 @@ only its input's static shape: its output never carries the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import TFLiteKitError
 from ...options import (
     BuiltinOperator,
     PackOptions,
@@ -111,25 +113,47 @@ def _run_shape(result: Array, arrays: Sequence[Array | None]) -> list[Array]:
     return [result.copy()]
 
 
-def _prepare_fill(node: Node) -> tuple[int, ...]:
-    """The output shape of one sample, from the constant ``dims`` vector."""
+@dataclass(frozen=True)
+class _Fill:
+    """The output shape of one sample; whether ``dims`` is computed at run time (and then
+    checked against that shape), and how the error names the node."""
+
+    shape: tuple[int, ...]
+    computed: bool
+    where: str
+
+
+def _prepare_fill(node: Node) -> _Fill:
+    """The output shape of one sample: the constant ``dims`` vector, else (``dims`` computed at
+    run time, as converters do for a dynamic batch from SHAPE, STRIDED_SLICE and PACK) the
+    output's static shape, which ``run`` checks the values against. TFLite Micro refuses
+    computed dims; LiteRT resizes the output to them."""
     dims, value = operand(node, 0), operand(node, 1)
     expect_types(node, dims, *INDEX_TYPES)
     same_type(node, value, allowed=data_types(without=TensorType.UINT8))
     if len(dims.shape) != 1 or value.shape != ():
         unsupported(node, f"dims of shape {list(dims.shape)} and value of shape "
                           f"{list(value.shape)} (expected a vector and a scalar)")
-    shape = constant_ints(node, 0, "dims")
+    computed = dims.data is None
+    shape = list(node.outputs[0].shape) if computed else constant_ints(node, 0, "dims")
+    if computed and len(shape) != dims.shape[0]:
+        unsupported(node, f"{dims.shape[0]} computed dims for an output of shape {shape}")
     if min(shape, default=0) < 0:
         unsupported(node, f"negative dims {shape}")
-    return tuple(shape)
+    return _Fill(tuple(shape), computed, node.where or node.name)
 
 
-def _run_fill(shape: tuple[int, ...], arrays: Sequence[Array | None]) -> list[Array]:
-    value = arrays[1]
-    assert value is not None
-    n = value.shape[0]
-    return [np.broadcast_to(value.reshape(n, *[1] * len(shape)), (n, *shape)).copy()]
+def _run_fill(fill: _Fill, arrays: Sequence[Array | None]) -> list[Array]:
+    dims, value = arrays
+    assert dims is not None and value is not None
+    if fill.computed:
+        wrong = np.flatnonzero((dims != np.asarray(fill.shape)).any(axis=1))
+        if wrong.size:
+            raise TFLiteKitError(f"{fill.where}: dims {dims[wrong[0]].tolist()} differ from the "
+                                 f"output's static shape {list(fill.shape)}")
+    n = max(dims.shape[0], value.shape[0])
+    shape = fill.shape
+    return [np.broadcast_to(value.reshape(value.shape[0], *[1] * len(shape)), (n, *shape)).copy()]
 
 
 # -- PACK, UNPACK ----------------------------------------------------------------------------------
