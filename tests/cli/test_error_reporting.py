@@ -19,6 +19,8 @@ ARGV: dict[str, list[str]] = {
     "info": ["MODEL"],
     "dump": ["MODEL"],
     "validate": ["MODEL"],
+    "run": ["MODEL"],
+    "compare": ["MODEL"],
     "strip-float-io": ["MODEL", "OUT"],
     "prune": ["MODEL", "OUT"],
     "optimize": ["MODEL", "OUT"],
