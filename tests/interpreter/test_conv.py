@@ -18,7 +18,7 @@ from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, round_away, wrap
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError, load
 from tflitekit.interpreter import Interpreter
 from tflitekit.interpreter.fixedpoint import multiply_by_quantized_multiplier, quantize_multipliers
-from tflitekit.interpreter.kernels.conv import _Scaling
+from tflitekit.interpreter.kernels.conv import _Fused, _Scaling
 from tflitekit.options import (
     ActivationFunctionType,
     BuiltinOperator,
@@ -459,9 +459,10 @@ def test_single_rounding_matches_scalar_transcription(case: Case) -> None:
 
 
 @pytest.mark.parametrize("rounding", ["double", "single"])
-def test_fast_scaling_equals_multiply_by_quantized_multiplier(rounding: str) -> None:
-    """The kernels' in-place per-channel scaling gives fixedpoint's values, at the int32 edges,
-    over random values, and for multipliers above one (left shifts that wrap)."""
+def test_fast_output_stages_equal_fixedpoint(rounding: str) -> None:
+    """The kernels' restated output stages give fixedpoint's values: the in-place per-channel
+    scaling (at the int32 edges, over random values, and for multipliers above one, whose left
+    shifts wrap), and the fused stage (offset, scaling and zero point in one shift)."""
     rng = np.random.default_rng(12)
     reals = np.concatenate([rng.uniform(1e-6, 1, 20), [2.0**-31, 2.0**-40, 0.0, 0.5, 1 - 1e-9],
                             rng.uniform(1, 300, 6)])
@@ -471,10 +472,26 @@ def test_fast_scaling_equals_multiply_by_quantized_multiplier(rounding: str) -> 
                              rng.integers(-5000, 5000, 3000)])
     width = 2 * reals.size
     x = np.resize(values, (values.size // width + 1) * width).reshape(-1, width)
-    expected = multiply_by_quantized_multiplier(x, np.tile(multiplier, 2), np.tile(shift, 2),
-                                                rounding)
+    tiled_m, tiled_s = np.tile(multiplier, 2), np.tile(shift, 2)
+    expected = multiply_by_quantized_multiplier(x, tiled_m, tiled_s, rounding)
     got = _Scaling.of(multiplier, shift, rounding, 2)(x.astype(np.int64).copy())
     np.testing.assert_array_equal(got, expected)
+
+    # the fused stage takes channels that shift right, not too far with a zero point
+    assert _Fused.of(np.zeros(1, np.int64), *quantize_multipliers([2.0**-28], rounding), 100,
+                     rounding, 1) is None
+    assert _Fused.of(np.zeros(1, np.int64), *quantize_multipliers([3.0], rounding), 0,
+                     rounding, 1) is None
+    small = (reals < 1) & (reals > 1e-6)
+    offset = rng.integers(-(2**20), 2**20, int(small.sum()))
+    raw = np.resize(values // 2, (values.size // 10, int(small.sum()) * 2)) - np.tile(offset, 2)
+    for zero in (0, -128, 127, 5):
+        fused = _Fused.of(offset, multiplier[small], shift[small], zero, rounding, 2)
+        assert fused is not None
+        expected = multiply_by_quantized_multiplier(
+            raw + np.tile(offset, 2), np.tile(multiplier[small], 2), np.tile(shift[small], 2),
+            rounding) + zero
+        np.testing.assert_array_equal(fused(raw.astype(np.int64)), expected)
 
 
 def test_zero_and_constant_hybrid_inputs() -> None:

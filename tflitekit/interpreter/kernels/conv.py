@@ -58,6 +58,7 @@ __all__ = ["KERNELS"]
 IntArray = npt.NDArray[np.int64]
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _INT32 = 1 << 31
+_BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
 _CHUNK_BYTES = 1 << 21  # temporaries per chunk: cache-sized, so that each pass is fast
 
 
@@ -233,11 +234,69 @@ def _wrap32(x: IntArray) -> IntArray:
 
 
 @dataclass(frozen=True)
+class _Fused:
+    """The whole int32 output stage, ``clamp(MBQM(x + offset) + zero)`` before the clamp, in
+    one multiply, one add and one shift (plus a sign fix-up for double rounding), for channels
+    that shift right only: the offset, the rounding terms and the zero point folded into one
+    constant ahead of the final shift, since ``floor((floor(a / 2^31) + c) / 2^e) =
+    floor((a + c * 2^31) / 2^(31 + e))``. The tests hold it equal to fixedpoint's functions."""
+
+    multiplier: IntArray
+    constant: IntArray
+    threshold: IntArray | None  # double rounding: acc - threshold < 0 where SRDHM's result is
+    carry: IntArray | None  # 2^31 where the final shift rounds negative halves away, else 0
+    total: IntArray  # the combined right shift
+
+    @staticmethod
+    def of(offset: IntArray, multiplier: IntArray, shift: IntArray, zero: int,
+           rounding: Rounding, tile: int) -> _Fused | None:
+        """The fused stage, or None when a channel shifts left or the folded constants might
+        leave int64's range (then the step-by-step path runs)."""
+        if (shift > 0).any():
+            return None
+        m = [int(v) for v in multiplier]
+        if rounding == "single":
+            total = [31 - int(v) for v in shift]
+            constant = [o * mm + (1 << (t - 1)) + (zero << t)
+                        for o, mm, t in zip(offset.tolist(), m, total, strict=True)]
+            threshold = carry = None
+        else:
+            right = [-int(v) for v in shift]
+            total = [31 + e for e in right]
+            fold = [(((1 << e) >> 1) << 31) + (zero << (31 + e)) for e in right]
+            constant = [o * mm + (1 << 30) + f
+                        for o, mm, f in zip(offset.tolist(), m, fold, strict=True)]
+            threshold, carry = fold, [(1 << 31) if e > 0 else 0 for e in right]
+        extra = max(abs(c - o * mm) for c, o, mm in zip(constant, offset.tolist(), m, strict=True))
+        if extra >= 1 << 61:
+            return None
+
+        def tiled(values: list[int] | None) -> IntArray | None:
+            return None if values is None else np.tile(np.array(values, np.int64), tile)
+
+        fused = (tiled(m), tiled(constant), tiled(threshold), tiled(carry), tiled(total))
+        return _Fused(*fused)  # type: ignore[arg-type]
+
+    def __call__(self, acc: IntArray) -> IntArray:
+        """The output values (before the clamp) of the raw sums ``acc``, overwritten."""
+        acc *= self.multiplier
+        acc += self.constant
+        if self.threshold is not None and self.carry is not None:
+            sign = acc - self.threshold
+            sign >>= 63
+            sign &= self.carry
+            acc -= sign
+        acc >>= self.total
+        return acc
+
+
+@dataclass(frozen=True)
 class _Output:
     """The integer output stage: raw sums (+ per-channel offset) -> output values."""
 
     offset: IntArray  # per channel: the bias minus the folded input zero point
     scaling: _Scaling
+    fused: _Fused | None  # when the int32 accumulator cannot wrap
     wide: bool  # a 64-bit accumulator and MultiplyByQuantizedMultiplier
     wrap: bool  # the int32 accumulator may wrap
     zero: int
@@ -245,20 +304,22 @@ class _Output:
     high: int
     dtype: np.dtype[Any]
 
-    def __call__(self, sums: Array) -> Array:
-        """The outputs of ``sums`` (..., channels), whose last two axes hold whole output rows
-        (width * channels values, as the per-channel constants are tiled)."""
+    def __call__(self, sums: Array, out: Array) -> None:
+        """Write the outputs of ``sums`` to ``out`` (both shaped (..., width, channels): the
+        per-channel constants are tiled over whole output rows)."""
         acc: IntArray = sums.astype(np.int64).reshape(-1, self.offset.size)
-        acc += self.offset
-        if self.wide:
-            acc = multiply_by_quantized_multiplier_64(acc, self.scaling.multiplier,
-                                                      self.scaling.shift)
+        if self.fused is not None:
+            acc = self.fused(acc)
         else:
-            acc = self.scaling(_wrap32(acc) if self.wrap else acc)
-            if self.zero:
-                acc += self.zero
-        np.clip(acc, self.low, self.high, out=acc)
-        return acc.astype(self.dtype).reshape(sums.shape)
+            acc += self.offset
+            if self.wide:
+                acc = multiply_by_quantized_multiplier_64(acc, self.scaling.multiplier,
+                                                          self.scaling.shift)
+            else:
+                acc = self.scaling(_wrap32(acc) if self.wrap else acc)
+                if self.zero:
+                    acc += self.zero
+        np.clip(acc.reshape(out.shape), self.low, self.high, out=out, casting="unsafe")
 
 
 @dataclass(frozen=True)
@@ -309,9 +370,11 @@ class _Finish:
         return self.output.dtype if self.output is not None else np.dtype(np.float32)
 
     def __call__(self, sums: Array, arrays: Sequence[Array | None], factor: Array | None,
-                 zero: Array | None) -> Array:
+                 zero: Array | None, out: Array) -> None:
+        """Write the outputs of ``sums`` (shaped as ``out``) to ``out``."""
         if self.output is not None:
-            return self.output(sums)
+            self.output(sums, out)
+            return
         if self.hybrid is not None:
             assert factor is not None and zero is not None
             sums = self.hybrid.scale(sums, factor, zero)
@@ -319,10 +382,10 @@ class _Finish:
         if bias is None and self.bias_at is not None and len(arrays) > self.bias_at:
             given = arrays[self.bias_at]
             bias = None if given is None else given.reshape(-1).astype(np.float32)
-        out = sums.astype(np.float32)
+        out[...] = sums
         if bias is not None:
             out += bias
-        return np.minimum(np.maximum(out, self.low), self.high)
+        np.minimum(np.maximum(out, self.low, out=out), self.high, out=out)
 
 
 def _quantize_asymmetric(x: Array) -> tuple[Array, Array, Array]:
@@ -462,8 +525,11 @@ def _integer_finish(node: Node, spec: _Spec, activation: int, quantized_bias_typ
     assert y.dtype is not None
     width = y.shape[-2]
     scaling = _Scaling.of(multiplier, shift, node.rounding, width)
-    output = _Output(np.tile(offset, width), scaling, wide, bound >= _INT32,
-                     y.zero_value if int8 else 0, low, high, y.dtype)
+    zero = y.zero_value if int8 else 0
+    fused = None if wide or bound >= _INT32 else _Fused.of(offset, multiplier, shift, zero,
+                                                           node.rounding, width)
+    output = _Output(np.tile(offset, width), scaling, fused, wide, bound >= _INT32, zero, low,
+                     high, y.dtype)
     return _Finish(output, None, None, None, np.float32(0), np.float32(0), fill)
 
 
@@ -546,10 +612,26 @@ def _conv_sums(p: _Conv, mats: tuple[Array, ...], x: Array, fill: Any) -> Array:
     """Σ w * padded input for every output position and channel: (n * oh * ow, cout)."""
     padded = _pad(x, p.win, fill, x.dtype)
     if p.groups == 1:
-        return _im2col(padded, p.win, mats[0].dtype) @ mats[0]
+        return _matmul(_im2col(padded, p.win, mats[0].dtype), mats[0])
     per = x.shape[3] // p.groups
-    return np.concatenate([_im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype) @ m
-                           for g, m in enumerate(mats)], axis=1)
+    return np.concatenate([_matmul(_im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype),
+                                   m) for g, m in enumerate(mats)], axis=1)
+
+
+def _matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` as a stack of products of at most ``_BLAS_BLOCK`` multiply-adds each, which
+    OpenBLAS runs on the calling thread: its worker threads, woken for every chunk and spinning
+    in between, slowed whole models several times over on small machines."""
+    rows = max(1, _BLAS_BLOCK // (b.shape[0] * b.shape[1]))
+    if rows >= a.shape[0]:
+        return a @ b
+    whole = a.shape[0] // rows * rows
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    np.matmul(a[:whole].reshape(-1, rows, a.shape[1]), b,
+              out=out[:whole].reshape(-1, rows, b.shape[1]))
+    if whole < a.shape[0]:
+        np.matmul(a[whole:], b, out=out[whole:])
+    return out
 
 
 def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
@@ -564,7 +646,7 @@ def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = _quantized_input(p.finish, x[part])
         sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
-        out[part] = p.finish(sums, arrays, factor, zero)
+        p.finish(sums, arrays, factor, zero, out[part])
     return [out.reshape(*lead, oh, ow, cout)]
 
 
@@ -640,7 +722,7 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
     temp = (padded + 3 * oh * ow * cout) * taps.itemsize
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = _quantized_input(p.finish, x[part])
-        out[part] = p.finish(_depthwise_sums(p, taps, q, fill), arrays, factor, zero)
+        p.finish(_depthwise_sums(p, taps, q, fill), arrays, factor, zero, out[part])
     return [out.reshape(*lead, oh, ow, cout)]
 
 
@@ -709,7 +791,7 @@ def _run_transpose(p: _Transpose, arrays: Sequence[Array | None]) -> list[Array]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     temp = 8 * (x[0].size * (1 + mat.shape[1] // x.shape[3]) + 4 * oh * ow * cout)
     for part in _chunks(x.shape[0], temp):
-        out[part] = p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None)
+        p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None, out[part])
     return [out.reshape(*lead, oh, ow, cout)]
 
 
