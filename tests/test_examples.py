@@ -36,6 +36,12 @@ def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
     litert, tflm = run_litert(data, x), run_tflm(data, x)
     assert litert[0].shape == (1, 4)
     np.testing.assert_array_equal(litert[0], tflm[0])
+    # What the example runs on the interpreter is what TFLite Micro computes.
+    assert "interpreter: 1000 samples -> logits (1000, 4)" in result.stdout
+    assert "  hidden   int8 (1, 1, 8)" in result.stdout
+    batch = np.random.default_rng(1).integers(-128, 128, (1000, 16), dtype=np.int8)
+    np.testing.assert_array_equal(tflitekit.Interpreter(model).run([batch])[0],
+                                  run_tflm(data, [batch])[0])
 
 
 def test_quickstart_leaves_nothing_behind(tmp_path: Path) -> None:
