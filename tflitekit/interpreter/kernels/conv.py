@@ -59,7 +59,7 @@ IntArray = npt.NDArray[np.int64]
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _INT32 = 1 << 31
 _BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
-_CHUNK_BYTES = 1 << 21  # temporaries per chunk: cache-sized, so that each pass is fast
+_CHUNK_BYTES = 1 << 20  # temporaries per chunk: cache-sized, so that each pass is fast
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,9 +277,13 @@ class _Fused:
         fused = (tiled(m), tiled(constant), tiled(threshold), tiled(carry), tiled(total))
         return _Fused(*fused)  # type: ignore[arg-type]
 
-    def __call__(self, acc: IntArray) -> IntArray:
-        """The output values (before the clamp) of the raw sums ``acc``, overwritten."""
-        acc *= self.multiplier
+    def __call__(self, sums: Array) -> IntArray:
+        """The output values (before the clamp) of the raw sums (rows of whole output rows)."""
+        if sums.dtype.kind == "f":
+            acc: IntArray = sums.astype(np.int64)
+            acc *= self.multiplier
+        else:  # integer sums widen within the multiply
+            acc = np.multiply(sums, self.multiplier, dtype=np.int64)
         acc += self.constant
         if self.threshold is not None and self.carry is not None:
             sign = acc - self.threshold
@@ -307,10 +311,11 @@ class _Output:
     def __call__(self, sums: Array, out: Array) -> None:
         """Write the outputs of ``sums`` to ``out`` (both shaped (..., width, channels): the
         per-channel constants are tiled over whole output rows)."""
-        acc: IntArray = sums.astype(np.int64).reshape(-1, self.offset.size)
+        rows = sums.reshape(-1, self.offset.size)
         if self.fused is not None:
-            acc = self.fused(acc)
+            acc = self.fused(rows)
         else:
+            acc = rows.astype(np.int64)
             acc += self.offset
             if self.wide:
                 acc = multiply_by_quantized_multiplier_64(acc, self.scaling.multiplier,
