@@ -553,6 +553,45 @@ def test_hybrid_batch_of_the_model_is_quantized_per_sample() -> None:
         assert_matches(case.model(), [x], "litert")
 
 
+def float16_model(case: Case) -> Model:
+    """``case`` (float32) with its filter and bias stored as float16 and widened by DEQUANTIZE
+    operators: filters that arrive with each run rather than as constants."""
+    model = case.model()
+    graph = model.main
+    op = graph.operators[0]
+    for index in (1, 2, 3):
+        t = op.inputs[index] if index < len(op.inputs) else None
+        if t is None or not t.is_constant or t.dtype != TensorType.FLOAT32 or t.name == "shape":
+            continue
+        half = Tensor.constant(f"{t.name}/f16", t.data.reshape(t.shape).astype(np.float16))
+        wide = Tensor(f"{t.name}/f32", t.shape, "float32")
+        graph.add_operator(BuiltinOperator.DEQUANTIZE, [half], [wide], before=op)
+        op.set_input(index, wide)
+    return model
+
+
+FLOAT16_CASES = [c for c in FLOAT_CASES if c.seed in (0, 2, 10, 20, 22, 31)]
+
+
+@pytest.mark.parametrize("case", FLOAT16_CASES, ids=name)
+def test_float16_filters_through_dequantize(case: Case) -> None:
+    case.w = case.w.astype(np.float16).astype(np.float32)
+    if case.b is not None:
+        case.b = case.b.astype(np.float16).astype(np.float32)
+    x = case.inputs(np.random.default_rng(13), 3)
+    (ours,) = run(float16_model(case), [x])
+    for i in range(3):
+        np.testing.assert_allclose(ours[i], scalar(case, x[i]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("case", [c for c in FLOAT16_CASES if c.b is not None or c.op != CONV],
+                         ids=name)  # LiteRT's CONV_2D requires a bias
+def test_float16_filters_match_litert(case: Case) -> None:
+    assert_matches(float16_model(case), [case.inputs(np.random.default_rng(14))], "litert",
+                   rtol=1e-5)
+
+
 def refuses(case: Case, why: str) -> None:
     with pytest.raises(UnsupportedOperatorError, match=why):
         Interpreter(case.model())
@@ -565,6 +604,10 @@ def test_refusals() -> None:
     refuses(transpose, "expected INT16, INT64")
     refuses(Case(TRANSPOSE, (1, 3, 3, 2), (3, 3), 2, "hybrid"), "expected FLOAT32")
     refuses(Case(CONV, (1, 3, 3, 2), (3, 3), 2, "hybrid", bias=None), "needs a bias")
+    refuses(Case(DEPTHWISE, (1, 3, 3, 2), (3, 3), 0, "hybrid", per_channel=False),
+            "one filter scale per output channel")
+    refuses(Case(CONV, (1, 3, 3, 4), (3, 3), 2, "hybrid", groups=2, per_channel=False),
+            "one filter scale per output channel")
     wrong = Case(DEPTHWISE, (1, 4, 4, 2), (3, 3), 0, "int8", multiplier=2)
     model = wrong.model()
     model.main.operators[0].options.depth_multiplier = 3

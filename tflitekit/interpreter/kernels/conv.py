@@ -495,6 +495,9 @@ def _hybrid_finish(node: Node, spec: _Spec, low: np.float32, high: np.float32,
     rows = _filter_rows(node, spec)
     scales = _scales(node, w, spec.axis, channels)
     asymmetric = per_channel or bool((scales != scales[0]).any())
+    if asymmetric and w.scale is not None and w.scale.size != channels:
+        unsupported(node, "LiteRT's per-channel hybrid kernels need one filter scale per "
+                          "output channel")
     if 255 * _abs_sum(rows) >= _INT32:
         unsupported(node, "the int32 accumulator could overflow")
     hybrid = _Hybrid(asymmetric, spec.axis == 3 or not asymmetric,
