@@ -1,0 +1,411 @@
+"""The convolutions' output stages: what turns the integer (or float) sums of CONV_2D,
+DEPTHWISE_CONV_2D and TRANSPOSE_CONV into their outputs, and the checks and constants behind
+them (TFLite Micro's PopulateConvolutionQuantizationParams; LiteRT's hybrid arithmetic).
+
+Per-channel constants are tiled over whole output rows (width * channels), so numpy's inner
+loops run over rows rather than single pixels; the int32 output stage is restated in a few
+in-place passes (:class:`Scaling`, :class:`Fused`), which the tests hold equal to
+:mod:`~tflitekit.interpreter.fixedpoint`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ...options import TensorType
+from ..fixedpoint import multiply_by_quantized_multiplier_64, quantize_multipliers, round_half_away
+from ..kernel import activation_range, expect_types, float_activation, unsupported
+from ..node import Array, Node, Operand, Rounding
+
+__all__ = ["INT32", "Finish", "Fused", "Scaling", "Spec", "abs_sum", "output_stage"]
+
+IntArray = npt.NDArray[np.int64]
+INT32 = 1 << 31
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """MultiplyByQuantizedMultiplier of int32 values by a multiplier and shift per output
+    channel (the last axis), in place and in few passes: the same values as
+    :func:`~tflitekit.interpreter.fixedpoint.multiply_by_quantized_multiplier` (the tests hold
+    them equal), restated for speed. With multipliers in [0, 2^31), the rounding doubling high
+    multiply is ``(x * M + 2^30) >> 31`` and the rounding right shift by ``e`` is
+    ``(v + 2^(e-1) - (v < 0)) >> e``."""
+
+    multiplier: IntArray
+    shift: IntArray  # QuantizeMultiplier's exponent
+    left: IntArray | None  # left shifts (double rounding), None when every shift is <= 0
+    right: IntArray
+    half: IntArray  # the rounding term of the final right shift
+    negative: IntArray  # -1 where negative halves round away (double rounding), else 0
+    single: bool
+    wraps: bool  # a channel shifts left, so results may leave int32's range and wrap
+
+    @staticmethod
+    def of(multiplier: IntArray, shift: IntArray, rounding: Rounding, tile: int) -> Scaling:
+        """The scaling of channel ``c`` at position ``i * channels + c``, for ``tile`` rows of
+        channels (so numpy's inner loops run over whole output rows, not single pixels)."""
+        single = rounding == "single"
+        wraps = bool((shift > 0).any())
+        right = 31 - shift if single else np.maximum(-shift, 0)
+        half = np.int64(1) << (right - 1) if single else (np.int64(1) << right) >> 1
+        negative = np.zeros_like(shift) if single else -(right > 0).astype(np.int64)
+        left = np.tile(np.maximum(shift, 0), tile) if wraps and not single else None
+        return Scaling(np.tile(multiplier, tile), np.tile(shift, tile), left,
+                       np.tile(right, tile), np.tile(half, tile), np.tile(negative, tile),
+                       single, wraps)
+
+    def __call__(self, acc: IntArray) -> IntArray:
+        """``acc`` (int64 holding int32 values) scaled; ``acc`` is overwritten."""
+        if self.left is not None:
+            acc <<= self.left
+            acc = _wrap32(acc)
+        acc *= self.multiplier
+        if self.single:
+            acc += self.half
+            acc >>= self.right
+            return _wrap32(acc) if self.wraps else acc
+        acc += 1 << 30
+        acc >>= 31
+        sign = acc >> 63
+        sign &= self.negative
+        acc += sign
+        acc += self.half
+        acc >>= self.right
+        return acc
+
+
+def _wrap32(x: IntArray) -> IntArray:
+    """C's conversion to int32 (two's-complement wrap), back in int64."""
+    return x.astype(np.int32).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """The whole int32 output stage, ``clamp(MBQM(x + offset) + zero)`` before the clamp, in
+    one multiply, one add and one shift (plus a sign fix-up for double rounding), for channels
+    that shift right only: the offset, the rounding terms and the zero point folded into one
+    constant ahead of the final shift, since ``floor((floor(a / 2^31) + c) / 2^e) =
+    floor((a + c * 2^31) / 2^(31 + e))``. The tests hold it equal to fixedpoint's functions."""
+
+    multiplier: IntArray
+    constant: IntArray
+    threshold: IntArray | None  # double rounding: acc - threshold < 0 where SRDHM's result is
+    carry: IntArray | None  # 2^31 where the final shift rounds negative halves away, else 0
+    total: IntArray  # the combined right shift
+
+    @staticmethod
+    def of(offset: IntArray, multiplier: IntArray, shift: IntArray, zero: int,
+           rounding: Rounding, tile: int) -> Fused | None:
+        """The fused stage, or None when a channel shifts left or the folded constants might
+        leave int64's range (then the step-by-step path runs)."""
+        if (shift > 0).any():
+            return None
+        m = [int(v) for v in multiplier]
+        if rounding == "single":
+            total = [31 - int(v) for v in shift]
+            constant = [o * mm + (1 << (t - 1)) + (zero << t)
+                        for o, mm, t in zip(offset.tolist(), m, total, strict=True)]
+            threshold = carry = None
+        else:
+            right = [-int(v) for v in shift]
+            total = [31 + e for e in right]
+            fold = [(((1 << e) >> 1) << 31) + (zero << (31 + e)) for e in right]
+            constant = [o * mm + (1 << 30) + f
+                        for o, mm, f in zip(offset.tolist(), m, fold, strict=True)]
+            threshold, carry = fold, [(1 << 31) if e > 0 else 0 for e in right]
+        extra = max(abs(c - o * mm) for c, o, mm in zip(constant, offset.tolist(), m, strict=True))
+        if extra >= 1 << 61:
+            return None
+
+        def tiled(values: list[int] | None) -> IntArray | None:
+            return None if values is None else np.tile(np.array(values, np.int64), tile)
+
+        fused = (tiled(m), tiled(constant), tiled(threshold), tiled(carry), tiled(total))
+        return Fused(*fused)  # type: ignore[arg-type]
+
+    def __call__(self, sums: Array) -> IntArray:
+        """The output values (before the clamp) of the raw sums (rows of whole output rows)."""
+        if sums.dtype.kind == "f":
+            acc: IntArray = sums.astype(np.int64)
+            acc *= self.multiplier
+        else:  # integer sums widen within the multiply
+            acc = np.multiply(sums, self.multiplier, dtype=np.int64)
+        acc += self.constant
+        if self.threshold is not None and self.carry is not None:
+            sign = acc - self.threshold
+            sign >>= 63
+            sign &= self.carry
+            acc -= sign
+        acc >>= self.total
+        return acc
+
+
+@dataclass(frozen=True)
+class Output:
+    """The integer output stage: raw sums (+ per-channel offset) -> output values."""
+
+    offset: IntArray  # per channel: the bias minus the folded input zero point
+    scaling: Scaling
+    fused: Fused | None  # when the int32 accumulator cannot wrap
+    wide: bool  # a 64-bit accumulator and MultiplyByQuantizedMultiplier
+    wrap: bool  # the int32 accumulator may wrap
+    zero: int
+    low: int
+    high: int
+    dtype: np.dtype[Any]
+
+    def __call__(self, sums: Array, out: Array) -> None:
+        """Write the outputs of ``sums`` to ``out`` (both shaped (..., width, channels): the
+        per-channel constants are tiled over whole output rows)."""
+        rows = sums.reshape(-1, self.offset.size)
+        if self.fused is not None:
+            acc = self.fused(rows)
+        else:
+            acc = rows.astype(np.int64)
+            acc += self.offset
+            if self.wide:
+                acc = multiply_by_quantized_multiplier_64(acc, self.scaling.multiplier,
+                                                          self.scaling.shift)
+            else:
+                acc = self.scaling(_wrap32(acc) if self.wrap else acc)
+                if self.zero:
+                    acc += self.zero
+        np.clip(acc.reshape(out.shape), self.low, self.high, out=out, casting="unsafe")
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """LiteRT's dynamic-range arithmetic: each sample quantized to int8 on its own, the integer
+    sums scaled back in float32."""
+
+    asymmetric: bool  # AsymmetricQuantizeFloats (with a zero point), else symmetric
+    product_first: bool  # acc * (scale * factor), else (acc * scale) * factor
+    sums: npt.NDArray[np.float64]  # Σ w per output channel, to fold the zero point
+    scales: npt.NDArray[np.float32]  # filter scale per output channel
+
+    def quantize(self, x: Array) -> tuple[Array, Any, Array, Array]:
+        """``(q, padding value, factor, zero point)`` of the float samples ``x``."""
+        if self.asymmetric:
+            q, factor, zero = _quantize_asymmetric(x)
+            return q, zero.astype(np.int8)[:, None, None, None], factor, zero
+        q, factor = _quantize_symmetric(x)
+        return q, 0, factor, np.zeros(x.shape[0])
+
+    def scale(self, sums: Array, factor: Array, zero: Array) -> Array:
+        """The float values of the integer ``sums`` (n, ..., channels) of quantized samples."""
+        shape = sums.shape
+        acc = sums.reshape(shape[0], -1, shape[-1])
+        if self.asymmetric:
+            acc = acc.astype(np.float64) - zero[:, None, None] * self.sums
+        acc = acc.astype(np.float32)
+        per_sample = factor[:, None, None]
+        if self.product_first:
+            return (acc * (self.scales * per_sample)).reshape(shape)
+        return (acc * self.scales * per_sample).reshape(shape)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What turns a convolution's sums into its output, for its kind: ``output`` for integer
+    kernels, ``hybrid`` for dynamic-range ones, float arithmetic otherwise."""
+
+    output: Output | None
+    hybrid: Hybrid | None
+    bias: Array | None  # float and hybrid kernels: float32 per channel
+    bias_at: int | None  # where a float bias computed at run time arrives
+    low: np.float32
+    high: np.float32
+    fill: int  # the padding value of integer inputs (their zero point)
+
+    def inputs(self, x: Array) -> tuple[Array, Any, Array | None, Array | None]:
+        """``(values to sum, padding value, hybrid factor, hybrid zero point)`` of samples
+        ``x``."""
+        if self.hybrid is None:
+            return x, self.fill, None, None
+        return self.hybrid.quantize(x)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.output.dtype if self.output is not None else np.dtype(np.float32)
+
+    def __call__(self, sums: Array, arrays: Sequence[Array | None], factor: Array | None,
+                 zero: Array | None, out: Array) -> None:
+        """Write the outputs of ``sums`` (shaped as ``out``) to ``out``."""
+        if self.output is not None:
+            self.output(sums, out)
+            return
+        if self.hybrid is not None:
+            assert factor is not None and zero is not None
+            sums = self.hybrid.scale(sums, factor, zero)
+        bias = self.bias
+        if bias is None and self.bias_at is not None and len(arrays) > self.bias_at:
+            given = arrays[self.bias_at]
+            bias = None if given is None else given.reshape(-1).astype(np.float32)
+        out[...] = sums
+        if bias is not None:
+            out += bias
+        np.minimum(np.maximum(out, self.low, out=out), self.high, out=out)
+
+
+def _quantize_asymmetric(x: Array) -> tuple[Array, Array, Array]:
+    """LiteRT's AsymmetricQuantizeFloats of each sample: ``(q int8, scale float32, zp)``.
+
+    The range ``max(x, 0) - min(x, 0)`` is subtracted in float32, as in the ai-edge-litert 2.3
+    wheel (LiteRT's current source subtracts in double); the rest is in double, then q in
+    float32."""
+    flat = x.reshape(x.shape[0], -1)
+    low = np.minimum(flat.min(axis=1), np.float32(0))
+    high = np.maximum(flat.max(axis=1), np.float32(0))
+    empty = low == high
+    scale = np.where(empty, 1.0, (high - low).astype(np.float64) / 255.0)
+    rmin, rmax = low.astype(np.float64) / scale, high.astype(np.float64) / scale
+    zero = np.where(128.0 + np.abs(rmin) < 127.0 + np.abs(rmax), -128.0 - rmin, 127.0 - rmax)
+    zero = np.where(empty, 0, np.clip(round_half_away(zero), -128, 127))
+    factor = scale.astype(np.float32)
+    inverse = np.float32(1) / factor
+    q = round_half_away(zero.astype(np.float32)[:, None] + flat * inverse[:, None])
+    return np.clip(q, -128, 127).astype(np.int8).reshape(x.shape), factor, zero
+
+
+def _quantize_symmetric(x: Array) -> tuple[Array, Array]:
+    """LiteRT's SymmetricQuantizeFloats of each sample: ``(q int8, scale float32)``."""
+    flat = x.reshape(x.shape[0], -1)
+    top = np.maximum(np.abs(flat.min(axis=1)), np.abs(flat.max(axis=1)))
+    empty = top == 0
+    safe = np.where(empty, np.float32(1), top)
+    factor = np.where(empty, np.float32(1), safe / np.float32(127)).astype(np.float32)
+    q = round_half_away(flat * (np.float32(127) / safe)[:, None])
+    return np.clip(q, -127, 127).astype(np.int8).reshape(x.shape), factor
+
+
+def _bias(node: Node, index: int, channels: int, *allowed: TensorType) -> Array | None:
+    """The constant bias (one value per output channel), or None when absent."""
+    b = node.inputs[index] if index < len(node.inputs) else None
+    if b is None:
+        return None
+    expect_types(node, b, *allowed)
+    if b.data is None:
+        unsupported(node, f"bias {b.name!r} is not constant")
+    if b.data.size != channels:
+        unsupported(node, f"bias has {b.data.size} values for {channels} output channels")
+    return b.data.reshape(channels)
+
+
+def _scales(node: Node, w: Operand, axis: int, channels: int) -> npt.NDArray[np.float32]:
+    """The filter's scale of each output channel (a per-tensor scale broadcast)."""
+    if w.scale is None:
+        unsupported(node, f"filter {w.name!r} is not quantized")
+    if w.scale.size != 1 and (w.scale.size != channels or w.quantized_dimension != axis):
+        unsupported(node, f"filter has {w.scale.size} scales on axis {w.quantized_dimension}, "
+                          f"expected 1 or {channels} on axis {axis}")
+    scales: npt.NDArray[np.float32] = np.empty(channels, np.float32)
+    scales[:] = w.scale
+    return scales
+
+
+def abs_sum(rows: Array) -> int:
+    """The largest Σ |w| over the rows of ``rows`` (one row per output channel)."""
+    return int(np.abs(rows.astype(np.int64)).sum(axis=1).max())
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Where a convolution keeps its operands and what its kernel accepts."""
+
+    x: int  # input index
+    w: int  # filter index
+    b: int  # bias index
+    axis: int  # the filter's output-channel axis
+    hybrid: bool  # float inputs may come with int8 filters
+    int16_biases: tuple[TensorType, ...]
+    folds_zero: bool  # pads with the input zero point and folds it into the offset
+
+
+def output_stage(node: Node, spec: Spec, activation: int, quantized_bias_type: int,
+                 per_channel_hybrid: bool) -> Finish:
+    """Check the types of a convolution and prepare its output stage."""
+    x, w, y = node.input(spec.x), node.input(spec.w), node.outputs[0]
+    expect_types(node, x, TensorType.FLOAT32, TensorType.INT8, TensorType.INT16)
+    if y.type != x.type:
+        unsupported(node, f"output is {y.type_name}, input {x.type_name}")
+    if x.type != TensorType.FLOAT32:
+        return _integer_stage(node, spec, activation, quantized_bias_type)
+    expect_types(node, w, TensorType.FLOAT32, *((TensorType.INT8,) if spec.hybrid else ()))
+    low, high = (np.float32(v) for v in float_activation(node, activation))
+    if w.type == TensorType.INT8:
+        return _hybrid_stage(node, spec, low, high, per_channel_hybrid)
+    b = node.inputs[spec.b] if spec.b < len(node.inputs) else None
+    expect_types(node, b, TensorType.FLOAT32)
+    if any(o is not None and o.batched for o in (w, b)):
+        unsupported(node, "the filter or bias depends on the input")
+    bias = None if b is None or b.data is None else b.data.reshape(-1).astype(np.float32)
+    return Finish(None, None, bias, spec.b, low, high, 0)
+
+
+def _hybrid_stage(node: Node, spec: Spec, low: np.float32, high: np.float32,
+                  per_channel: bool) -> Finish:
+    """LiteRT's hybrid kernels: asymmetric inputs for depthwise, grouped and per-channel
+    convolutions (filters with differing scales), symmetric for the others."""
+    w, channels = node.input(spec.w), node.outputs[0].shape[-1]
+    rows = _filter_rows(node, spec)
+    scales = _scales(node, w, spec.axis, channels)
+    asymmetric = per_channel or bool((scales != scales[0]).any())
+    if asymmetric and w.scale is not None and w.scale.size != channels:
+        unsupported(node, "LiteRT's per-channel hybrid kernels need one filter scale per "
+                          "output channel")
+    if 255 * abs_sum(rows) >= INT32:
+        unsupported(node, "the int32 accumulator could overflow")
+    hybrid = Hybrid(asymmetric, spec.axis == 3 or not asymmetric,
+                    rows.sum(axis=1).astype(np.float64), scales)
+    bias = _bias(node, spec.b, channels, TensorType.FLOAT32)
+    if bias is None and spec.axis == 0:  # LiteRT, the only oracle, requires one
+        unsupported(node, "a hybrid CONV_2D needs a bias")
+    return Finish(None, hybrid, None if bias is None else bias.astype(np.float32), None, low,
+                  high, 0)
+
+
+def _integer_stage(node: Node, spec: Spec, activation: int, quantized_bias_type: int
+                   ) -> Finish:
+    """PopulateConvolutionQuantizationParams, and the accumulator's width and offset."""
+    x, w, y = node.input(spec.x), node.input(spec.w), node.outputs[0]
+    expect_types(node, w, TensorType.INT8)
+    if x.scale is None or y.scale is None:
+        unsupported(node, "integer convolution needs quantized input and output")
+    channels = y.shape[-1]
+    rows = _filter_rows(node, spec)
+    int8 = x.type == TensorType.INT8
+    b = node.inputs[spec.b] if spec.b < len(node.inputs) else None
+    found = _bias(node, spec.b, channels, *((TensorType.INT32,) if int8 else spec.int16_biases))
+    bias: IntArray = np.zeros(channels, np.int64) if found is None else found.astype(np.int64)
+    wide = not int8 and (quantized_bias_type if b is None else b.type) != TensorType.INT32
+    fill = x.zero_value if int8 else 0
+    offset: IntArray = bias - fill * rows.sum(axis=1) if spec.folds_zero else bias
+    bound = (255 if int8 else 32768) * abs_sum(rows) + int(np.abs(bias).max())
+    scales = _scales(node, w, spec.axis, channels).astype(np.float64)
+    multiplier, shift = quantize_multipliers(
+        float(x.scale_value) * scales / float(y.scale_value), node.rounding)
+    low, high = activation_range(node, activation, y)
+    assert y.dtype is not None
+    width = y.shape[-2]
+    scaling = Scaling.of(multiplier, shift, node.rounding, width)
+    zero = y.zero_value if int8 else 0
+    wraps = bound >= INT32
+    fused = None if wide or wraps else Fused.of(offset, multiplier, shift, zero, node.rounding,
+                                                width)
+    output = Output(np.tile(offset, width), scaling, fused, wide, wraps, zero, low, high,
+                    y.dtype)
+    return Finish(output, None, None, None, np.float32(0), np.float32(0), fill)
+
+
+def _filter_rows(node: Node, spec: Spec) -> Array:
+    """A constant integer filter as one row per output channel."""
+    w = node.input(spec.w)
+    if w.data is None:
+        unsupported(node, f"filter {w.name!r} is not constant")
+    return np.moveaxis(w.data, spec.axis, 0).reshape(w.shape[spec.axis], -1).astype(np.int64)
