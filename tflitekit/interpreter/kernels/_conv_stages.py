@@ -10,6 +10,7 @@ in-place passes (:class:`Scaling`, :class:`Fused`), which the tests hold equal t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +23,26 @@ from ..fixedpoint import multiply_by_quantized_multiplier_64, quantize_multiplie
 from ..kernel import activation_range, expect_types, float_activation, unsupported
 from ..node import Array, Node, Operand, Rounding
 
-__all__ = ["INT32", "Finish", "Fused", "Scaling", "Spec", "abs_sum", "output_stage"]
+__all__ = ["INT32", "Finish", "Fused", "Scaling", "Scratch", "Spec", "abs_sum", "output_stage"]
 
 IntArray = npt.NDArray[np.int64]
 INT32 = 1 << 31
+
+
+class Scratch:
+    """Buffers reused by the chunks of one run: a fresh large array per pass costs page faults
+    that took longer than the arithmetic."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Array] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
+        """An uninitialised array of ``shape``, the same memory for the same ``name``."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != np.dtype(dtype):
+            buffer = self._buffers[name] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -87,62 +104,64 @@ def _wrap32(x: IntArray) -> IntArray:
 
 @dataclass(frozen=True)
 class Fused:
-    """The whole int32 output stage, ``clamp(MBQM(x + offset) + zero)`` before the clamp, in
-    one multiply, one add and one shift (plus a sign fix-up for double rounding), for channels
-    that shift right only: the offset, the rounding terms and the zero point folded into one
+    """The whole int32 output stage, ``MBQM(x + offset) + zero`` (before the clamp), in one
+    multiply, one add and one shift (plus a sign fix-up for double rounding), for channels that
+    shift right only: the offset, the rounding terms and the zero point are folded into one
     constant ahead of the final shift, since ``floor((floor(a / 2^31) + c) / 2^e) =
-    floor((a + c * 2^31) / 2^(31 + e))``. The tests hold it equal to fixedpoint's functions."""
+    floor((a + c * 2^31) / 2^(31 + e))``. Everything stays below 2^63: ``(x + offset) * M`` is
+    below 2^62 (an int32 times a multiplier below 2^31), the rounding terms below 2^62, and the
+    zero point is folded only while ``|zero| * 2^shift`` stays below 2^61 (else it is added after
+    the shift). The tests hold it equal to fixedpoint's functions."""
 
     multiplier: IntArray
     constant: IntArray
     threshold: IntArray | None  # double rounding: acc - threshold < 0 where SRDHM's result is
     carry: IntArray | None  # 2^31 where the final shift rounds negative halves away, else 0
     total: IntArray  # the combined right shift
+    zero: int  # the zero point when it is not folded, else 0
 
     @staticmethod
     def of(offset: IntArray, multiplier: IntArray, shift: IntArray, zero: int,
            rounding: Rounding, tile: int) -> Fused | None:
-        """The fused stage, or None when a channel shifts left or the folded constants might
-        leave int64's range (then the step-by-step path runs)."""
+        """The fused stage, or None when a channel shifts left (then the step-by-step path
+        runs)."""
         if (shift > 0).any():
             return None
-        m = [int(v) for v in multiplier]
-        if rounding == "single":
-            total = [31 - int(v) for v in shift]
-            constant = [o * mm + (1 << (t - 1)) + (zero << t)
-                        for o, mm, t in zip(offset.tolist(), m, total, strict=True)]
+        single = rounding == "single"
+        right = [-int(v) for v in shift]
+        total = [31 - int(v) for v in shift] if single else [31 + e for e in right]
+        folded = zero if max(total) <= 53 else 0
+        if single:
+            rounder = [(1 << (t - 1)) + (folded << t) for t in total]
             threshold = carry = None
         else:
-            right = [-int(v) for v in shift]
-            total = [31 + e for e in right]
-            fold = [(((1 << e) >> 1) << 31) + (zero << (31 + e)) for e in right]
-            constant = [o * mm + (1 << 30) + f
-                        for o, mm, f in zip(offset.tolist(), m, fold, strict=True)]
-            threshold, carry = fold, [(1 << 31) if e > 0 else 0 for e in right]
-        extra = max(abs(c - o * mm) for c, o, mm in zip(constant, offset.tolist(), m, strict=True))
-        if extra >= 1 << 61:
-            return None
+            rounder = [(((1 << e) >> 1) << 31) + (folded << (31 + e)) for e in right]
+            threshold, carry = rounder, [(1 << 31) if e > 0 else 0 for e in right]
+            rounder = [r + (1 << 30) for r in rounder]
+        constant = [int(o) * int(m) + r for o, m, r in zip(offset, multiplier, rounder,
+                                                            strict=True)]
 
-        def tiled(values: list[int] | None) -> IntArray | None:
+        def tiled(values: Sequence[int] | None) -> IntArray | None:
             return None if values is None else np.tile(np.array(values, np.int64), tile)
 
-        fused = (tiled(m), tiled(constant), tiled(threshold), tiled(carry), tiled(total))
-        return Fused(*fused)  # type: ignore[arg-type]
+        parts = (tiled(multiplier.tolist()), tiled(constant), tiled(threshold), tiled(carry),
+                 tiled(total))
+        return Fused(*parts, zero - folded)  # type: ignore[arg-type]
 
-    def __call__(self, sums: Array) -> IntArray:
+    def __call__(self, sums: Array, scratch: Scratch) -> IntArray:
         """The output values (before the clamp) of the raw sums (rows of whole output rows)."""
-        if sums.dtype.kind == "f":
-            acc: IntArray = sums.astype(np.int64)
-            acc *= self.multiplier
-        else:  # integer sums widen within the multiply
-            acc = np.multiply(sums, self.multiplier, dtype=np.int64)
+        acc: IntArray = scratch.take("acc", sums.shape, np.int64)
+        np.multiply(sums, self.multiplier, out=acc, dtype=np.int64, casting="unsafe")
         acc += self.constant
         if self.threshold is not None and self.carry is not None:
-            sign = acc - self.threshold
+            sign = scratch.take("sign", sums.shape, np.int64)
+            np.subtract(acc, self.threshold, out=sign)
             sign >>= 63
             sign &= self.carry
             acc -= sign
         acc >>= self.total
+        if self.zero:
+            acc += self.zero
         return acc
 
 
@@ -160,12 +179,12 @@ class Output:
     high: int
     dtype: np.dtype[Any]
 
-    def __call__(self, sums: Array, out: Array) -> None:
+    def __call__(self, sums: Array, out: Array, scratch: Scratch) -> None:
         """Write the outputs of ``sums`` to ``out`` (both shaped (..., width, channels): the
         per-channel constants are tiled over whole output rows)."""
         rows = sums.reshape(-1, self.offset.size)
         if self.fused is not None:
-            acc = self.fused(rows)
+            acc = self.fused(rows, scratch)
         else:
             acc = rows.astype(np.int64)
             acc += self.offset
@@ -235,10 +254,10 @@ class Finish:
         return self.output.dtype if self.output is not None else np.dtype(np.float32)
 
     def __call__(self, sums: Array, arrays: Sequence[Array | None], factor: Array | None,
-                 zero: Array | None, out: Array) -> None:
+                 zero: Array | None, out: Array, scratch: Scratch) -> None:
         """Write the outputs of ``sums`` (shaped as ``out``) to ``out``."""
         if self.output is not None:
-            self.output(sums, out)
+            self.output(sums, out, scratch)
             return
         if self.hybrid is not None:
             assert factor is not None and zero is not None

@@ -43,7 +43,7 @@ from ...options import (
 )
 from ..kernel import Kernel, Registry, options, unsupported
 from ..node import Array, Node, Operand
-from ._conv_stages import INT32, Finish, Spec, abs_sum, output_stage
+from ._conv_stages import INT32, Finish, Scratch, Spec, abs_sum, output_stage
 
 __all__ = ["KERNELS"]
 
@@ -256,10 +256,11 @@ def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     k = sum(m.shape[0] for m in mats)
     temp = oh * ow * (k * mats[0].itemsize + cout * 40)
+    scratch = Scratch()
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
         sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
-        p.finish(sums, arrays, factor, zero, out[part])
+        p.finish(sums, arrays, factor, zero, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
 
@@ -311,16 +312,18 @@ def _tile_taps(taps: Array, win: _Window, dtype: Any) -> Array:
     return np.ascontiguousarray(tiled, dtype)
 
 
-def _depthwise_sums(p: _Depthwise, taps: Array, x: Array, fill: Any) -> Array:
+def _depthwise_sums(p: _Depthwise, taps: Array, x: Array, fill: Any, scratch: Scratch
+                    ) -> Array:
     """Σ w * padded input per output position and channel: (n, oh, ow, cout), taps' type."""
     if p.multiplier > 1:
         x = np.repeat(x, p.multiplier, axis=3)
     phases = _phases(_pad(x, p.win, fill, taps.dtype), p.win)
-    acc: Array = _unit_tap(phases, p.win, 0, 0) * taps[0]
-    scratch = np.empty_like(acc)
+    shape = (x.shape[0], *p.out_shape[1:])
+    acc, product = (scratch.take(name, shape, taps.dtype) for name in ("sums", "product"))
+    np.multiply(_unit_tap(phases, p.win, 0, 0), taps[0], out=acc)
     for t, (ky, kx) in enumerate(p.win.taps[1:], start=1):
-        np.multiply(_unit_tap(phases, p.win, ky, kx), taps[t], out=scratch)
-        acc += scratch
+        np.multiply(_unit_tap(phases, p.win, ky, kx), taps[t], out=product)
+        acc += product
     return acc
 
 
@@ -333,9 +336,11 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     padded = (x.shape[1] + sum(p.win.before) + sum(p.win.after)) * (x.shape[2] + 8) * cout
     temp = (padded + 3 * oh * ow * cout) * taps.itemsize
+    scratch = Scratch()
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
-        p.finish(_depthwise_sums(p, taps, q, fill), arrays, factor, zero, out[part])
+        sums = _depthwise_sums(p, taps, q, fill, scratch)
+        p.finish(sums, arrays, factor, zero, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
 
@@ -403,8 +408,9 @@ def _run_transpose(p: _Transpose, arrays: Sequence[Array | None]) -> list[Array]
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
     temp = 8 * (x[0].size * (1 + mat.shape[1] // x.shape[3]) + 4 * oh * ow * cout)
+    scratch = Scratch()
     for part in _chunks(x.shape[0], temp):
-        p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None, out[part])
+        p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
 
