@@ -16,9 +16,9 @@ import numpy as np
 from .errors import UsageError
 from .interpreter import Interpreter, Progress, Rounding
 from .ir import Model, dtypes
-from .runtimes import litert_tensors, random_inputs, tflm_tensors
+from .runtimes import litert_tensors, random_samples, tflm_tensors
 
-__all__ = ["Agreement", "Oracle", "TensorAgreement", "crosscheck", "random_samples"]
+__all__ = ["Agreement", "Oracle", "TensorAgreement", "crosscheck"]
 
 Array = np.ndarray
 Oracle = Literal["tflm", "litert"]
@@ -75,20 +75,12 @@ class Agreement:
                 "tensors": [t.to_json() for t in self.tensors]}
 
 
-def random_samples(model: Model, samples: int, seed: int = 0) -> list[Array]:
-    """``samples`` inputs of :func:`~tflitekit.runtimes.random_inputs` (sample ``i`` drawn with
-    seed ``seed + i``), stacked per input on a new leading axis."""
-    if samples < 1:
-        raise UsageError(f"samples must be at least 1, not {samples}")
-    drawn = [random_inputs(model, seed + i) for i in range(samples)]
-    return [np.stack([d[k] for d in drawn]) for k in range(len(model.main.inputs))]
-
-
 def crosscheck(model: Model, *, against: Oracle = "tflm", samples: int = 20, seed: int = 0,
                inputs: Sequence[Array] | None = None, rounding: Rounding = "double",
                progress: Progress | None = None) -> Agreement:
     """Compare every tensor computed by tflitekit's interpreter with ``against``'s, on
-    ``inputs`` (a leading batch per input) or on :func:`random_samples`."""
+    ``inputs`` (a leading batch per input) or on
+    :func:`~tflitekit.runtimes.random_samples`."""
     if against not in ("tflm", "litert"):
         raise UsageError(f"against must be 'tflm' or 'litert', not {against!r}")
     interpreter = Interpreter(model, rounding=rounding)

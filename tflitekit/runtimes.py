@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import RuntimeUnavailable, TFLiteKitError
+from .errors import RuntimeUnavailable, TFLiteKitError, UsageError
 from .ir import Model, Subgraph, Tensor
 from .options import BuiltinOperator
 from .serde import load
@@ -35,6 +35,7 @@ __all__ = [
     "litert_tensors",
     "package",
     "random_inputs",
+    "random_samples",
     "require",
     "run_litert",
     "run_tflm",
@@ -216,6 +217,17 @@ def random_inputs(model: Model | bytes, seed: int = 0) -> list[Array]:
             raise TFLiteKitError(f"cannot generate random values for input {tensor.name!r} "
                                  f"of type {dtype}")
     return arrays
+
+
+def random_samples(model: Model, samples: int, seed: int = 0) -> list[Array]:
+    """``samples`` inputs of :func:`random_inputs` (sample ``i`` drawn with seed ``seed + i``,
+    so each sample can be drawn again alone), stacked per input on a new leading axis: each
+    array is ``(samples, *input.shape)``."""
+    if samples < 1:
+        raise UsageError(f"samples must be at least 1, not {samples}")
+    drawn = [random_inputs(model, seed + i) for i in range(samples)]
+    return [np.stack([d[k] for d in drawn]) for k in range(len(model.main.inputs))]
+
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from _cli import run, run_json
 
 import tflitekit
 from tflitekit import Interpreter, Model
-from tflitekit.crosscheck import random_samples
+from tflitekit.runtimes import random_samples
 
 
 @pytest.fixture

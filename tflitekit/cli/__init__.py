@@ -1,8 +1,9 @@
 """The ``tflitekit`` command line.
 
 Inspection: ``info``, ``dump``, ``validate``. Execution: ``run``, ``compare``. Surgery:
-``strip-float-io``, ``prune``, ``optimize`` and ``passes`` (any passes in order). Export: ``export-c``. Each command module has a
-``register(subparsers)`` that adds its commands, each with a handler.
+``strip-float-io``, ``prune``, ``optimize`` and ``passes`` (any passes in order). Export:
+``export-c``. Each command module has a ``register(subparsers)`` that adds its commands, each
+with a handler.
 Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing model,
 a pass that cannot do what was asked), 2 bad usage (argparse's own errors, and
 :class:`~tflitekit.errors.UsageError` from an option value: an option without the pass that reads

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ..crosscheck import Agreement, crosscheck, random_samples
+from ..crosscheck import Agreement, crosscheck
 from ..errors import UsageError
 from ..interpreter import Interpreter
 from ..ir import Model, Tensor, dtypes
+from ..runtimes import random_samples
 from ..serde.files import refuse_overwrite, write_atomically
 from ._common import Subparsers, add_command, check_file, load_model, print_json
 from ._progress import progress_bar
