@@ -201,7 +201,9 @@ class Output:
 @dataclass(frozen=True)
 class Hybrid:
     """LiteRT's dynamic-range arithmetic: each sample quantized to int8 on its own, the integer
-    sums scaled back in float32."""
+    sums scaled back in float32. The sums are exact: LiteRT's symmetric (per-tensor) CONV_2D
+    runs an optimized dot product even among its reference kernels, whose x86 SIMD form gets a
+    -128 weight times a negative input wrong; the converter's weights stop at -127."""
 
     asymmetric: bool  # AsymmetricQuantizeFloats (with a zero point), else symmetric
     product_first: bool  # acc * (scale * factor), else (acc * scale) * factor
