@@ -28,7 +28,9 @@ class Interpreter:
     :class:`~tflitekit.UnsupportedOperatorError` raised here, never during a run. ``rounding``
     selects TFLite's ``double`` (default) or ``single`` fixed-point rounding.
 
-    Operators run in the order the file stores them, as TFLite Micro runs them.
+    Operators run in the order the file stores them, as TFLite Micro runs them. The model is
+    read once, here (kernels are prepared and constants taken): after editing it, make a new
+    interpreter.
     """
 
     def __init__(self, model: Model, *, backends: Sequence[Backend] | None = None,
@@ -46,6 +48,10 @@ class Interpreter:
         self.nodes: tuple[Node, ...] = self._describe()
         self._prepared, self.plan = self._place()
         self._last_use = self._last_uses()
+        self._constants = {id(t): _constant(t) for op in self.operators for t in op.inputs
+                           if t is not None and t.is_constant}
+        self._constants.update((id(t), _constant(t)) for t in self.graph.outputs
+                               if t.is_constant)
         self._kept: dict[int, Array] = {}
         self._kept_n = 0
 
@@ -216,13 +222,12 @@ class Interpreter:
         return array
 
     def _invoke(self, inputs: list[Array], n: int, keep: bool) -> dict[int, Array]:
-        values: dict[int, Array] = {id(t): a for t, a in zip(self.graph.inputs, inputs,
-                                                               strict=True)}
+        values = dict(self._constants)
+        values.update((id(t), a) for t, a in zip(self.graph.inputs, inputs, strict=True))
         protected = {id(t) for t in self.graph.outputs}
         for i, (op, node, kernel) in enumerate(zip(self.operators, self.nodes, self._prepared,
                                                    strict=True)):
-            arrays = [None if t is None else values[id(t)] if id(t) in values
-                      else _constant(t) for t in op.inputs]
+            arrays = [None if t is None else values[id(t)] for t in op.inputs]
             results = kernel(arrays)
             _check_results(node, results, n)
             for t, r in zip(op.outputs, results, strict=True):
@@ -232,9 +237,6 @@ class Interpreter:
                     if (read is not None and self._last_use.get(id(read)) == i
                             and id(read) not in protected):
                         values.pop(id(read), None)
-        for t in self.graph.outputs:
-            if id(t) not in values:  # a constant output
-                values[id(t)] = _constant(t)
         return values
 
     def _join(self, key: int, parts: list[Array]) -> Array:
@@ -253,7 +255,8 @@ class Interpreter:
         if id(tensor) in self._kept:
             return _full(self._kept[id(tensor)], self._kept_n)
         if tensor.is_constant:
-            return _full(_constant(tensor), self._kept_n)
+            value = self._constants.get(id(tensor))
+            return _full(_constant(tensor) if value is None else value, self._kept_n)
         if not self._kept:
             raise UsageError("no tensor was kept: call run(..., keep=True) first")
         raise UsageError(f"tensor {tensor.name!r} is not computed by the main subgraph")
