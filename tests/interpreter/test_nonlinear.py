@@ -210,7 +210,7 @@ def test_refusals() -> None:
     refused(single_op(Op.TANH, [Tensor("x", (1, 4), "int8", quantization=q(0.1, 0))],
                       [Tensor("y", (1, 4), "int16", quantization=q(2**-15, 0))]), "output")
     refused(single_op(Op.TANH, [Tensor("x", (1, 4), "float32")],
-                      [Tensor("y", (1, 5), "float32")]), "differ in size")
+                      [Tensor("y", (1, 5), "float32")]), "different numbers of elements")
 
 
 # --- TFLite Micro

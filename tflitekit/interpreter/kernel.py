@@ -17,19 +17,21 @@ one call give exactly what N calls give. Absent optional inputs arrive as None.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import numpy as np
 
 from ..errors import UnsupportedOperatorError
 from ..ir import dtypes
 from ..options import ActivationFunctionType, BuiltinOperator, Table, TensorType
+from .fixedpoint import round_half_away
 from .node import Array, Node, Operand
 
-__all__ = ["Kernel", "Registry", "activation_range", "expect_types", "float_activation", "options",
-           "unsupported"]
+__all__ = ["Kernel", "Registry", "UnaryParams", "activation_range", "expect_types",
+           "float_activation", "options", "run_unary", "unary", "unsupported"]
 
 T = TypeVar("T", bound=Table)
 
@@ -68,6 +70,42 @@ def expect_types(node: Node, operand: Operand | None, *allowed: TensorType) -> N
         unsupported(node, f"{operand.name!r} is {operand.type_name}, expected {names}")
 
 
+def unary(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
+    """The input and output of an element-wise operator with one of each, and the shape of
+    one output sample: the output's own, or the input's when the output has no shape (as in
+    a model being folded)."""
+    if len(node.inputs) != 1 or len(node.outputs) != 1:
+        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
+                          "expected 1 and 1")
+    source, result = node.input(0), node.outputs[0]
+    if result.dtype is None:
+        unsupported(node, f"output {result.name!r} has type {result.type_name}")
+    if not result.shape and source.shape:
+        return source, result, source.shape
+    if math.prod(source.shape) != math.prod(result.shape):
+        unsupported(node, f"input shape {list(source.shape)} and output shape "
+                          f"{list(result.shape)} hold different numbers of elements")
+    return source, result, result.shape
+
+
+class UnaryParams(Protocol):
+    """The params of a kernel with one input and one output: they compute the batched output
+    from the batched input, and know the output's sample shape."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __call__(self, x: Array) -> Array: ...
+
+
+def run_unary(params: UnaryParams, arrays: Sequence[Array | None]) -> list[Array]:
+    """``run`` of a kernel whose ``prepare`` returns :class:`UnaryParams`: the batched output,
+    in the output's sample shape."""
+    x = arrays[0]
+    assert x is not None
+    return [params(x).reshape((x.shape[0], *params.shape))]
+
+
 _QMIN = {np.dtype(np.int8): -128, np.dtype(np.uint8): 0, np.dtype(np.int16): -32768,
          np.dtype(np.int32): -(2**31)}
 _QMAX = {np.dtype(np.int8): 127, np.dtype(np.uint8): 255, np.dtype(np.int16): 32767,
@@ -84,7 +122,7 @@ def activation_range(node: Node, activation: int, output: Operand) -> tuple[int,
     scale, zero = output.scale_value, output.zero_value
 
     def q(x: float) -> int:  # float32 arithmetic, as TfLiteRound(f / scale) with float scale
-        return zero + int(_round_half_away(float(np.float32(x) / np.float32(scale))))
+        return zero + int(round_half_away(np.float32(x) / np.float32(scale)))
 
     if activation == ActivationFunctionType.NONE:
         return qmin, qmax
@@ -107,7 +145,3 @@ def float_activation(node: Node, activation: int) -> tuple[float, float]:
         unsupported(node, f"fused activation {ActivationFunctionType(activation).name}")
     return ranges[ActivationFunctionType(activation)]
 
-
-def _round_half_away(x: float) -> float:
-    """C's ``round``: halves away from zero."""
-    return float(np.sign(x) * np.floor(abs(x) + 0.5))

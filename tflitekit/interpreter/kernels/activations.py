@@ -12,22 +12,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...ir import dtypes
 from ...options import BuiltinOperator, LeakyReluOptions, TensorType
-from ..fixedpoint import quantize_multiplier
-from ..kernel import Kernel, Registry, options, unsupported
+from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
+from ..kernel import Kernel, Registry, options, run_unary, unary, unsupported
 from ..node import Array, Node, Operand, Rounding
-from .quantize import multiply_int32, reshaped, unary
 
 __all__ = ["KERNELS"]
 
 T = TensorType
-_RANGE = {T.INT8: (-128, 127), T.INT16: (-32768, 32767)}
+
+
+def _range(operand: Operand) -> tuple[int, int]:
+    info = np.iinfo(operand.dtype)
+    return int(info.min), int(info.max)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,20 @@ class _Float:
     opcode: BuiltinOperator
     alpha: np.float32
     shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        zero = np.float32(0)
+        if self.opcode == BuiltinOperator.RELU:
+            return np.where(x < zero, zero, x)
+        if self.opcode == BuiltinOperator.RELU6:
+            six = np.float32(6)
+            return np.where(x > six, six, np.where(x < zero, zero, x))
+        if self.opcode == BuiltinOperator.LEAKY_RELU:
+            return np.where(x > zero, x, x * self.alpha)
+        with np.errstate(invalid="ignore"):  # HARD_SWISH: x * min(6, max(0, x + 3)) / 6
+            y: Array = x * np.minimum(np.float32(6), np.maximum(zero, x + np.float32(3)))
+        out: Array = y / np.float32(6)
+        return out
 
 
 def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand, tuple[int, ...]]:
@@ -52,91 +68,6 @@ def _operands(node: Node, *types: TensorType) -> tuple[Operand, Operand, tuple[i
     return source, result, shape
 
 
-def _run_float(params: _Float, x: Array) -> Array:
-    zero = np.float32(0)
-    if params.opcode == BuiltinOperator.RELU:
-        return np.where(x < zero, zero, x)
-    if params.opcode == BuiltinOperator.RELU6:
-        six = np.float32(6)
-        return np.where(x > six, six, np.where(x < zero, zero, x))
-    if params.opcode == BuiltinOperator.LEAKY_RELU:
-        return np.where(x > zero, x, x * params.alpha)
-    with np.errstate(invalid="ignore"):  # HARD_SWISH: x * min(6, max(0, x + 3)) / 6
-        y: Array = x * np.minimum(np.float32(6), np.maximum(zero, x + np.float32(3)))
-    out: Array = y / np.float32(6)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# RELU and RELU6
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Relu:
-    multiplier: int
-    shift: int
-    zero_in: int
-    zero_out: int
-    low: int
-    high: int
-    rounding: Rounding
-    shape: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class _Clamp:
-    low: int
-    high: int
-    shape: tuple[int, ...]
-
-
-def _prepare_relu(node: Node) -> _Float | _Relu:
-    source, result, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
-    if source.type == T.FLOAT32:
-        return _Float(node.opcode, np.float32(0), shape)
-    if source.type == T.INT16 and (source.zero_value or result.zero_value):
-        unsupported(node, "int16 RELU needs zero points of 0")
-    ratio = float(np.float32(source.scale_value) / np.float32(result.scale_value))
-    multiplier, shift = _multiplier(node, ratio)
-    qmin, qmax = _RANGE[source.type]
-    return _Relu(multiplier, shift, source.zero_value, result.zero_value,
-                 max(qmin, result.zero_value), qmax, node.rounding, shape)
-
-
-def _run_relu(params: _Float | _Relu, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if isinstance(params, _Float):
-        return [reshaped(_run_float(params, x), params.shape)]
-    scaled = multiply_int32(x.astype(np.int64) - params.zero_in, params.multiplier,
-                            params.shift, params.rounding)
-    y = np.clip(scaled + params.zero_out, params.low, params.high)
-    return [reshaped(y.astype(x.dtype), params.shape)]
-
-
-def _prepare_relu6(node: Node) -> _Float | _Clamp:
-    source, _, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
-    if source.type == T.FLOAT32:
-        return _Float(node.opcode, np.float32(0), shape)
-    quotient = float(np.float32(6) / np.float32(source.scale_value))
-    if not quotient < 2.0**31:
-        unsupported(node, f"6 / scale {source.scale_value:g} leaves int32 (undefined in C++)")
-    qmin, qmax = _RANGE[source.type]
-    six = source.zero_value + int(np.floor(quotient + 0.5))
-    return _Clamp(source.zero_value, min(max(six, qmin), qmax), shape)
-
-
-def _run_clamp(params: _Float | _Clamp, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if isinstance(params, _Float):
-        return [reshaped(_run_float(params, x), params.shape)]
-    # C++: val > six ? six : val < zero ? zero : val, in the input type
-    y = np.where(x > params.high, params.high, np.where(x < params.low, params.low, x))
-    return [reshaped(y.astype(x.dtype), params.shape)]
-
-
 def _multiplier(node: Node, ratio: float) -> tuple[int, int]:
     multiplier, shift = quantize_multiplier(ratio, node.rounding)
     if shift > 30:  # C++ computes 1 << shift in int
@@ -145,14 +76,18 @@ def _multiplier(node: Node, ratio: float) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# LEAKY_RELU
+# RELU and LEAKY_RELU
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Leaky:
+class _Rescale:
+    """``q - zp_in`` scaled by ``identity`` where it is >= 0 and by ``negative`` elsewhere
+    (negated when ``negate``; by ``identity`` too when None, as RELU), plus ``zp_out``, clamped
+    to ``[low, high]``."""
+
     identity: tuple[int, int]
-    alpha: tuple[int, int]
+    negative: tuple[int, int] | None
     negate: bool
     zero_in: int
     zero_out: int
@@ -161,8 +96,28 @@ class _Leaky:
     rounding: Rounding
     shape: tuple[int, ...]
 
+    def __call__(self, x: Array) -> Array:
+        centered = x.astype(np.int64) - self.zero_in
+        scaled = multiply_by_quantized_multiplier(centered, *self.identity, self.rounding)
+        if self.negative is not None:
+            negative = multiply_by_quantized_multiplier(centered, *self.negative, self.rounding)
+            scaled = np.where(centered >= 0, scaled, -negative if self.negate else negative)
+        return np.clip(scaled + self.zero_out, self.low, self.high).astype(x.dtype)
 
-def _prepare_leaky_relu(node: Node) -> _Float | _Leaky:
+
+def _prepare_relu(node: Node) -> _Float | _Rescale:
+    source, result, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, np.float32(0), shape)
+    if source.type == T.INT16 and (source.zero_value or result.zero_value):
+        unsupported(node, "int16 RELU needs zero points of 0")
+    ratio = float(np.float32(source.scale_value) / np.float32(result.scale_value))
+    qmin, qmax = _range(source)
+    return _Rescale(_multiplier(node, ratio), None, False, source.zero_value, result.zero_value,
+                    max(qmin, result.zero_value), qmax, node.rounding, shape)
+
+
+def _prepare_leaky_relu(node: Node) -> _Float | _Rescale:
     source, result, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
     alpha = np.float32(options(node, LeakyReluOptions).alpha)
     if source.type == T.FLOAT32:
@@ -172,22 +127,37 @@ def _prepare_leaky_relu(node: Node) -> _Float | _Leaky:
     alpha_multiplier, alpha_shift = _multiplier(node, float(s_in * alpha / s_out))
     if alpha_multiplier == -(2**31):  # its magnitude does not fit int32
         unsupported(node, f"alpha {alpha:g} gives a multiplier of -2^31")
-    return _Leaky(identity, (abs(alpha_multiplier), alpha_shift), alpha_multiplier < 0,
-                  source.zero_value, result.zero_value, *_RANGE[source.type], node.rounding,
-                  shape)
+    return _Rescale(identity, (abs(alpha_multiplier), alpha_shift), alpha_multiplier < 0,
+                    source.zero_value, result.zero_value, *_range(source), node.rounding, shape)
 
 
-def _run_leaky_relu(params: _Float | _Leaky, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if isinstance(params, _Float):
-        return [reshaped(_run_float(params, x), params.shape)]
-    centered = x.astype(np.int64) - params.zero_in
-    positive = multiply_int32(centered, *params.identity, params.rounding)
-    negative = multiply_int32(centered, *params.alpha, params.rounding)
-    scaled = np.where(centered >= 0, positive, -negative if params.negate else negative)
-    y = np.clip(scaled + params.zero_out, params.low, params.high)
-    return [reshaped(y.astype(x.dtype), params.shape)]
+# --------------------------------------------------------------------------------------------
+# RELU6
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Clamp:
+    low: int
+    high: int
+    shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        # C++: val > six ? six : val < zero ? zero : val, in the input type
+        y = np.where(x > self.high, self.high, np.where(x < self.low, self.low, x))
+        return y.astype(x.dtype)
+
+
+def _prepare_relu6(node: Node) -> _Float | _Clamp:
+    source, _, shape = _operands(node, T.FLOAT32, T.INT8, T.INT16)
+    if source.type == T.FLOAT32:
+        return _Float(node.opcode, np.float32(0), shape)
+    quotient = np.float32(6) / np.float32(source.scale_value)
+    if not quotient < 2.0**31:
+        unsupported(node, f"6 / scale {source.scale_value:g} leaves int32 (undefined in C++)")
+    qmin, qmax = _range(source)
+    six = source.zero_value + int(round_half_away(quotient))
+    return _Clamp(source.zero_value, min(max(six, qmin), qmax), shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +174,23 @@ class _HardSwish:
     reluish_multiplier: int  # int16
     reluish_exponent: int
     shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        hires = _wrap16(_wrap16(x.astype(np.int64) - self.zero_in) * 128)
+        preshift_output = _srdhm16(hires, self.output_multiplier)
+        reluish = hires
+        if self.reluish_exponent > 0:
+            reluish = _saturating_left_shift16(reluish, self.reluish_exponent - 1)
+        reluish = _srdhm16(reluish, self.reluish_multiplier)
+        if self.reluish_exponent > 0:
+            reluish = _saturating_left_shift16(reluish, 1)
+        elif self.reluish_exponent < 0:
+            reluish = _rdbpot16(reluish, -self.reluish_exponent)
+        reluish = (reluish + 2**15) >> 1  # [-1, 1] to [0, 1]
+        product = reluish * preshift_output  # SaturatingDoublingHighMul: truncates, never saturates
+        preshift = np.where(product >= 0, product >> 15, -((-product) >> 15))
+        y = _wrap16(_rdbpot16(preshift, -self.output_exponent) + self.zero_out)
+        return np.clip(y, -128, 127).astype(np.int8)
 
 
 def _int16_multiplier(node: Node, real: float) -> tuple[int, int]:
@@ -251,32 +238,9 @@ def _saturating_left_shift16(x: Array, amount: int) -> Array:
     return np.clip(y, -(2**15), 2**15 - 1)
 
 
-def _run_hard_swish(params: _Float | _HardSwish, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if isinstance(params, _Float):
-        return [reshaped(_run_float(params, x), params.shape)]
-    p = params
-    hires = _wrap16(_wrap16(x.astype(np.int64) - p.zero_in) * 128)
-    preshift_output = _srdhm16(hires, p.output_multiplier)
-    reluish = hires
-    if p.reluish_exponent > 0:
-        reluish = _saturating_left_shift16(reluish, p.reluish_exponent - 1)
-    reluish = _srdhm16(reluish, p.reluish_multiplier)
-    if p.reluish_exponent > 0:
-        reluish = _saturating_left_shift16(reluish, 1)
-    elif p.reluish_exponent < 0:
-        reluish = _rdbpot16(reluish, -p.reluish_exponent)
-    reluish = (reluish + 2**15) >> 1  # [-1, 1] to [0, 1]
-    product = reluish * preshift_output  # SaturatingDoublingHighMul: truncates, never saturates
-    preshift = np.where(product >= 0, product >> 15, -((-product) >> 15))
-    y = _wrap16(_rdbpot16(preshift, -p.output_exponent) + p.zero_out)
-    return [reshaped(np.clip(y, -128, 127).astype(np.int8), params.shape)]
-
-
 KERNELS: Registry = {
-    BuiltinOperator.RELU: Kernel(_prepare_relu, _run_relu),
-    BuiltinOperator.RELU6: Kernel(_prepare_relu6, _run_clamp),
-    BuiltinOperator.LEAKY_RELU: Kernel(_prepare_leaky_relu, _run_leaky_relu),
-    BuiltinOperator.HARD_SWISH: Kernel(_prepare_hard_swish, _run_hard_swish),
+    BuiltinOperator.RELU: Kernel(_prepare_relu, run_unary),
+    BuiltinOperator.RELU6: Kernel(_prepare_relu6, run_unary),
+    BuiltinOperator.LEAKY_RELU: Kernel(_prepare_leaky_relu, run_unary),
+    BuiltinOperator.HARD_SWISH: Kernel(_prepare_hard_swish, run_unary),
 }

@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...options import BuiltinOperator, TensorType
 from .. import fixedpoint as fp
-from ..kernel import Kernel, Registry, expect_types, unsupported
+from ..kernel import Kernel, Registry, expect_types, run_unary, unary, unsupported
 from ..node import Array, Node, Operand, Rounding
 
 __all__ = ["KERNELS", "SIGMOID_TABLE"]
@@ -57,30 +56,29 @@ class _Params:
     logistic: bool
     type: TensorType
     output_dtype: np.dtype[np.generic]
-    output_shape: tuple[int, ...]
+    shape: tuple[int, ...]
     zero_point: int = 0
     radius: int = 0
     multiplier: int = 0
     shift: int = 0
     rounding: Rounding = "double"
 
+    def __call__(self, x: Array) -> Array:
+        compute = _float if self.type == TensorType.FLOAT32 else (
+            _int8 if self.type == TensorType.INT8 else _int16)
+        return compute(self, x).astype(self.output_dtype)
 
-def _operands(node: Node) -> tuple[Operand, Operand]:
-    if len(node.inputs) != 1 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 1 and 1")
-    source, result = node.input(0), node.outputs[0]
+
+def _operands(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
+    source, result, shape = unary(node)
     expect_types(node, source, TensorType.FLOAT32, TensorType.INT8, TensorType.INT16)
     if result.type != source.type:
         unsupported(node, f"input {source.type_name} with output {result.type_name}")
-    if int(np.prod(source.shape)) != int(np.prod(result.shape)):
-        unsupported(node, f"input shape {list(source.shape)} and output shape "
-                          f"{list(result.shape)} differ in size")
     if source.type != TensorType.FLOAT32 and (source.scale is None or result.scale is None):
         unsupported(node, f"{source.type_name} tensors without quantization")
     if source.per_channel or result.per_channel:
         unsupported(node, "per-channel quantization")
-    return source, result
+    return source, result, shape
 
 
 def _checked_log2(x: float) -> tuple[int, bool]:
@@ -91,7 +89,8 @@ def _checked_log2(x: float) -> tuple[int, bool]:
     return int(rounded), bool(abs(log2 - rounded) < np.float32(1e-3))
 
 
-def _prepare_int8(node: Node, source: Operand, result: Operand, logistic: bool) -> _Params:
+def _prepare_int8(node: Node, source: Operand, result: Operand, shape: tuple[int, ...],
+                  logistic: bool) -> _Params:
     if logistic and result.zero_value != -128:
         unsupported(node, f"int8 LOGISTIC needs output zero point -128, not {result.zero_value}")
     real = float(source.scale_value) * float(1 << (31 - _INPUT_INTEGER_BITS))
@@ -99,13 +98,14 @@ def _prepare_int8(node: Node, source: Operand, result: Operand, logistic: bool) 
     if shift < 0:
         unsupported(node, f"input scale {source.scale_value} is too small (below 2^-28)")
     multiplier = int(fp.round_half_away(np.float64(q) * float(1 << 31)))
-    return _Params(logistic, source.type, np.dtype(np.int8), result.shape,
+    return _Params(logistic, source.type, np.dtype(np.int8), shape,
                    zero_point=source.zero_value, multiplier=multiplier, shift=int(shift),
                    radius=fp.calculate_input_radius(_INPUT_INTEGER_BITS, int(shift)),
                    rounding=node.rounding)
 
 
-def _prepare_int16(node: Node, source: Operand, result: Operand, logistic: bool) -> _Params:
+def _prepare_int16(node: Node, source: Operand, result: Operand, shape: tuple[int, ...],
+                   logistic: bool) -> _Params:
     if source.zero_value != 0 or result.zero_value != 0:
         unsupported(node, "int16 needs zero points of 0")
     log2_in, pot = _checked_log2(source.scale_value)
@@ -124,18 +124,18 @@ def _prepare_int16(node: Node, source: Operand, result: Operand, logistic: bool)
     log2_out, pot_out = _checked_log2(result.scale_value)
     if not pot_out or log2_out != -15:
         unsupported(node, f"int16 needs output scale 2^-15, not {result.scale_value}")
-    return _Params(logistic, source.type, np.dtype(np.int16), result.shape, multiplier=multiplier,
+    return _Params(logistic, source.type, np.dtype(np.int16), shape, multiplier=multiplier,
                    shift=shift)
 
 
 def _prepare(node: Node) -> _Params:
     logistic = node.opcode == BuiltinOperator.LOGISTIC
-    source, result = _operands(node)
+    source, result, shape = _operands(node)
     if source.type == TensorType.INT8:
-        return _prepare_int8(node, source, result, logistic)
+        return _prepare_int8(node, source, result, shape, logistic)
     if source.type == TensorType.INT16:
-        return _prepare_int16(node, source, result, logistic)
-    return _Params(logistic, source.type, np.dtype(np.float32), result.shape)
+        return _prepare_int16(node, source, result, shape, logistic)
+    return _Params(logistic, source.type, np.dtype(np.float32), shape)
 
 
 def _float(p: _Params, x: Array) -> Array:
@@ -181,18 +181,6 @@ def _int16(p: _Params, x: Array) -> Array:
     return value
 
 
-def _run(p: _Params, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if p.type == TensorType.FLOAT32:
-        y = _float(p, x)
-    elif p.type == TensorType.INT8:
-        y = _int8(p, x)
-    else:
-        y = _int16(p, x)
-    return [y.astype(p.output_dtype).reshape((x.shape[0], *p.output_shape))]
-
-
-_KERNEL = Kernel(_prepare, _run)
+_KERNEL = Kernel(_prepare, run_unary)
 
 KERNELS: Registry = {BuiltinOperator.LOGISTIC: _KERNEL, BuiltinOperator.TANH: _KERNEL}

@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +28,17 @@ import numpy as np
 
 from ...ir import dtypes
 from ...options import BuiltinOperator, TensorType
-from ..fixedpoint import INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier
-from ..kernel import Kernel, Registry, unsupported
+from ..fixedpoint import (
+    INT32_MIN,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    round_half_away,
+    wrap_int32,
+)
+from ..kernel import Kernel, Registry, run_unary, unary, unsupported
 from ..node import Array, Node, Operand, Rounding
 
-__all__ = ["KERNELS", "multiply_int32", "quantize_float", "requantize", "reshaped",
-           "unary", "wrap_int32"]
+__all__ = ["KERNELS"]
 
 T = TensorType
 _INTEGER = (T.INT8, T.INT16, T.UINT8)
@@ -50,33 +53,6 @@ _REQUANTIZE = frozenset({
 
 _CAST_TYPES = frozenset({T.BOOL, T.INT8, T.INT16, T.INT32, T.INT64, T.UINT8, T.UINT32,
                          T.FLOAT16, T.FLOAT32})
-
-
-def unary(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
-    """The input and output of an element-wise operator with one of each, and the shape of
-    one output sample: the output's own, or the input's when the output has no shape (as in
-    a model being folded)."""
-    if len(node.outputs) != 1:
-        unsupported(node, f"{len(node.outputs)} outputs, expected 1")
-    source, result = node.input(0), node.outputs[0]
-    if result.dtype is None:
-        unsupported(node, f"output {result.name!r} has type {result.type_name}")
-    if not result.shape and source.shape:
-        return source, result, source.shape
-    if math.prod(source.shape) != math.prod(result.shape):
-        unsupported(node, f"input shape {list(source.shape)} and output shape "
-                          f"{list(result.shape)} hold different numbers of elements")
-    return source, result, result.shape
-
-
-def wrap_int32(x: Array) -> Array:
-    """int64 values wrapped to int32 (two's complement), kept as int64."""
-    return (x + 2**31) % 2**32 - 2**31
-
-
-def reshaped(x: Array, shape: tuple[int, ...]) -> Array:
-    """A batched result with the output's sample shape."""
-    return x.reshape((x.shape[0], *shape))
 
 
 def _channel_shape(node: Node, operand: Operand) -> tuple[int, ...]:
@@ -101,14 +77,28 @@ def _channel_shape(node: Node, operand: Operand) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class _Affine:
-    scale: Array  # float32, broadcastable over the batched input
-    zero: Array  # int64, likewise
+    """AffineQuantize of float32 (module docstring); ``scale`` (float32) and ``zero`` (int64)
+    broadcast over the batched input."""
+
+    scale: Array
+    zero: Array
     dtype: np.dtype[Any]
     shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        with np.errstate(all="ignore"):
+            rounded = round_half_away(x.astype(np.float32) / self.scale).astype(np.float64)
+        fits = np.abs(rounded) < 2.0**31  # False for NaN
+        as_int = np.where(fits, np.where(fits, rounded, 0).astype(np.int64), INT32_MIN)
+        info = np.iinfo(self.dtype)
+        return np.clip(wrap_int32(as_int + self.zero), info.min, info.max).astype(self.dtype)
 
 
 @dataclass(frozen=True)
 class _Requantize:
+    """TFLite's Requantize of an integer input with int32 arithmetic, wrapping where C++
+    wraps."""
+
     multiplier: int
     shift: int
     zero_in: int
@@ -117,36 +107,12 @@ class _Requantize:
     rounding: Rounding
     shape: tuple[int, ...]
 
-
-def quantize_float(x: Array, scale: Array, zero: Array, dtype: np.dtype[Any]) -> Array:
-    """AffineQuantize of float32 ``x`` (module docstring), vectorised; ``scale`` (float32) and
-    ``zero`` broadcast against ``x``."""
-    with np.errstate(all="ignore"):
-        quotient = (x.astype(np.float32) / scale).astype(np.float64)
-        rounded = np.copysign(np.floor(np.abs(quotient) + 0.5), quotient)  # exact in float64
-    fits = np.abs(rounded) < 2.0**31  # False for NaN
-    as_int = np.where(fits, np.where(fits, rounded, 0).astype(np.int64), INT32_MIN)
-    info = np.iinfo(dtype)
-    return np.clip(wrap_int32(as_int + zero), info.min, info.max).astype(dtype)
-
-
-def multiply_int32(x: Array, multiplier: int, shift: int, rounding: Rounding) -> Array:
-    """MultiplyByQuantizedMultiplier of int32 ``x`` as C++ computes it: with ``double``
-    rounding, ``x * 2^shift`` wraps in int32 before the high multiply; with ``single``, the
-    64-bit result is truncated to int32."""
-    if rounding == "double":
-        left = max(shift, 0)
-        return multiply_by_quantized_multiplier(wrap_int32(x << left), multiplier, shift - left)
-    return wrap_int32(multiply_by_quantized_multiplier(x, multiplier, shift, rounding))
-
-
-def requantize(x: Array, multiplier: int, shift: int, zero_in: int, zero_out: int,
-               dtype: np.dtype[Any], rounding: Rounding) -> Array:
-    """TFLite's Requantize of integer ``x`` with int32 arithmetic, wrapping where C++ wraps."""
-    centered = wrap_int32(x.astype(np.int64) - zero_in)
-    scaled = multiply_int32(centered, multiplier, shift, rounding)
-    info = np.iinfo(dtype)
-    return np.clip(wrap_int32(scaled + zero_out), info.min, info.max).astype(dtype)
+    def __call__(self, x: Array) -> Array:
+        centered = wrap_int32(x.astype(np.int64) - self.zero_in)
+        scaled = multiply_by_quantized_multiplier(centered, self.multiplier, self.shift,
+                                                  self.rounding)
+        info = np.iinfo(self.dtype)
+        return np.clip(wrap_int32(scaled + self.zero_out), info.min, info.max).astype(self.dtype)
 
 
 def _prepare_quantize(node: Node) -> _Affine | _Requantize:
@@ -163,7 +129,7 @@ def _prepare_quantize(node: Node) -> _Affine | _Requantize:
         if source.data is not None:
             with np.errstate(all="ignore"):
                 quotient = np.abs(source.data[None].astype(np.float32) / scale)
-            if not np.all(np.floor(quotient.astype(np.float64) + 0.5) < 2.0**31):
+            if not np.all(round_half_away(quotient).astype(np.float64) < 2.0**31):
                 unsupported(node, "a value is outside int32 before clamping (undefined in C++)")
         return _Affine(scale, result.zero_point.reshape(channels), result.dtype, shape)
     if (source.type, result.type) not in _REQUANTIZE:
@@ -181,17 +147,6 @@ def _prepare_quantize(node: Node) -> _Affine | _Requantize:
                        node.rounding, shape)
 
 
-def _run_quantize(params: _Affine | _Requantize, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if isinstance(params, _Affine):
-        y = quantize_float(x, params.scale, params.zero, params.dtype)
-    else:
-        y = requantize(x, params.multiplier, params.shift, params.zero_in, params.zero_out,
-                       params.dtype, params.rounding)
-    return [reshaped(y, params.shape)]
-
-
 # --------------------------------------------------------------------------------------------
 # DEQUANTIZE
 # --------------------------------------------------------------------------------------------
@@ -202,6 +157,13 @@ class _Dequantize:
     scale: Array | None  # float32, broadcastable; None to widen float16
     zero: Array | None
     shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        if self.scale is None or self.zero is None:
+            return x.astype(np.float32)
+        centered = (x.astype(np.int64) - self.zero).astype(np.float32)  # exact: |q - zp| < 2^24
+        result: Array = self.scale * centered
+        return result
 
 
 def _prepare_dequantize(node: Node) -> _Dequantize:
@@ -222,15 +184,6 @@ def _prepare_dequantize(node: Node) -> _Dequantize:
                        source.zero_point.reshape(channels), shape)
 
 
-def _run_dequantize(params: _Dequantize, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if params.scale is None or params.zero is None:
-        return [reshaped(x.astype(np.float32), params.shape)]
-    centered = (x.astype(np.int64) - params.zero).astype(np.float32)  # exact: |q - zp| < 2^24
-    return [reshaped(params.scale * centered, params.shape)]
-
-
 # --------------------------------------------------------------------------------------------
 # CAST
 # --------------------------------------------------------------------------------------------
@@ -240,6 +193,20 @@ def _run_dequantize(params: _Dequantize, arrays: Sequence[Array | None]) -> list
 class _Cast:
     dtype: np.dtype[Any]
     shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        dtype = self.dtype
+        y: Array
+        if x.dtype.kind == "f" and dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            wide = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0)
+            upper = min(float(info.max), 2.0**63 - 1024)  # the largest float64 below int64's max
+            y = np.clip(wide, info.min, upper).astype(dtype)
+            y[wide > upper] = info.max
+        else:
+            with np.errstate(over="ignore"):
+                y = x.astype(dtype)
+        return y
 
 
 def _prepare_cast(node: Node) -> _Cast:
@@ -258,24 +225,8 @@ def _prepare_cast(node: Node) -> _Cast:
     return _Cast(result.dtype, shape)
 
 
-def _run_cast(params: _Cast, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    dtype = params.dtype
-    if x.dtype.kind == "f" and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        wide = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0)
-        upper = min(float(info.max), 2.0**63 - 1024)  # the largest float64 below int64's max
-        y = np.clip(wide, info.min, upper).astype(dtype)
-        y[wide > upper] = info.max
-    else:
-        with np.errstate(over="ignore"):
-            y = x.astype(dtype)
-    return [reshaped(y, params.shape)]
-
-
 KERNELS: Registry = {
-    BuiltinOperator.QUANTIZE: Kernel(_prepare_quantize, _run_quantize),
-    BuiltinOperator.DEQUANTIZE: Kernel(_prepare_dequantize, _run_dequantize),
-    BuiltinOperator.CAST: Kernel(_prepare_cast, _run_cast),
+    BuiltinOperator.QUANTIZE: Kernel(_prepare_quantize, run_unary),
+    BuiltinOperator.DEQUANTIZE: Kernel(_prepare_dequantize, run_unary),
+    BuiltinOperator.CAST: Kernel(_prepare_cast, run_unary),
 }

@@ -16,7 +16,6 @@ takes 2^(bits + 1) maximal entries in one row), the shift is taken as it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy.typing as npt
 
 from ...options import BuiltinOperator, SoftmaxOptions, TensorType
 from .. import fixedpoint as fp
-from ..kernel import Kernel, Registry, expect_types, options, unsupported
+from ..kernel import Kernel, Registry, expect_types, options, run_unary, unary, unsupported
 from ..node import Array, Node, Rounding
 
 __all__ = ["KERNELS", "preprocess_softmax_scaling"]
@@ -38,6 +37,7 @@ _INT16_RANGE = 65535
 class _Params:
     type: TensorType
     output_dtype: np.dtype[np.generic]
+    shape: tuple[int, ...]
     beta: float = 1.0
     multiplier: int = 0
     shift: int = 0
@@ -45,6 +45,11 @@ class _Params:
     rounding: Rounding = "double"
     exp_table: npt.NDArray[np.int16] | None = None
     reciprocal_table: npt.NDArray[np.int16] | None = None
+
+    def __call__(self, x: Array) -> Array:
+        compute = _float if self.type == TensorType.FLOAT32 else (
+            _int8 if self.type == TensorType.INT8 else _int16)
+        return compute(self, x).astype(self.output_dtype)
 
 
 def preprocess_softmax_scaling(beta: float, input_scale: float, input_integer_bits: int,
@@ -69,20 +74,17 @@ def _reciprocal_transform(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
 
 
 def _prepare(node: Node) -> _Params:
-    if len(node.inputs) != 1 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 1 and 1")
-    source, result = node.input(0), node.outputs[0]
+    source, result, shape = unary(node)
     expect_types(node, source, TensorType.FLOAT32, TensorType.INT8, TensorType.INT16)
     if not source.shape:
         unsupported(node, "a scalar input (SOFTMAX needs at least one dimension)")
-    if result.shape != source.shape:
-        unsupported(node, f"output shape {list(result.shape)} differs from the input's "
+    if shape != source.shape:
+        unsupported(node, f"output shape {list(shape)} differs from the input's "
                           f"{list(source.shape)}")
     beta = float(np.float32(options(node, SoftmaxOptions).beta))
     if source.type == TensorType.FLOAT32:
         expect_types(node, result, TensorType.FLOAT32)
-        return _Params(source.type, np.dtype(np.float32), beta=beta)
+        return _Params(source.type, np.dtype(np.float32), shape, beta=beta)
     if source.scale is None or result.scale is None:
         unsupported(node, f"{source.type_name} tensors without quantization")
     scale, out_scale = source.scale_value, result.scale_value
@@ -97,7 +99,7 @@ def _prepare(node: Node) -> _Params:
             scale * beta / (10.0 / _INT16_RANGE), node.rounding)
         f32 = np.float32
         return _Params(
-            source.type, np.dtype(np.int16), multiplier=multiplier, shift=shift,
+            source.type, np.dtype(np.int16), shape, multiplier=multiplier, shift=shift,
             rounding=node.rounding,
             exp_table=fp.lut_populate_int16(_exp_transform, float(f32(10) / f32(_INT16_RANGE)),
                                             32767, float(f32(2) / f32(_INT16_RANGE)), 0),
@@ -116,7 +118,8 @@ def _prepare(node: Node) -> _Params:
     if scaling is None:
         unsupported(node, f"beta * input scale ({beta} * {scale}) is at most 2^-26")
     multiplier, shift = scaling
-    return _Params(source.type, result.dtype or np.dtype(np.int8), multiplier=multiplier,
+    assert result.dtype is not None
+    return _Params(source.type, result.dtype, shape, multiplier=multiplier,
                    shift=shift, rounding=node.rounding,
                    diff_min=-fp.calculate_input_radius(_SCALED_DIFF_INTEGER_BITS, shift))
 
@@ -163,16 +166,4 @@ def _int16(p: _Params, x: Array) -> Array:
     return result
 
 
-def _run(p: _Params, arrays: Sequence[Array | None]) -> list[Array]:
-    x = arrays[0]
-    assert x is not None
-    if p.type == TensorType.FLOAT32:
-        y = _float(p, x)
-    elif p.type == TensorType.INT8:
-        y = _int8(p, x)
-    else:
-        y = _int16(p, x)
-    return [y.astype(p.output_dtype)]
-
-
-KERNELS: Registry = {BuiltinOperator.SOFTMAX: Kernel(_prepare, _run)}
+KERNELS: Registry = {BuiltinOperator.SOFTMAX: Kernel(_prepare, run_unary)}
