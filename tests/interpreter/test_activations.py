@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
-from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, rdbpot, round_away, srdhm, wrap
+from _scalar import f32, mbqm, quantize_multiplier, rdbpot, round_away, srdhm, wrap
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import BuiltinOperator, LeakyReluOptions

@@ -4,13 +4,21 @@ reference code (plain Python ints, one element at a time) and against TFLite Mic
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
+from _scalar import (
+    INT32_MAX,
+    INT32_MIN,
+    activation_range,
+    float_activation_range,
+    i32,
+    mbqm,
+    quantize_multiplier,
+)
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import ActivationFunctionType as Act
@@ -18,70 +26,13 @@ from tflitekit.options import AddOptions, MulOptions, SubOptions, Table
 from tflitekit.options import BuiltinOperator as Op
 
 Array = np.ndarray
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 OPTIONS = {Op.ADD: AddOptions, Op.SUB: SubOptions, Op.MUL: MulOptions}
 
-# -- scalar transcriptions of TFLite's fixed-point helpers (Python ints) ----------------------
-
-
-def round_away(x: float) -> int:
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def quantize_multiplier(d: float, rounding: str) -> tuple[int, int]:
-    if d == 0.0:
-        return 0, 0
-    q, shift = math.frexp(d)
-    m = round_away(q * 2.0**31)
-    if m == 2**31:
-        m //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    if rounding == "single" and shift > 30:
-        return 2**31 - 1, 30
-    return m, shift
-
-
-def srdhm(a: int, b: int) -> int:
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    t = a * b + (2**30 if a * b >= 0 else 1 - 2**30)
-    return t // 2**31 if t >= 0 else -((-t) // 2**31)
-
-
-def rdbpot(x: int, e: int) -> int:
-    mask = (1 << e) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> e) + (1 if (x & mask) > threshold else 0)
-
-
-def mbqm(x: int, m: int, shift: int, rounding: str) -> int:
-    if rounding == "single":
-        total = 31 - shift
-        return (x * m + (1 << (total - 1))) >> total
-    return rdbpot(srdhm(x * 2 ** max(shift, 0), m), max(-shift, 0))
+# -- broadcasting, one element at a time ------------------------------------------------------
 
 
 def clamp(x: int, lo: int, hi: int) -> int:
     return min(hi, max(lo, x))
-
-
-def quantized_range(dtype: Any, act: Act, scale: float, zero: int) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized."""
-    info = np.iinfo(dtype)
-
-    def q(v: float) -> int:
-        return zero + round_away(float(np.float32(v) / np.float32(scale)))
-
-    lo, hi = int(info.min), int(info.max)
-    if act == Act.RELU:
-        return max(lo, q(0.0)), hi
-    if act == Act.RELU6:
-        return max(lo, q(0.0)), min(hi, q(6.0))
-    if act == Act.RELU_N1_TO_1:
-        return max(lo, q(-1.0)), min(hi, q(1.0))
-    return lo, hi
 
 
 def pairs(a: Array, b: Array) -> Iterator[tuple[tuple[int, ...], Any, Any]]:
@@ -123,32 +74,30 @@ def ref_add_sub(op: Op, a: Array, b: Array, qa: Q, qb: Q, qo: Q, act: Act, round
         t = np.float32(2) * np.float32(max(s1, s2))
         reals = [float(np.float32(s1) / t), float(np.float32(s2) / t),
                  float(t / (np.float32(1 << left) * np.float32(so)))]
-    (m1, e1), (m2, e2), (mo, eo) = (quantize_multiplier(r, rounding) for r in reals)
+    single = rounding == "single"
+    (m1, e1), (m2, e2), (mo, eo) = (quantize_multiplier(r, single) for r in reals)
     assert e1 <= 0 and e2 <= 0 and eo <= 0
-    lo, hi = quantized_range(dtype, act, so, qo[1])
+    lo, hi = activation_range(act, so, qo[1], dtype)
 
     def f(x: int, y: int) -> int:
-        v1 = mbqm((x - qa[1]) * (1 << left), m1, e1, rounding)
-        v2 = mbqm((y - qb[1]) * (1 << left), m2, e2, rounding)
+        v1 = mbqm((x - qa[1]) * (1 << left), m1, e1, single)
+        v2 = mbqm((y - qb[1]) * (1 << left), m2, e2, single)
         raw = v1 + v2 if op == Op.ADD else v1 - v2
-        return clamp(mbqm(raw, mo, eo, rounding) + qo[1], lo, hi)
+        return clamp(mbqm(raw, mo, eo, single) + qo[1], lo, hi)
 
     return elementwise(a, b, dtype, f)
 
 
 def ref_mul(a: Array, b: Array, qa: Q, qb: Q, qo: Q, act: Act, rounding: str) -> Array:
     s1, s2, so = (float(np.float32(q[0])) for q in (qa, qb, qo))
-    m, e = quantize_multiplier(s1 * s2 / so, rounding)
-    lo, hi = quantized_range(a.dtype, act, so, qo[1])
+    single = rounding == "single"
+    m, e = quantize_multiplier(s1 * s2 / so, single)
+    lo, hi = activation_range(act, so, qo[1], a.dtype)
 
     def f(x: int, y: int) -> int:
-        return clamp(mbqm((x - qa[1]) * (y - qb[1]), m, e, rounding) + qo[1], lo, hi)
+        return clamp(mbqm((x - qa[1]) * (y - qb[1]), m, e, single) + qo[1], lo, hi)
 
     return elementwise(a, b, a.dtype, f)
-
-
-def wrap32(x: int) -> int:
-    return (x + 2**31) % 2**32 - 2**31
 
 
 INT32_ACT = {Act.NONE: (INT32_MIN, INT32_MAX), Act.RELU: (0, INT32_MAX), Act.RELU6: (0, 6),
@@ -159,21 +108,22 @@ def ref_int32(op: Op, a: Array, b: Array, act: Act) -> Array:
     lo, hi = INT32_ACT[act]
     math_op = {Op.ADD: lambda x, y: x + y, Op.SUB: lambda x, y: x - y,
                Op.MUL: lambda x, y: x * y}[op]
-    return elementwise(a, b, np.int32, lambda x, y: clamp(wrap32(math_op(x, y)), lo, hi))
+    return elementwise(a, b, np.int32, lambda x, y: clamp(i32(math_op(x, y)), lo, hi))
 
 
 def ref_prelu(x: Array, alpha: Array, qx: Q, qa: Q, qo: Q, rounding: str) -> Array:
     sx, sa, so = (float(np.float32(q[0])) for q in (qx, qa, qo))
-    m1, e1 = quantize_multiplier(sx / so, rounding)
-    m2, e2 = quantize_multiplier(sx * sa / so, rounding)
+    single = rounding == "single"
+    m1, e1 = quantize_multiplier(sx / so, single)
+    m2, e2 = quantize_multiplier(sx * sa / so, single)
     info = np.iinfo(x.dtype)
 
     def f(v: int, w: int) -> int:
         value = v - qx[1]
         if value >= 0:
-            out = mbqm(value, m1, e1, rounding)
+            out = mbqm(value, m1, e1, single)
         else:
-            out = mbqm(value * (w - qa[1]), m2, e2, rounding)
+            out = mbqm(value * (w - qa[1]), m2, e2, single)
         return clamp(out + qo[1], int(info.min), int(info.max))
 
     return elementwise(x, alpha, x.dtype, f)
@@ -395,11 +345,9 @@ def test_float_equals_the_scalar_formula(op: Op) -> None:
     rng = np.random.default_rng(10)
     f = {Op.ADD: lambda x, y: x + y, Op.SUB: lambda x, y: x - y, Op.MUL: lambda x, y: x * y,
          Op.MAXIMUM: lambda x, y: x if x > y else y, Op.MINIMUM: lambda x, y: x if x < y else y}
-    bounds = {Act.NONE: (-math.inf, math.inf), Act.RELU: (0.0, math.inf), Act.RELU6: (0.0, 6.0),
-              Act.RELU_N1_TO_1: (-1.0, 1.0)}
     for i, shapes in enumerate(SHAPES):
         act = ACTS[i % len(ACTS)] if op in OPTIONS else Act.NONE
-        lo, hi = bounds[act]
+        lo, hi = float_activation_range(act)
         a, b = ((rng.standard_normal(s) * 4).astype(np.float32) for s in shapes)
         (got,) = run(binary(op, shapes, "float32", options=fused(op, act)), [a, b])
         want = elementwise(a, b, np.float32, lambda x, y, lo=lo, hi=hi: min(

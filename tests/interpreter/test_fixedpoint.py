@@ -1,5 +1,5 @@
 """Every primitive of ``tflitekit.interpreter.fixedpoint``, bit for bit against the literal
-scalar transcriptions in ``_gemmlowp`` (C int32 / int64 semantics), over edge cases and random
+scalar transcriptions in ``_scalar`` (C int32 / int64 semantics), over edge cases and random
 values."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import _gemmlowp as ref
+import _scalar as ref
 import numpy as np
 import pytest
 from hypothesis import given

@@ -12,6 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
+from _scalar import (
+    activation_range,
+    float_activation_range,
+    i32,
+    mbqm,
+    mbqm_64,
+    quantize_multiplier,
+    round_away,
+)
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import ActivationFunctionType as Act
@@ -21,78 +30,7 @@ from tflitekit.options import FullyConnectedOptionsWeightsFormat as Format
 
 Array = np.ndarray
 f32 = np.float32
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 ACTS = [Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1]
-
-# -- scalar transcriptions of TFLite's fixed-point helpers (Python ints) ----------------------
-
-
-def round_away(x: float) -> int:
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def quantize_multiplier(d: float) -> tuple[int, int]:
-    if d == 0.0:
-        return 0, 0
-    q, shift = math.frexp(d)
-    m = round_away(q * 2.0**31)
-    if m == 2**31:
-        m //= 2
-        shift += 1
-    return (0, 0) if shift < -31 else (m, shift)
-
-
-def wrap32(x: int) -> int:
-    return (x + 2**31) % 2**32 - 2**31
-
-
-def srdhm(a: int, b: int) -> int:
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    t = a * b + (2**30 if a * b >= 0 else 1 - 2**30)
-    return t // 2**31 if t >= 0 else -((-t) // 2**31)
-
-
-def rdbpot(x: int, e: int) -> int:
-    mask = (1 << e) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> e) + (1 if (x & mask) > threshold else 0)
-
-
-def mbqm(x: int, m: int, shift: int, rounding: str = "double") -> int:
-    """MultiplyByQuantizedMultiplier of an int32 (``x * 2^shift`` wraps in int32)."""
-    if rounding == "single":
-        return wrap32((x * m + (1 << (30 - shift))) >> (31 - shift))
-    return rdbpot(srdhm(wrap32(x * (1 << max(shift, 0))), m), max(-shift, 0))
-
-
-def mbqm64(x: int, m: int, shift: int) -> int:
-    """MultiplyByQuantizedMultiplier of an int64: a 16-bit multiplier, one rounding shift."""
-    reduced = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
-    return wrap32((x * reduced + (1 << (14 - shift))) >> (15 - shift))
-
-
-def act_range(act: int, scale: float, zero: int, dtype: Any) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized: 0, 6 and ±1 quantized as round(f / scale) in float32."""
-    info = np.iinfo(dtype)
-    lo, hi = int(info.min), int(info.max)
-
-    def q(v: float) -> int:
-        return zero + round_away(float(f32(v) / f32(scale)))
-
-    if act == Act.RELU:
-        return max(lo, q(0)), hi
-    if act == Act.RELU6:
-        return max(lo, q(0)), min(hi, q(6))
-    if act == Act.RELU_N1_TO_1:
-        return max(lo, q(-1)), min(hi, q(1))
-    return lo, hi
-
-
-def float_range(act: int) -> tuple[float, float]:
-    return {Act.RELU: (0.0, math.inf), Act.RELU6: (0.0, 6.0),
-            Act.RELU_N1_TO_1: (-1.0, 1.0)}.get(act, (-math.inf, math.inf))
-
 
 # -- scalar transcriptions of the kernels ----------------------------------------------------
 
@@ -113,7 +51,7 @@ def scalar_fc_float(model: Model, x: Array, w: Array | None = None) -> Array:
     w = wt.data if w is None else w
     units, depth = w.shape
     rows = x.reshape(-1, depth)
-    lo, hi = float_range(op.options.fused_activation_function)
+    lo, hi = float_activation_range(op.options.fused_activation_function)
     out = []
     for r in range(rows.shape[0]):
         for c in range(units):
@@ -135,14 +73,15 @@ def scalar_fc_int(model: Model, x: Array, rounding: str = "double",
     sx, zx = scale_zero(xt)
     so, zo = scale_zero(yt)
     sw = wt.quantization.scale  # double(s_x) * double(s_w[c]) / double(s_out)
-    mults = [quantize_multiplier(sx * float(s) / so) for s in sw] * (units // sw.size)
+    single = rounding == "single"
+    mults = [quantize_multiplier(sx * float(s) / so, single) for s in sw] * (units // sw.size)
     opts = op.options
     if xt.dtype == TensorType.INT16:
         wide = (bt.dtype == TensorType.INT64 if bt is not None
                 else opts.quantized_bias_type != TensorType.INT32)
     else:
         wide = False
-    lo, hi = act_range(opts.fused_activation_function, so, zo, yt.numpy_dtype)
+    lo, hi = activation_range(opts.fused_activation_function, so, zo, yt.numpy_dtype)
     rows = x.reshape(-1, depth)
     out = []
     for r in range(rows.shape[0]):
@@ -153,7 +92,7 @@ def scalar_fc_int(model: Model, x: Array, rounding: str = "double",
             if bt is not None:
                 acc += int(bt.data[c])
             m, s = mults[c]
-            v = mbqm64(acc, m, s) if wide else mbqm(wrap32(acc), m, s, rounding)
+            v = mbqm_64(acc, m, s) if wide else mbqm(i32(acc), m, s, single)
             out.append(min(max(v + zo, lo), hi))
     return np.array(out).astype(yt.numpy_dtype).reshape(yt.shape)
 
@@ -199,7 +138,7 @@ def scalar_fc_hybrid(model: Model, x: Array) -> Array:
     w = wt.data.astype(np.int64)
     units, depth = w.shape
     sw = wt.quantization.scale
-    lo, hi = float_range(op.options.fused_activation_function)
+    lo, hi = float_activation_range(op.options.fused_activation_function)
     out = []
     for row in x.reshape(-1, depth):
         q, factor, offset = hybrid_quantize(list(row), op.options.asymmetric_quantize_inputs)
@@ -244,8 +183,8 @@ def scalar_bmm(model: Model, a: Array, b: Array) -> Array:
                     else:
                         acc = f32(acc + f32(av * bv))
                 if integer:
-                    v = (mbqm64(acc, m, s) if yt.dtype == TensorType.INT16
-                         else mbqm(wrap32(acc), m, s))
+                    v = (mbqm_64(acc, m, s) if yt.dtype == TensorType.INT16
+                         else mbqm(i32(acc), m, s))
                     acc = min(max(v + zo, int(info.min)), int(info.max))
                 out.append(acc)
     return np.array(out).astype(yt.numpy_dtype).reshape(yt.shape)

@@ -4,12 +4,12 @@ pooling (one output at a time, plain Python ints / float32 scalars) and against 
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
+from _scalar import activation_range, c_div, float_activation_range
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import ActivationFunctionType as Act
@@ -29,16 +29,6 @@ ZERO = {"int8": 3, "int16": 0}
 # -- scalar transcription ----------------------------------------------------------------------
 
 
-def round_away(x: float) -> int:
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def c_div(a: int, b: int) -> int:
-    """C's integer division: truncates toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
 def out_size(size: int, f: int, s: int, padding: Padding) -> int:
     return (size + s - 1) // s if padding == Padding.SAME else (size + s - f) // s
 
@@ -46,21 +36,8 @@ def out_size(size: int, f: int, s: int, padding: Padding) -> int:
 def act_range(dtype: str, act: Act) -> tuple[Any, Any]:
     """CalculateActivationRange(Quantized) of the tests' output quantization."""
     if dtype == "float32":
-        return {Act.NONE: (-math.inf, math.inf), Act.RELU: (0.0, math.inf),
-                Act.RELU6: (0.0, 6.0), Act.RELU_N1_TO_1: (-1.0, 1.0)}[act]
-    info = np.iinfo(dtype)
-    lo, hi = int(info.min), int(info.max)
-
-    def q(v: float) -> int:
-        return ZERO[dtype] + round_away(float(np.float32(v) / np.float32(SCALE[dtype])))
-
-    if act == Act.RELU:
-        return max(lo, q(0.0)), hi
-    if act == Act.RELU6:
-        return max(lo, q(0.0)), min(hi, q(6.0))
-    if act == Act.RELU_N1_TO_1:
-        return max(lo, q(-1.0)), min(hi, q(1.0))
-    return lo, hi
+        return float_activation_range(act)
+    return activation_range(act, SCALE[dtype], ZERO[dtype], dtype)
 
 
 def scalar_pool(x: Array, op: Op, fh: int, fw: int, sh: int, sw: int, padding: Padding,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _harness import assert_matches, oracle, random_int, run, single_op
-from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, round_away, wrap
+from _scalar import f32, mbqm, quantize_multiplier, round_away, wrap
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import BuiltinOperator

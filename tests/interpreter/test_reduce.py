@@ -12,55 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
+from _scalar import i32, mbqm, quantize_multiplier
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import ArgMaxOptions, ArgMinOptions, ReducerOptions, TensorType
 from tflitekit.options import BuiltinOperator as Op
 
 Array = np.ndarray
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # -- scalar transcriptions (Python ints) -------------------------------------------------------
-
-
-def round_away(x: float) -> int:
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def quantize_multiplier(d: float, rounding: str) -> tuple[int, int]:
-    if d == 0.0:
-        return 0, 0
-    q, shift = math.frexp(d)
-    m = round_away(q * 2.0**31)
-    if m == 2**31:
-        m //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    if rounding == "single" and shift > 30:
-        return 2**31 - 1, 30
-    return m, shift
-
-
-def mbqm(x: int, m: int, shift: int, rounding: str) -> int:
-    """MultiplyByQuantizedMultiplier of an int32."""
-    if rounding == "single":
-        total = 31 - shift
-        return (x * m + (1 << (total - 1))) >> total
-    a, b = x * 2 ** max(shift, 0), m
-    if a == b == INT32_MIN:
-        high = INT32_MAX
-    else:
-        t = a * b + (2**30 if a * b >= 0 else 1 - 2**30)
-        high = t // 2**31 if t >= 0 else -((-t) // 2**31)
-    e = max(-shift, 0)
-    mask = (1 << e) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    return (high >> e) + (1 if (high & mask) > threshold else 0)
-
-
-def wrap32(x: int) -> int:
-    return (x + 2**31) % 2**32 - 2**31
 
 
 def resolve(axes: Sequence[int], rank: int) -> list[int]:
@@ -85,14 +45,15 @@ def scalar_reduce(x: Array, axes: Sequence[int], keep: bool, mean: bool,
         if floating:
             sums[key] = np.float32(sums.get(key, np.float32(0)) + x[index])
         else:
-            sums[key] = wrap32(sums.get(key, 0) + int(x[index]))
+            sums[key] = i32(sums.get(key, 0) + int(x[index]))
     kept_shape = tuple(1 if a in resolved else d for a, d in enumerate(x.shape))
     out = np.zeros(kept_shape, x.dtype)
     if not floating:
         assert quant is not None
         s_in, z_in, s_out, z_out = quant
+        single = rounding == "single"
         m, shift = quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)),
-                                       rounding)
+                                       single)
         if mean:
             k = min(count.bit_length() - 1, 32, 31 + shift)
             m, shift = (m << k) // count, shift - k
@@ -101,7 +62,7 @@ def scalar_reduce(x: Array, axes: Sequence[int], keep: bool, mean: bool,
         if floating:
             out[key] = np.float32(total / np.float32(count)) if mean else total
         else:
-            value = mbqm(wrap32(total - z_in * count), m, shift, rounding) + z_out
+            value = mbqm(i32(total - z_in * count), m, shift, single) + z_out
             out[key] = min(max(value, int(info.min)), int(info.max))
     if keep:
         return out

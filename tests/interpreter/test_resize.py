@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
+from _scalar import c_div, round_away
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.options import BuiltinOperator as Op
@@ -26,17 +27,11 @@ FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 # -- scalar transcriptions ---------------------------------------------------------------------
 
 
-def c_div(a: int, b: int) -> int:
-    """C's integer division: truncates toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
 def nearest(i: int, size: int, out: int, align: bool, half: bool) -> int:
     """GetNearestNeighbor, in float32."""
     scale = F32(size - 1) / F32(out - 1) if align and out > 1 else F32(size) / F32(out)
     pos = F32(F32(i) + F32(0.5 if half else 0.0)) * scale
-    source = int(math.copysign(math.floor(abs(pos) + 0.5), pos)) if align else math.floor(pos)
+    source = round_away(float(pos)) if align else math.floor(pos)
     source = min(source, size - 1)
     return max(0, source) if half else source
 

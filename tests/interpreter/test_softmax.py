@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-import _gemmlowp as ref
+import _scalar as ref
 import numpy as np
 import pytest
 from _harness import assert_matches, random_int, run, single_op
@@ -55,7 +55,7 @@ def scalar_int8(row: list[int], scale: float, beta: float, out_bits: int,
     for v in row:
         diff = v - max_in_row
         if diff >= diff_min:
-            rescaled = ref.mbqm(diff, multiplier, left_shift, rounding)
+            rescaled = ref.mbqm(diff, multiplier, left_shift, single)
             exp = ref.exp_on_negative_values(rescaled, 5)
             sum_of_exps = ref.i32(sum_of_exps + ref.rescale(exp, 0, 12))
     shifted_scale, num_bits_over_unit = ref.get_reciprocal(sum_of_exps, 12)
@@ -65,7 +65,7 @@ def scalar_int8(row: list[int], scale: float, beta: float, out_bits: int,
     for v in row:
         diff = v - max_in_row
         if diff >= diff_min:
-            rescaled = ref.mbqm(diff, multiplier, left_shift, rounding)
+            rescaled = ref.mbqm(diff, multiplier, left_shift, single)
             exp = ref.exp_on_negative_values(rescaled, 5)
             unsat = ref.rdbpot(ref.srdhm(shifted_scale, exp), exponent)
             out.append(max(min(unsat + out_min, out_max), out_min))
@@ -84,13 +84,13 @@ _RECIPROCAL_LUT = ref.lut_populate_int16(lambda v: _F(1) / (_F(1) + v),
 
 def scalar_int16(row: list[int], scale: float, beta: float, rounding: str = "double") -> list[int]:
     """CalculateSoftmaxParams (int16) and reference_ops::SoftmaxInt16 for one row."""
+    single = rounding == "single"
     multiplier, shift = ref.quantize_multiplier(
-        float(np.float32(scale)) * float(np.float32(beta)) / (10.0 / 65535.0),
-        rounding == "single")
+        float(np.float32(scale)) * float(np.float32(beta)) / (10.0 / 65535.0), single)
     max_in_row = max(row)
     exps = []
     for v in row:
-        scaled = ref.mbqm(v - max_in_row, multiplier, shift, rounding)
+        scaled = ref.mbqm(v - max_in_row, multiplier, shift, single)
         exps.append(ref.lut_lookup_int16(min(max(scaled + 32767, -32768), 32767), _EXP_LUT))
     sum_of_exps = sum(exps)
     headroom_plus_one = ref.count_leading_zeros(sum_of_exps)

@@ -1,27 +1,38 @@
-"""Literal scalar transcriptions of TFLite's and gemmlowp's fixed-point code, on plain Python
-ints with C's int32 / int64 semantics (two's-complement wrap where C would wrap, truncating
-division), for the bit-exact tests of ``tflitekit.interpreter.fixedpoint`` and of the kernels
-built on it. Slow and obvious on purpose: one value at a time, statement by statement.
+"""Literal scalar transcriptions of TFLite's and gemmlowp's integer code, on plain Python ints
+with C's int16 / int32 / int64 semantics (two's-complement wrap where C would wrap, truncating
+division, ``round`` halving away from zero), for the bit-exact tests of
+``tflitekit.interpreter.fixedpoint`` and of the kernels built on it. Slow and obvious on purpose:
+one value at a time, statement by statement. ``single`` selects TFLite's
+``TFLITE_SINGLE_ROUNDING`` build.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from tflitekit.options import ActivationFunctionType as Act
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
+def wrap(value: int, bits: int) -> int:
+    """A C conversion of ``value`` to a signed integer of ``bits`` bits (two's complement)."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
+
+
 def i32(v: int) -> int:
     """C's int32 wrap-around."""
-    return (v + 2**31) % 2**32 - 2**31
+    return wrap(v, 32)
 
 
 def i16(v: int) -> int:
-    return (v + 2**15) % 2**16 - 2**15
+    return wrap(v, 16)
 
 
 def c_div(a: int, b: int) -> int:
@@ -40,13 +51,23 @@ def c_round(v: float) -> float:
     return math.copysign(up, v)
 
 
+def round_away(v: float) -> int:
+    """``static_cast<int>(round(v))`` of a finite ``v``."""
+    return int(c_round(v))
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32, as a Python float."""
+    return float(np.float32(x))
+
+
 # --- quantization_util.cc / common.cc
 
 def quantize_multiplier(d: float, single: bool = False) -> tuple[int, int]:
     if d == 0.0:
         return 0, 0
     q, shift = math.frexp(d)
-    q_fixed = int(c_round(q * (1 << 31)))
+    q_fixed = round_away(q * (1 << 31))
     assert q_fixed <= 1 << 31
     if q_fixed == 1 << 31:
         q_fixed //= 2
@@ -60,16 +81,19 @@ def quantize_multiplier(d: float, single: bool = False) -> tuple[int, int]:
     return q_fixed, shift
 
 
-def srdhm(a: int, b: int) -> int:
-    overflow = a == b == INT32_MIN
+def srdhm(a: int, b: int, bits: int = 32) -> int:
+    """SaturatingRoundingDoublingHighMul of int32 (or int16) values."""
+    low = -(1 << (bits - 1))
+    overflow = a == b == low
     ab = a * b
-    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-    high = i32(c_div(ab + nudge, 1 << 31))
-    return INT32_MAX if overflow else high
+    nudge = (1 << (bits - 2)) if ab >= 0 else 1 - (1 << (bits - 2))
+    high = wrap(c_div(ab + nudge, 1 << (bits - 1)), bits)
+    return -low - 1 if overflow else high
 
 
-def rdbpot(x: int, exponent: int) -> int:
-    mask = (1 << exponent) - 1
+def rdbpot(x: int, exponent: int, bits: int = 32) -> int:
+    """RoundingDivideByPOT; the mask is an integer of ``bits`` bits."""
+    mask = wrap((1 << exponent) - 1, bits)
     remainder = x & mask
     threshold = (mask >> 1) + (1 if x < 0 else 0)
     return (x >> exponent) + (1 if remainder > threshold else 0)
@@ -87,14 +111,40 @@ def mbqm_single(x: int, multiplier: int, shift: int) -> int:
     return i32((x * multiplier + rounding) >> total_shift)
 
 
-def mbqm(x: int, multiplier: int, shift: int, rounding: str = "double") -> int:
-    return (mbqm_single if rounding == "single" else mbqm_double)(x, multiplier, shift)
+def mbqm(x: int, multiplier: int, shift: int, single: bool = False) -> int:
+    """MultiplyByQuantizedMultiplier of an int32."""
+    return (mbqm_single if single else mbqm_double)(x, multiplier, shift)
 
 
 def mbqm_64(x: int, multiplier: int, shift: int) -> int:
+    """MultiplyByQuantizedMultiplier of an int64: a 16-bit multiplier, one rounding shift."""
     reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
     total_shift = 15 - shift
     return i32((x * reduced + (1 << (total_shift - 1))) >> total_shift)
+
+
+def activation_range(act: int, scale: float, zero: int, dtype: Any) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: the type's range narrowed to the activation's, with
+    0, 6 and ±1 quantized as ``zero + round(f / scale)`` in float32."""
+    info = np.iinfo(dtype)
+    lo, hi = int(info.min), int(info.max)
+
+    def q(v: float) -> int:
+        return zero + round_away(f32(np.float32(v) / np.float32(scale)))
+
+    if act == Act.RELU:
+        return max(lo, q(0.0)), hi
+    if act == Act.RELU6:
+        return max(lo, q(0.0)), min(hi, q(6.0))
+    if act == Act.RELU_N1_TO_1:
+        return max(lo, q(-1.0)), min(hi, q(1.0))
+    return lo, hi
+
+
+def float_activation_range(act: int) -> tuple[float, float]:
+    """CalculateActivationRange of float outputs."""
+    return {Act.RELU: (0.0, math.inf), Act.RELU6: (0.0, 6.0),
+            Act.RELU_N1_TO_1: (-1.0, 1.0)}.get(act, (-math.inf, math.inf))
 
 
 def calculate_input_radius(input_integer_bits: int, input_left_shift: int,
