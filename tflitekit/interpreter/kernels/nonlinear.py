@@ -52,21 +52,72 @@ _INPUT_INTEGER_BITS = 4  # int8: the input is rescaled to Q4.27
 
 
 @dataclass(frozen=True)
-class _Params:
+class _Float:
     logistic: bool
-    type: TensorType
-    output_dtype: np.dtype[np.generic]
     shape: tuple[int, ...]
-    zero_point: int = 0
-    radius: int = 0
-    multiplier: int = 0
-    shift: int = 0
-    rounding: Rounding = "double"
 
     def __call__(self, x: Array) -> Array:
-        compute = _float if self.type == TensorType.FLOAT32 else (
-            _int8 if self.type == TensorType.INT8 else _int16)
-        return compute(self, x).astype(self.output_dtype)
+        x = x.astype(np.float32)
+        if not self.logistic:
+            return np.tanh(x)
+        with np.errstate(over="ignore"):  # the branch not taken may overflow
+            inner = np.float32(1) / (np.float32(1)
+                                     + np.exp(-x.astype(np.float64)).astype(np.float32))
+            low = np.exp(x.astype(np.float64)).astype(np.float32)
+        return np.where(x > np.float32(16.619047164916992188), np.float32(1),
+                        np.where(x < np.float32(-9), low, inner))
+
+
+@dataclass(frozen=True)
+class _Int8:
+    logistic: bool
+    zero_point: int
+    radius: int
+    multiplier: int
+    shift: int
+    rounding: Rounding
+    shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        centered = x.astype(np.int64) - self.zero_point
+        rescaled = fp.multiply_by_quantized_multiplier(
+            np.clip(centered, 1 - self.radius, self.radius - 1), self.multiplier, self.shift,
+            self.rounding)
+        if self.logistic:
+            value = fp.rounding_divide_by_pot(fp.logistic(rescaled, _INPUT_INTEGER_BITS), 23) - 128
+        else:
+            value = fp.rounding_divide_by_pot(fp.tanh(rescaled, _INPUT_INTEGER_BITS), 24)
+        out = np.clip(value, -128, 127)
+        return np.where(centered <= -self.radius, -128,
+                        np.where(centered >= self.radius, 127, out)).astype(np.int8)
+
+
+@dataclass(frozen=True)
+class _Int16:
+    logistic: bool
+    multiplier: int
+    shift: int
+    shape: tuple[int, ...]
+
+    def __call__(self, x: Array) -> Array:
+        rounding = 1 << (self.shift - 1) if self.shift > 0 else 0
+        scaled = (x.astype(np.int64) * self.multiplier + rounding) >> self.shift
+        magnitude = np.abs(scaled)
+        fraction_bits = 9 if self.logistic else 8  # sigmoid(x) at x, tanh(x) = 2 sigmoid(2x) - 1
+        high = magnitude >> fraction_bits
+        index = np.minimum(high, 254)
+        below, above = SIGMOID_TABLE[index], SIGMOID_TABLE[index + 1]
+        low = magnitude & ((1 << fraction_bits) - 1)
+        interpolated = (below << fraction_bits) + low * (above - below)
+        if self.logistic:
+            value = np.where(high >= 255, 0x7FFF << 10, interpolated)
+            value = np.where(scaled >= 0, value + (1 << 9),
+                             (1 << 25) - value + (1 << 9) - 1) >> 10
+        else:
+            value = np.where(high >= 255, 0xFFFF << 8, interpolated)
+            value = np.where(scaled >= 0, value - (1 << 23) + (1 << 7),
+                             -value + (1 << 23) + (1 << 7) - 1) >> 8
+        return value.astype(np.int16)
 
 
 def _operands(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
@@ -90,7 +141,7 @@ def _checked_log2(x: float) -> tuple[int, bool]:
 
 
 def _prepare_int8(node: Node, source: Operand, result: Operand, shape: tuple[int, ...],
-                  logistic: bool) -> _Params:
+                  logistic: bool) -> _Int8:
     if logistic and result.zero_value != -128:
         unsupported(node, f"int8 LOGISTIC needs output zero point -128, not {result.zero_value}")
     real = float(source.scale_value) * float(1 << (31 - _INPUT_INTEGER_BITS))
@@ -98,14 +149,13 @@ def _prepare_int8(node: Node, source: Operand, result: Operand, shape: tuple[int
     if shift < 0:
         unsupported(node, f"input scale {source.scale_value} is too small (below 2^-28)")
     multiplier = int(fp.round_half_away(np.float64(q) * float(1 << 31)))
-    return _Params(logistic, source.type, np.dtype(np.int8), shape,
-                   zero_point=source.zero_value, multiplier=multiplier, shift=int(shift),
-                   radius=fp.calculate_input_radius(_INPUT_INTEGER_BITS, int(shift)),
-                   rounding=node.rounding)
+    return _Int8(logistic, source.zero_value,
+                 fp.calculate_input_radius(_INPUT_INTEGER_BITS, int(shift)), multiplier,
+                 int(shift), node.rounding, shape)
 
 
 def _prepare_int16(node: Node, source: Operand, result: Operand, shape: tuple[int, ...],
-                   logistic: bool) -> _Params:
+                   logistic: bool) -> _Int16:
     if source.zero_value != 0 or result.zero_value != 0:
         unsupported(node, "int16 needs zero points of 0")
     log2_in, pot = _checked_log2(source.scale_value)
@@ -124,61 +174,17 @@ def _prepare_int16(node: Node, source: Operand, result: Operand, shape: tuple[in
     log2_out, pot_out = _checked_log2(result.scale_value)
     if not pot_out or log2_out != -15:
         unsupported(node, f"int16 needs output scale 2^-15, not {result.scale_value}")
-    return _Params(logistic, source.type, np.dtype(np.int16), shape, multiplier=multiplier,
-                   shift=shift)
+    return _Int16(logistic, multiplier, shift, shape)
 
 
-def _prepare(node: Node) -> _Params:
+def _prepare(node: Node) -> _Float | _Int8 | _Int16:
     logistic = node.opcode == BuiltinOperator.LOGISTIC
     source, result, shape = _operands(node)
     if source.type == TensorType.INT8:
         return _prepare_int8(node, source, result, shape, logistic)
     if source.type == TensorType.INT16:
         return _prepare_int16(node, source, result, shape, logistic)
-    return _Params(logistic, source.type, np.dtype(np.float32), shape)
-
-
-def _float(p: _Params, x: Array) -> Array:
-    x = x.astype(np.float32)
-    if not p.logistic:
-        return np.tanh(x)
-    with np.errstate(over="ignore"):  # the branch not taken may overflow
-        inner = np.float32(1) / (np.float32(1) + np.exp(-x.astype(np.float64)).astype(np.float32))
-        low = np.exp(x.astype(np.float64)).astype(np.float32)
-    return np.where(x > np.float32(16.619047164916992188), np.float32(1),
-                    np.where(x < np.float32(-9), low, inner))
-
-
-def _int8(p: _Params, x: Array) -> Array:
-    centered = x.astype(np.int64) - p.zero_point
-    rescaled = fp.multiply_by_quantized_multiplier(
-        np.clip(centered, 1 - p.radius, p.radius - 1), p.multiplier, p.shift, p.rounding)
-    if p.logistic:
-        value = fp.rounding_divide_by_pot(fp.logistic(rescaled, _INPUT_INTEGER_BITS), 23) - 128
-    else:
-        value = fp.rounding_divide_by_pot(fp.tanh(rescaled, _INPUT_INTEGER_BITS), 24)
-    out = np.clip(value, -128, 127)
-    return np.where(centered <= -p.radius, -128, np.where(centered >= p.radius, 127, out))
-
-
-def _int16(p: _Params, x: Array) -> Array:
-    rounding = 1 << (p.shift - 1) if p.shift > 0 else 0
-    scaled = (x.astype(np.int64) * p.multiplier + rounding) >> p.shift
-    magnitude = np.abs(scaled)
-    fraction_bits = 9 if p.logistic else 8  # sigmoid(x) at x, tanh(x) = 2 sigmoid(2x) - 1
-    high = magnitude >> fraction_bits
-    index = np.minimum(high, 254)
-    below, above = SIGMOID_TABLE[index], SIGMOID_TABLE[index + 1]
-    low = magnitude & ((1 << fraction_bits) - 1)
-    interpolated = (below << fraction_bits) + low * (above - below)
-    if p.logistic:
-        value = np.where(high >= 255, 0x7FFF << 10, interpolated)
-        value = np.where(scaled >= 0, value + (1 << 9), (1 << 25) - value + (1 << 9) - 1) >> 10
-    else:
-        value = np.where(high >= 255, 0xFFFF << 8, interpolated)
-        value = np.where(scaled >= 0, value - (1 << 23) + (1 << 7),
-                         -value + (1 << 23) + (1 << 7) - 1) >> 8
-    return value
+    return _Float(logistic, shape)
 
 
 _KERNEL = Kernel(_prepare, run_unary)
