@@ -298,10 +298,10 @@ def bmm(a_shape: Sequence[int], b_shape: Sequence[int], out_shape: Sequence[int]
     return model, value
 
 
-def inputs_for(model: Model, n: int, seed: int = 1) -> Array:
-    """``n`` samples for the model's first input: full integer range, or standard normal."""
+def inputs_for(model: Model, n: int, seed: int = 1, index: int = 0) -> Array:
+    """``n`` samples for the model's input ``index``: full integer range, or standard normal."""
     rng = np.random.default_rng(seed)
-    t = model.main.inputs[0]
+    t = model.main.inputs[index]
     if t.numpy_dtype == np.float32:
         return rng.standard_normal((n, *t.shape)).astype(f32)
     return random_int(rng, (n, *t.shape), t.numpy_dtype)
@@ -618,21 +618,13 @@ def test_bmm_scalar(dtype: str, shape: str, adj: tuple[bool, bool], const_b: boo
         ours = batch_run(model, a)
         expected = per_sample(scalar_bmm, model, a, np.stack([b, b]))
     else:
-        bs = random_b(model, 2)
+        bs = inputs_for(model, 2, seed=2, index=1)
         ours = batch_run(model, a, bs)
         expected = per_sample(scalar_bmm, model, a, bs)
     if dtype == "float32":
         np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
     else:
         assert np.array_equal(ours, expected)
-
-
-def random_b(model: Model, n: int, seed: int = 2) -> Array:
-    rng = np.random.default_rng(seed)
-    t = model.main.inputs[1]
-    if t.numpy_dtype == np.float32:
-        return rng.standard_normal((n, *t.shape)).astype(f32)
-    return random_int(rng, (n, *t.shape), t.numpy_dtype)
 
 
 @pytest.mark.tflm
@@ -644,7 +636,7 @@ def test_bmm_tflm(dtype: str, shape: str, adj: tuple[bool, bool], const_b: bool)
     model, _ = bmm_case(shape, dtype, *adj, const_b, seed=19)
     rtol = 1e-5 if dtype == "float32" else None
     a = inputs_for(model, 2, seed=20)
-    bs = None if const_b else random_b(model, 2, seed=21)
+    bs = None if const_b else inputs_for(model, 2, seed=21, index=1)
     for i in range(2):
         assert_matches(model, [a[i]] if bs is None else [a[i], bs[i]], rtol=rtol)
 
@@ -654,7 +646,7 @@ def test_bmm_tflm(dtype: str, shape: str, adj: tuple[bool, bool], const_b: bool)
 def test_bmm_batch_equals_single_runs(dtype: str, const_b: bool) -> None:
     model, _ = bmm_case("broadcast", dtype, True, False, const_b)
     a = inputs_for(model, 8)
-    inputs = [a] if const_b else [a, random_b(model, 8)]
+    inputs = [a] if const_b else [a, inputs_for(model, 8, seed=2, index=1)]
     batched = batch_run(model, *inputs)
     singles = np.stack([run(model, list(sample))[0] for sample in zip(*inputs, strict=True)])
     assert np.array_equal(batched, singles)
