@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,15 +178,21 @@ def taps(case: Case, oy: int, ox: int) -> list[tuple[int, int, int, int]]:
     return found
 
 
-def accumulate(case: Case, x: Array, offset: Any, wrap32: bool) -> dict[tuple[int, ...], Any]:
+def accumulate(case: Case, x: Array, offset: Any, wrap32: bool,
+               term: Callable[[int, int], Any] | None = None) -> dict[tuple[int, ...], Any]:
     """Σ filter * (input + offset) of every output element (batch, y, x, channel), as TFLite's
-    loops add them (wrapping at 32 bits when ``wrap32``); floats in float32, in TFLite's order."""
+    loops add them (wrapping at 32 bits when ``wrap32``); floats in float32, in TFLite's order.
+    ``term(channel, integer product)``: the float32 value added for each product instead."""
     floating = case.dtype == "float32"
+    float_sums = floating or term is not None
     acc: dict[tuple[int, ...], Any] = {}
 
     def add(key: tuple[int, ...], value: Any) -> None:
-        old = acc.get(key, np.float32(0) if floating else 0)
-        acc[key] = old + value if floating else (wrap(old + value, 32) if wrap32 else old + value)
+        if term is not None:
+            value = term(key[3], value)
+        old = acc.get(key, np.float32(0) if float_sums else 0)
+        acc[key] = (old + value if float_sums
+                    else wrap(old + value, 32) if wrap32 else old + value)
 
     def xv(b: int, iy: int, ix: int, c: int) -> Any:
         value = x[b, iy, ix, c]
@@ -196,7 +203,10 @@ def accumulate(case: Case, x: Array, offset: Any, wrap32: bool) -> dict[tuple[in
 
     batches, cin = case.x_shape[0], case.x_shape[3]
     oh, ow = case.out_hw
-    if case.op == TRANSPOSE:
+    if case.op == TRANSPOSE:  # every output starts at zero, reached or not
+        acc.update(dict.fromkeys(itertools.product(range(batches), range(oh), range(ow),
+                                                   range(case.cout)),
+                                 np.float32(0) if float_sums else 0))
         pads = [max((math.ceil(o / s) - 1) * s + k - o, 0) // 2 if case.padding == Padding.SAME
                 else max(((o - k + s) // s - 1) * s + k - o, 0) // 2
                 for o, k, s in zip(case.out_hw, case.kernel, case.stride, strict=True)]
@@ -231,8 +241,9 @@ def mbqm64(x: int, multiplier: int, shift: int) -> int:
 
 def act_range(case: Case) -> tuple[Any, Any]:
     """CalculateActivationRange(Quantized)."""
-    if case.act_type == "float32":
-        return {Act.NONE: (-math.inf, math.inf), Act.RELU: (0.0, math.inf),
+    if case.act_type == "float32":  # float's finite range (infinities clamp to it)
+        top = float(np.finfo(np.float32).max)
+        return {Act.NONE: (-top, top), Act.RELU: (0.0, top),
                 Act.RELU6: (0.0, 6.0), Act.RELU_N1_TO_1: (-1.0, 1.0)}[case.act]
     scale, zero = case.out_q[0], case.out_q[1] if case.dtype == "int8" else 0
     lo, hi = QMIN[case.dtype], QMAX[case.dtype]
@@ -308,10 +319,11 @@ def symmetric(values: Array) -> tuple[Array, float]:
 
 
 def scalar_hybrid(case: Case, x: Array) -> Array:
-    """LiteRT's HybridConvPerChannel / HybridConv / DepthwiseConvHybridPerChannel."""
+    """LiteRT's HybridConvPerChannel / HybridConv / DepthwiseConvHybridPerChannel /
+    HybridTransposeConv (which scales and adds every product on its own)."""
     y = np.zeros((case.x_shape[0], *case.out_hw, case.cout), np.float32)
     lo, hi = act_range(case)
-    per_channel = case.op == DEPTHWISE or (case.per_channel and len(set(case.w_scales)) > 1)
+    per_channel = case.op != CONV or (case.per_channel and len(set(case.w_scales)) > 1)
     for b in range(case.x_shape[0]):
         if per_channel:
             q, factor, zero = asymmetric(x[b])
@@ -321,12 +333,21 @@ def scalar_hybrid(case: Case, x: Array) -> Array:
         one = Case(case.op, (1, *case.x_shape[1:]), case.kernel, case.cout, "int8",
                    case.padding, case.stride, case.dilation, multiplier=case.multiplier)
         one.w = case.w
-        for (_, oy, ox, oc), acc in accumulate(one, q[None], -zero, False).items():
-            scale = np.float32(case.w_scales[oc if case.per_channel else 0])
-            if case.op == DEPTHWISE or not per_channel:
-                value = np.float32(acc) * (scale * np.float32(factor))
+
+        def scale(oc: int) -> np.float32:
+            return np.float32(case.w_scales[oc if case.per_channel else 0])
+
+        def term(oc: int, product: int, factor: float = factor) -> np.float32:
+            return np.float32(product) * scale(oc) * np.float32(factor)
+
+        scatter = term if case.op == TRANSPOSE else None
+        for (_, oy, ox, oc), acc in accumulate(one, q[None], -zero, False, scatter).items():
+            if case.op == TRANSPOSE:
+                value = acc
+            elif case.op == DEPTHWISE or not per_channel:
+                value = np.float32(acc) * (scale(oc) * np.float32(factor))
             else:
-                value = np.float32(acc) * scale * np.float32(factor)
+                value = np.float32(acc) * scale(oc) * np.float32(factor)
             if case.b is not None:
                 value = value + case.b[oc]
             y[b, oy, ox, oc] = min(max(value, np.float32(lo)), np.float32(hi))
@@ -338,10 +359,7 @@ def check_scalar(case: Case, seed: int = 1, **kwargs: Any) -> None:
     (ours,) = run(case.model(), [x], **kwargs)
     expected = scalar(case, x, single=kwargs.get("rounding") == "single")
     assert ours.dtype == expected.dtype and ours.shape == expected.shape
-    if case.dtype == "float32":
-        np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
-    else:
-        np.testing.assert_array_equal(ours, expected)
+    np.testing.assert_array_equal(ours, expected)  # floats too: bit-exact
 
 
 # ------------------------------------------------------------------------------------------------
@@ -383,6 +401,7 @@ def option_cases(op: BuiltinOperator, dtype: str) -> list[Case]:
 
 def transpose_cases(dtype: str) -> list[Case]:
     bias = {"int8": "int32", "int16": "int64"}.get(dtype, "float32")
+    # (LiteRT's hybrid kernel takes one filter scale for all channels, as "per-tensor")
     return [Case(TRANSPOSE, (1, 4, 3, 3), k, 4, dtype, padding=p, stride=s, act=a, bias=b,
                  per_channel=pc, seed=30 + i)
             for i, (p, s, k, a, b, pc) in enumerate([
@@ -423,7 +442,8 @@ HYBRID_CASES = (geometry_cases(CONV, "hybrid", bias="float32")
                         bias="float32", seed=51),
                    Case(DEPTHWISE, (1, 5, 5, 3), (3, 3), 0, "hybrid", bias=None, seed=53),
                    Case(DEPTHWISE, (1, 5, 5, 2), (3, 3), 0, "hybrid", multiplier=2,
-                        act=Act.RELU, bias="float32", seed=52)])
+                        act=Act.RELU, bias="float32", seed=52)]
+                + transpose_cases("hybrid"))
 ALL_CASES = INT8_CASES + INT16_CASES + FLOAT_CASES + HYBRID_CASES
 
 
@@ -531,8 +551,64 @@ def test_chunked_batches_equal_single_runs() -> None:
 def test_matches_tflm(case: Case) -> None:
     rng = np.random.default_rng(7)
     for _ in range(3):
-        assert_matches(case.model(), [case.inputs(rng)], "tflm",
-                       rtol=1e-5 if case.dtype == "float32" else None)
+        assert_matches(case.model(), [case.inputs(rng)], "tflm")
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("case", [c for c in FLOAT_CASES if c.b is not None or c.op != CONV],
+                         ids=name)  # LiteRT's CONV_2D requires a bias
+def test_float_matches_litert(case: Case) -> None:
+    """LiteRT's reference kernels: the same float loops as TFLite Micro's, bit for bit."""
+    rng = np.random.default_rng(17)
+    for _ in range(3):
+        assert_matches(case.model(), [case.inputs(rng)], "litert")
+
+
+def special_cases() -> list[Case]:
+    """Float cases whose filters hold an infinity, a NaN and negative zeros, in taps that fall
+    on the padding for some outputs (the reference kernels skip those taps, so no NaN)."""
+    cases = [Case(CONV, (1, 5, 4, 2), (3, 3), 3, "float32", bias=None, seed=60),
+             Case(DEPTHWISE, (1, 5, 4, 2), (3, 3), 0, "float32", bias="float32", multiplier=2,
+                  seed=61),
+             Case(TRANSPOSE, (1, 3, 3, 2), (3, 3), 2, "float32", bias=None, stride=(2, 2),
+                  seed=62)]
+    for case in cases:
+        case.w[0, 0, 0, 0] = np.inf
+        case.w[-1, -1, -1, -1] = np.nan
+        case.w[:, 1] = -0.0
+    return cases
+
+
+def special_inputs(case: Case) -> Array:
+    """Ordinary values, an infinite one, and zeros of both signs (whole rows)."""
+    x = case.inputs(np.random.default_rng(18), 4)
+    x[1, 0, 1, 1, 0] = -np.inf
+    x[2] = -0.0
+    x[3, :, :2] = 0.0
+    x[3, :, 2:] = -0.0
+    return x
+
+
+@pytest.mark.filterwarnings("ignore:invalid value")
+@pytest.mark.parametrize("case", special_cases(), ids=name)
+def test_special_values_match_scalar_transcription(case: Case) -> None:
+    """Infinities, NaNs and signed zeros come out as the reference's loops make them (the
+    sign of zero too)."""
+    x = special_inputs(case)
+    (ours,) = run(case.model(), [x])
+    for i in range(x.shape[0]):
+        expected = scalar(case, x[i])
+        np.testing.assert_array_equal(ours[i], expected)
+        numbers = ~np.isnan(expected)  # (a NaN's sign is the machine's)
+        np.testing.assert_array_equal(np.signbit(ours[i][numbers]), np.signbit(expected[numbers]))
+
+
+@pytest.mark.tflm
+@pytest.mark.parametrize("case", special_cases(), ids=name)
+def test_special_values_match_tflm(case: Case) -> None:
+    x = special_inputs(case)
+    for i in range(x.shape[0]):
+        assert_matches(case.model(), [x[i]], "tflm")
 
 
 @pytest.mark.litert
@@ -581,15 +657,14 @@ def test_float16_filters_through_dequantize(case: Case) -> None:
     x = case.inputs(np.random.default_rng(13), 3)
     (ours,) = run(float16_model(case), [x])
     for i in range(3):
-        np.testing.assert_allclose(ours[i], scalar(case, x[i]), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(ours[i], scalar(case, x[i]))
 
 
 @pytest.mark.litert
 @pytest.mark.parametrize("case", [c for c in FLOAT16_CASES if c.b is not None or c.op != CONV],
                          ids=name)  # LiteRT's CONV_2D requires a bias
 def test_float16_filters_match_litert(case: Case) -> None:
-    assert_matches(float16_model(case), [case.inputs(np.random.default_rng(14))], "litert",
-                   rtol=1e-5)
+    assert_matches(float16_model(case), [case.inputs(np.random.default_rng(14))], "litert")
 
 
 def refuses(case: Case, why: str) -> None:
@@ -602,7 +677,6 @@ def test_refusals() -> None:
     refuses(depthwise, "INT32, expected INT64")
     transpose = Case(TRANSPOSE, (1, 3, 3, 2), (3, 3), 2, "int16", bias="int32")
     refuses(transpose, "expected INT16, INT64")
-    refuses(Case(TRANSPOSE, (1, 3, 3, 2), (3, 3), 2, "hybrid"), "expected FLOAT32")
     refuses(Case(CONV, (1, 3, 3, 2), (3, 3), 2, "hybrid", bias=None), "needs a bias")
     refuses(Case(DEPTHWISE, (1, 3, 3, 2), (3, 3), 0, "hybrid", per_channel=False),
             "one filter scale per output channel")
@@ -667,7 +741,4 @@ def test_corpus_layers_match_tflm(stem: str) -> None:
         (ours,) = run(model, [inputs])
         for i in range(shape[0]):
             (theirs,) = oracle(model, [inputs[i]], "tflm")
-            if ours.dtype == np.float32:
-                np.testing.assert_allclose(ours[i], theirs, rtol=1e-5, atol=1e-5)
-            else:
-                np.testing.assert_array_equal(ours[i], theirs)
+            np.testing.assert_array_equal(ours[i], theirs)

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ...options import TensorType
-from ..fixedpoint import multiply_by_quantized_multiplier_64, quantize_multipliers, round_half_away
+from ...options import BuiltinOperator, TensorType
+from ..fixedpoint import multiply_by_quantized_multiplier_64, quantize_multipliers
 from ..kernel import activation_range, expect_types, float_activation, unsupported
 from ..node import Array, Node, Operand, Rounding
+from .fully_connected import _quantize_asymmetric as quantize_asymmetric
+from .fully_connected import _quantize_symmetric as quantize_symmetric
 
 __all__ = ["INT32", "Finish", "Fused", "Scaling", "Scratch", "Spec", "abs_sum", "output_stage"]
 
@@ -211,12 +213,15 @@ class Hybrid:
     scales: npt.NDArray[np.float32]  # filter scale per output channel
 
     def quantize(self, x: Array) -> tuple[Array, Any, Array, Array]:
-        """``(q, padding value, factor, zero point)`` of the float samples ``x``."""
+        """``(q int8, padding value, factor, zero point)`` of the float samples ``x``, each
+        quantized as one row by LiteRT's x86 quantizers (shared with FULLY_CONNECTED)."""
+        rows = x.reshape(x.shape[0], -1)
         if self.asymmetric:
-            q, factor, zero = _quantize_asymmetric(x)
-            return q, zero.astype(np.int8)[:, None, None, None], factor, zero
-        q, factor = _quantize_symmetric(x)
-        return q, 0, factor, np.zeros(x.shape[0])
+            q, factor, zero = quantize_asymmetric(rows)
+            return (q.astype(np.int8).reshape(x.shape), zero.astype(np.int8)[:, None, None, None],
+                    factor, zero)
+        q, factor, zero = quantize_symmetric(rows)
+        return q.astype(np.int8).reshape(x.shape), 0, factor, zero
 
     def scale(self, sums: Array, factor: Array, zero: Array) -> Array:
         """The float values of the integer ``sums`` (n, ..., channels) of quantized samples."""
@@ -261,8 +266,8 @@ class Finish:
         if self.output is not None:
             self.output(sums, out, scratch)
             return
-        if self.hybrid is not None:
-            assert factor is not None and zero is not None
+        if self.hybrid is not None and factor is not None:  # (TRANSPOSE_CONV scales as it sums)
+            assert zero is not None
             sums = self.hybrid.scale(sums, factor, zero)
         bias = self.bias
         if bias is None and self.bias_at is not None and len(arrays) > self.bias_at:
@@ -272,37 +277,6 @@ class Finish:
         if bias is not None:
             out += bias
         np.minimum(np.maximum(out, self.low, out=out), self.high, out=out)
-
-
-def _quantize_asymmetric(x: Array) -> tuple[Array, Array, Array]:
-    """LiteRT's AsymmetricQuantizeFloats of each sample: ``(q int8, scale float32, zp)``.
-
-    The range ``max(x, 0) - min(x, 0)`` is subtracted in float32, as in the ai-edge-litert 2.3
-    wheel (LiteRT's current source subtracts in double); the rest is in double, then q in
-    float32."""
-    flat = x.reshape(x.shape[0], -1)
-    low = np.minimum(flat.min(axis=1), np.float32(0))
-    high = np.maximum(flat.max(axis=1), np.float32(0))
-    empty = low == high
-    scale = np.where(empty, 1.0, (high - low).astype(np.float64) / 255.0)
-    rmin, rmax = low.astype(np.float64) / scale, high.astype(np.float64) / scale
-    zero = np.where(128.0 + np.abs(rmin) < 127.0 + np.abs(rmax), -128.0 - rmin, 127.0 - rmax)
-    zero = np.where(empty, 0, np.clip(round_half_away(zero), -128, 127))
-    factor = scale.astype(np.float32)
-    inverse = np.float32(1) / factor
-    q = round_half_away(zero.astype(np.float32)[:, None] + flat * inverse[:, None])
-    return np.clip(q, -128, 127).astype(np.int8).reshape(x.shape), factor, zero
-
-
-def _quantize_symmetric(x: Array) -> tuple[Array, Array]:
-    """LiteRT's SymmetricQuantizeFloats of each sample: ``(q int8, scale float32)``."""
-    flat = x.reshape(x.shape[0], -1)
-    top = np.maximum(np.abs(flat.min(axis=1)), np.abs(flat.max(axis=1)))
-    empty = top == 0
-    safe = np.where(empty, np.float32(1), top)
-    factor = np.where(empty, np.float32(1), safe / np.float32(127)).astype(np.float32)
-    q = round_half_away(flat * (np.float32(127) / safe)[:, None])
-    return np.clip(q, -127, 127).astype(np.int8).reshape(x.shape), factor
 
 
 def _bias(node: Node, index: int, channels: int, *allowed: TensorType) -> Array | None:
@@ -358,7 +332,10 @@ def output_stage(node: Node, spec: Spec, activation: int, quantized_bias_type: i
     if x.type != TensorType.FLOAT32:
         return _integer_stage(node, spec, activation, quantized_bias_type)
     expect_types(node, w, TensorType.FLOAT32, *((TensorType.INT8,) if spec.hybrid else ()))
-    low, high = (np.float32(v) for v in float_activation(node, activation))
+    # CalculateActivationRange's widest range is float's finite one: infinities clamp to it
+    largest = np.finfo(np.float32).max
+    low, high = (np.clip(np.float32(v), -largest, largest)
+                 for v in float_activation(node, activation))
     if w.type == TensorType.INT8:
         return _hybrid_stage(node, spec, low, high, per_channel_hybrid)
     b = node.inputs[spec.b] if spec.b < len(node.inputs) else None
@@ -372,20 +349,22 @@ def output_stage(node: Node, spec: Spec, activation: int, quantized_bias_type: i
 def _hybrid_stage(node: Node, spec: Spec, low: np.float32, high: np.float32,
                   per_channel: bool) -> Finish:
     """LiteRT's hybrid kernels: asymmetric inputs for depthwise, grouped and per-channel
-    convolutions (filters with differing scales), symmetric for the others."""
+    convolutions (filters with differing scales) and transposed ones, symmetric for the
+    others."""
     w, channels = node.input(spec.w), node.outputs[0].shape[-1]
     rows = _filter_rows(node, spec)
     scales = _scales(node, w, spec.axis, channels)
-    asymmetric = per_channel or bool((scales != scales[0]).any())
-    if asymmetric and w.scale is not None and w.scale.size != channels:
+    scatter = node.opcode == BuiltinOperator.TRANSPOSE_CONV  # scales each term: no int32 sums
+    asymmetric = scatter or per_channel or bool((scales != scales[0]).any())
+    if not scatter and asymmetric and w.scale is not None and w.scale.size != channels:
         unsupported(node, "LiteRT's per-channel hybrid kernels need one filter scale per "
                           "output channel")
-    if 255 * abs_sum(rows) >= INT32:
+    if not scatter and 255 * abs_sum(rows) >= INT32:
         unsupported(node, "the int32 accumulator could overflow")
     hybrid = Hybrid(asymmetric, spec.axis == 3 or not asymmetric,
                     rows.sum(axis=1).astype(np.float64), scales)
     bias = _bias(node, spec.b, channels, TensorType.FLOAT32)
-    if bias is None and spec.axis == 0:  # LiteRT, the only oracle, requires one
+    if bias is None and node.opcode == BuiltinOperator.CONV_2D:  # LiteRT requires one
         unsupported(node, "a hybrid CONV_2D needs a bias")
     return Finish(None, hybrid, None if bias is None else bias.astype(np.float32), None, low,
                   high, 0)

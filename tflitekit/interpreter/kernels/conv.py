@@ -9,24 +9,32 @@ them (and, for the hybrid kinds TFLite Micro refuses, as LiteRT's reference kern
   zero points) and the fused activation's range. Weight zero points are ignored, as TFLite Micro
   ignores them. TRANSPOSE_CONV pads as TFLite Micro does: as a convolution over the output's size
   would be padded.
-- **Float32**: the sums in float64 (TFLite Micro sums in float32, so results agree to rounding),
-  ``+ bias`` in float32, then the activation's range. Filters and biases may be computed (float16
-  weights widened by DEQUANTIZE).
+- **Float32**: bit-exact with the reference kernels' float loops: one float32 product and one
+  float32 addition per tap, in their order (filter row, filter column, input channel for
+  CONV_2D; filter row and column for DEPTHWISE_CONV_2D; input pixel and channel for the
+  scattering TRANSPOSE_CONV), taps outside the image skipped, then ``+ bias`` in float32 and the
+  activation's range. A Python loop runs over the taps, each vectorised over the batch, the
+  output pixels and channels. Filters and biases may be computed (float16 weights widened by
+  DEQUANTIZE).
 - **Hybrid** (float32 activations, int8 weights, float bias: dynamic-range models): each sample is
   quantized to int8 on its own, asymmetrically (depthwise, grouped, and convolutions whose filter
   scales differ) or symmetrically (the others); the integer sums are scaled back in float32 in
-  LiteRT's order (:mod:`._conv_stages`).
+  LiteRT's order (:mod:`._conv_stages`). TRANSPOSE_CONV (always asymmetric) scales every term
+  ``(q - zp) * w`` on its own and adds them in float32, in the float kernel's order.
 
-Speed: the input is padded with the value whose offset is zero (the input zero point, folded
-into a per-channel constant), the windows gathered with stride tricks and summed with BLAS in
-float32 or float64 wherever the sums are provably exact there (|Σ| < 2^24, resp. 2^53), in
+Speed: integer inputs are padded with the value whose offset is zero (the input zero point,
+folded into a per-channel constant), the windows gathered with stride tricks and summed with BLAS
+in float32 or float64 wherever the sums are provably exact there (|Σ| < 2^24, resp. 2^53), in
 blocks small enough for OpenBLAS to stay on the calling thread; depthwise kernels loop over the
-filter taps, reading the stride's phases so that every tap is a unit-stride window. Batches run
-in cache-sized chunks, written straight into the output.
+filter taps, reading the stride's phases so that every tap is a unit-stride window. The float
+loops of CONV_2D and TRANSPOSE_CONV run channel-major (the output channels outermost), so that
+each tap's pass runs over whole rows of pixels. Batches run in cache-sized chunks, written
+straight into the output.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +58,11 @@ __all__ = ["KERNELS"]
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
 _CHUNK_BYTES = 1 << 20  # temporaries per chunk: cache-sized, so that each pass is fast
+
+
+def _quiet() -> np.errstate:
+    """Float sums overflow and make NaNs silently, as in C."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -161,6 +174,22 @@ def _unit_tap(phases: dict[tuple[int, int], Array], win: _Window, ky: int, kx: i
     return phases[y % sy, x % sx][:, y // sy:y // sy + oh, x // sx:x // sx + ow]
 
 
+def _inside(win: _Window, size: Sequence[int], ky: int, kx: int
+            ) -> tuple[slice, slice, slice, slice] | None:
+    """Where filter tap (ky, kx) reads inside the image: the output rows and columns, and the
+    input rows and columns they read; None when it never does."""
+    found = []
+    for k, n, s, d, b, o in zip((ky, kx), size, win.stride, win.dilation, win.before, win.out,
+                                strict=True):
+        shift = k * d - b  # the input index of output 0
+        first, last = max(0, -(shift // s)), min(o, (n - 1 - shift) // s + 1)
+        if first >= last:
+            return None
+        found.append((slice(first, last), slice(first * s + shift, (last - 1) * s + shift + 1, s)))
+    (rows, in_rows), (cols, in_cols) = found
+    return rows, cols, in_rows, in_cols
+
+
 def _check_output(node: Node, y: Operand, expected: Sequence[int]) -> None:
     if tuple(y.shape) != tuple(expected):
         unsupported(node, f"output shape {list(y.shape)}, expected {list(expected)}")
@@ -185,7 +214,8 @@ class _Conv:
     win: _Window
     groups: int
     out_shape: tuple[int, ...]
-    mats: tuple[Array, ...] | None  # per group (kh * kw * cin / groups, cout / groups)
+    mats: tuple[Array, ...] | None  # integer filters: per group (kh * kw * cin / g, cout / g)
+    floats: Array | None  # a constant float filter, (kh, kw, cin / groups, cout) float32
     finish: Finish
 
 
@@ -193,6 +223,11 @@ def _conv_matrices(w: Array, groups: int, dtype: Any) -> tuple[Array, ...]:
     per = w.shape[0] // groups
     return tuple(np.ascontiguousarray(w[g * per:(g + 1) * per].reshape(per, -1).T, dtype)
                  for g in range(groups))
+
+
+def _float_filter(w: Array) -> Array:
+    """(cout, kh, kw, cin) -> (kh, kw, cin, cout), float32: the reference order of the taps."""
+    return np.ascontiguousarray(w.transpose(1, 2, 3, 0), np.float32)
 
 
 def _prepare_conv(node: Node) -> _Conv:
@@ -210,15 +245,41 @@ def _prepare_conv(node: Node) -> _Conv:
     _check_output(node, y, (x.shape[0], *win.out, cout))
     finish = output_stage(node, _CONV, opts.fused_activation_function, opts.quantized_bias_type,
                           groups > 1)
-    if w.data is None:
-        return _Conv(win, groups, y.shape, None, finish)
     if w.type == TensorType.FLOAT32:
-        dtype: Any = np.float64
-    else:  # exact in float32 while every partial sum stays below 2^24
-        largest = 32768 if x.type == TensorType.INT16 else 128
-        exact = largest * abs_sum(w.data.reshape(cout, -1)) < _EXACT32
-        dtype = np.float32 if exact else np.float64
-    return _Conv(win, groups, y.shape, _conv_matrices(w.data, groups, dtype), finish)
+        floats = None if w.data is None else _float_filter(w.data)
+        return _Conv(win, groups, y.shape, None, floats, finish)
+    assert w.data is not None  # integer filters are constant (output_stage checks)
+    # exact in float32 while every partial sum stays below 2^24
+    largest = 32768 if x.type == TensorType.INT16 else 128
+    exact = largest * abs_sum(w.data.reshape(cout, -1)) < _EXACT32
+    mats = _conv_matrices(w.data, groups, np.float32 if exact else np.float64)
+    return _Conv(win, groups, y.shape, mats, None, finish)
+
+
+def _float_conv_sums(p: _Conv, w: Array, x: Array, scratch: Scratch) -> Array:
+    """Σ w * x as reference_ops::Conv adds it (float32, tap after tap, taps outside the image
+    skipped): (n, oh, ow, cout), a channel-major view."""
+    kh, kw, per, cout = w.shape
+    n, h, width, _ = x.shape
+    (oh, ow), groups = p.win.out, p.groups
+    by_group = w.reshape(kh, kw, per, groups, cout // groups, 1, 1, 1)
+    planes = np.ascontiguousarray(np.moveaxis(x, 3, 0), np.float32).reshape(groups, per, n, h,
+                                                                             width)
+    acc = scratch.take("sums", (groups, cout // groups, n, oh, ow), np.float32)
+    acc.fill(0)
+    for ky, kx in p.win.taps:
+        inside = _inside(p.win, (h, width), ky, kx)
+        if inside is None:
+            continue
+        rows, cols, in_rows, in_cols = inside
+        target = acc[..., rows, cols]
+        product = scratch.take("product", target.shape, np.float32)
+        with _quiet():
+            for c in range(per):
+                np.multiply(by_group[ky, kx, c], planes[:, c, None, :, in_rows, in_cols],
+                            out=product)
+                target += product
+    return np.moveaxis(acc.reshape(cout, n, oh, ow), 0, -1)
 
 
 def _conv_sums(p: _Conv, mats: tuple[Array, ...], x: Array, fill: Any) -> Array:
@@ -249,14 +310,18 @@ def _matmul(a: Array, b: Array) -> Array:
 
 def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     x, lead = _batch(arrays[0])
-    mats = p.mats
-    if mats is None:
-        mats = _conv_matrices(np.asarray(arrays[1])[0], p.groups, np.float64)
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
+    scratch = Scratch()
+    if p.mats is None:
+        floats = p.floats if p.floats is not None else _float_filter(np.asarray(arrays[1])[0])
+        for part in _chunks(x.shape[0], 4 * (x[0].size + 2 * oh * ow * cout)):
+            sums = _float_conv_sums(p, floats, x[part], scratch)
+            p.finish(sums, arrays, None, None, out[part], scratch)
+        return [out.reshape(*lead, oh, ow, cout)]
+    mats = p.mats
     k = sum(m.shape[0] for m in mats)
     temp = oh * ow * (k * mats[0].itemsize + cout * 40)
-    scratch = Scratch()
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
         sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
@@ -276,7 +341,8 @@ class _Depthwise:
     win: _Window
     multiplier: int
     out_shape: tuple[int, ...]
-    taps: Array | None  # (kh * kw, 1, out width, channels) in the accumulator's type
+    taps: Array | None  # integer filters: (kh * kw, 1, out width, channels) in the sums' type
+    floats: Array | None  # a constant float filter: (kh * kw, channels) float32
     finish: Finish
 
 
@@ -294,15 +360,15 @@ def _prepare_depthwise(node: Node) -> _Depthwise:
                   (opts.dilation_h_factor, opts.dilation_w_factor), opts.padding)
     _check_output(node, y, (x.shape[0], *win.out, cout))
     finish = output_stage(node, _DEPTHWISE, opts.fused_activation_function, TensorType.INT64, True)
-    if w.data is None:
-        return _Depthwise(win, cout // cin, y.shape, None, finish)
-    taps = w.data.reshape(kh * kw, cout)
     if w.type == TensorType.FLOAT32:
-        dtype: Any = np.float64
-    else:  # the raw sums (input values up to 2^15 in magnitude) in int32 when they fit
-        largest = 32768 if x.type == TensorType.INT16 else 128
-        dtype = np.int32 if largest * abs_sum(taps.T) < INT32 else np.int64
-    return _Depthwise(win, cout // cin, y.shape, _tile_taps(taps, win, dtype), finish)
+        floats = None if w.data is None else w.data.reshape(kh * kw, cout).astype(np.float32)
+        return _Depthwise(win, cout // cin, y.shape, None, floats, finish)
+    assert w.data is not None  # integer filters are constant (output_stage checks)
+    taps = w.data.reshape(kh * kw, cout)
+    # the raw sums (input values up to 2^15 in magnitude) in int32 when they fit
+    largest = 32768 if x.type == TensorType.INT16 else 128
+    dtype = np.int32 if largest * abs_sum(taps.T) < INT32 else np.int64
+    return _Depthwise(win, cout // cin, y.shape, _tile_taps(taps, win, dtype), None, finish)
 
 
 def _tile_taps(taps: Array, win: _Window, dtype: Any) -> Array:
@@ -327,16 +393,42 @@ def _depthwise_sums(p: _Depthwise, taps: Array, x: Array, fill: Any, scratch: Sc
     return acc
 
 
+def _float_depthwise_sums(p: _Depthwise, taps: Array, x: Array, scratch: Scratch) -> Array:
+    """Σ w * x as reference_ops::DepthwiseConv adds it (float32, tap after tap, taps outside
+    the image skipped): (n, oh, ow, cout)."""
+    if p.multiplier > 1:
+        x = np.repeat(x, p.multiplier, axis=3)
+    acc = scratch.take("sums", (x.shape[0], *p.out_shape[1:]), np.float32)
+    acc.fill(0)
+    for t, (ky, kx) in enumerate(p.win.taps):
+        inside = _inside(p.win, x.shape[1:3], ky, kx)
+        if inside is None:
+            continue
+        rows, cols, in_rows, in_cols = inside
+        target = acc[:, rows, cols]
+        product = scratch.take("product", target.shape, np.float32)
+        with _quiet():
+            np.multiply(x[:, in_rows, in_cols], taps[t], out=product)
+            target += product
+    return acc
+
+
 def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]:
     x, lead = _batch(arrays[0])
-    taps = p.taps
-    if taps is None:
-        taps = _tile_taps(np.asarray(arrays[1]).reshape(len(p.win.taps), -1), p.win, np.float64)
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
+    scratch = Scratch()
+    if p.taps is None:
+        floats = p.floats
+        if floats is None:
+            floats = np.asarray(arrays[1], np.float32).reshape(len(p.win.taps), cout)
+        for part in _chunks(x.shape[0], 4 * (x[0].size * p.multiplier + 2 * oh * ow * cout)):
+            sums = _float_depthwise_sums(p, floats, x[part], scratch)
+            p.finish(sums, arrays, None, None, out[part], scratch)
+        return [out.reshape(*lead, oh, ow, cout)]
+    taps = p.taps
     padded = (x.shape[1] + sum(p.win.before) + sum(p.win.after)) * (x.shape[2] + 8) * cout
     temp = (padded + 3 * oh * ow * cout) * taps.itemsize
-    scratch = Scratch()
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
         sums = _depthwise_sums(p, taps, q, fill, scratch)
@@ -348,7 +440,7 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
 # TRANSPOSE_CONV
 # ------------------------------------------------------------------------------------------------
 
-_TRANSPOSE = Spec(2, 1, 3, 0, False, (TensorType.INT16, TensorType.INT64), False)
+_TRANSPOSE = Spec(2, 1, 3, 0, True, (TensorType.INT16, TensorType.INT64), False)
 
 
 @dataclass(frozen=True)
@@ -357,7 +449,8 @@ class _Transpose:
     stride: tuple[int, int]
     before: tuple[int, int]  # the output's cropping (top, left)
     out_shape: tuple[int, ...]
-    mat: Array | None  # (cin, kh * kw * cout), float64
+    mat: Array | None  # integer inputs: (cin, kh * kw * cout), float64
+    floats: Array | None  # float and hybrid kinds, a constant filter: (kh, kw, cin, cout) float32
     zero: int  # the input zero point
     finish: Finish
 
@@ -375,8 +468,14 @@ def _prepare_transpose(node: Node) -> _Transpose:
     win = _window(node, y.shape[1:3], (kh, kw), (opts.stride_h, opts.stride_w), (1, 1),
                   opts.padding)
     finish = output_stage(node, _TRANSPOSE, opts.fused_activation_function, TensorType.INT64, False)
-    mat = None if w.data is None else _transpose_matrix(w.data)
-    return _Transpose((kh, kw), win.stride, win.before, y.shape, mat, finish.fill, finish)
+    mat = floats = None
+    if x.type == TensorType.FLOAT32:
+        floats = None if w.data is None else _float_filter(w.data)
+    else:
+        assert w.data is not None  # integer filters are constant (output_stage checks)
+        mat = _transpose_matrix(w.data)
+    return _Transpose((kh, kw), win.stride, win.before, y.shape, mat, floats, finish.fill,
+                      finish)
 
 
 def _transpose_matrix(w: Array) -> Array:
@@ -384,33 +483,82 @@ def _transpose_matrix(w: Array) -> Array:
     return np.ascontiguousarray(w.transpose(3, 1, 2, 0).reshape(w.shape[3], -1), np.float64)
 
 
+def _reach(p: _Transpose, h: int, w: int) -> tuple[int, int]:
+    """The height and width of a canvas covering every output position an input pixel reaches,
+    and the output's."""
+    (kh, kw), (sy, sx), (top, left), (oh, ow) = p.kernel, p.stride, p.before, p.out_shape[1:3]
+    return max((h - 1) * sy + kh, top + oh), max((w - 1) * sx + kw, left + ow)
+
+
+def _crop(p: _Transpose, canvas: Array) -> Array:
+    (top, left), (oh, ow) = p.before, p.out_shape[1:3]
+    return canvas[:, top:top + oh, left:left + ow]
+
+
 def _transpose_sums(p: _Transpose, mat: Array, x: Array) -> Array:
     """Every input pixel's products scattered onto the output: (n, oh, ow, cout), float64."""
     n, h, w, cin = x.shape
-    (kh, kw), (sy, sx), (top, left) = p.kernel, p.stride, p.before
-    oh, ow, cout = p.out_shape[1:]
+    (kh, kw), (sy, sx) = p.kernel, p.stride
     centred = x.astype(np.float64).reshape(-1, cin)
     if p.zero:
         centred -= p.zero
-    cols = (centred @ mat).reshape(n, h, w, kh, kw, cout)
-    canvas = np.zeros((n, max((h - 1) * sy + kh, top + oh), max((w - 1) * sx + kw, left + ow),
-                       cout))
+    cols = (centred @ mat).reshape(n, h, w, kh, kw, -1)
+    canvas = np.zeros((n, *_reach(p, h, w), mat.shape[1] // (kh * kw)))
     for ky in range(kh):
         for kx in range(kw):
             canvas[:, ky:ky + (h - 1) * sy + 1:sy, kx:kx + (w - 1) * sx + 1:sx] += (
                 cols[:, :, :, ky, kx])
-    return canvas[:, top:top + oh, left:left + ow]
+    return _crop(p, canvas)
+
+
+def _float_transpose_sums(p: _Transpose, w: Array, x: Array, scaling: tuple[Array, Array] | None,
+                          scratch: Scratch) -> Array:
+    """reference_ops::TransposeConv's float sums (HybridTransposeConv's with ``scaling``, the
+    filter's scale per output channel and the input's per sample, ``x`` then holding ``q -
+    zp``): each output adds its terms in float32 in the order of the input pixels and
+    channels that reach it, i.e. the filter's rows and columns backwards: (n, oh, ow, cout),
+    a channel-major view."""
+    n, h, width, cin = x.shape
+    (sy, sx), cout = p.stride, w.shape[3]
+    planes = np.ascontiguousarray(np.moveaxis(x, 3, 0), np.float32)
+    canvas = np.zeros((cout, n, *_reach(p, h, width)), np.float32)
+    columns = w[..., None, None, None]  # (kh, kw, cin, cout, 1, 1, 1)
+    product = scratch.take("product", (cout, n, h, width), np.float32)
+    for ky in reversed(range(p.kernel[0])):
+        for kx in reversed(range(p.kernel[1])):
+            target = canvas[:, :, ky:ky + (h - 1) * sy + 1:sy, kx:kx + (width - 1) * sx + 1:sx]
+            with _quiet():
+                for c in range(cin):
+                    np.multiply(columns[ky, kx, c], planes[c], out=product)
+                    if scaling is not None:
+                        product *= scaling[0]
+                        product *= scaling[1]
+                    target += product
+    return _crop(p, np.moveaxis(canvas, 0, -1))
 
 
 def _run_transpose(p: _Transpose, arrays: Sequence[Array | None]) -> list[Array]:
     x, lead = _batch(arrays[2])
-    mat = p.mat if p.mat is not None else _transpose_matrix(np.asarray(arrays[1])[0])
     oh, ow, cout = p.out_shape[1:]
     out = np.empty((x.shape[0], oh, ow, cout), p.finish.dtype)
-    temp = 8 * (x[0].size * (1 + mat.shape[1] // x.shape[3]) + 4 * oh * ow * cout)
     scratch = Scratch()
-    for part in _chunks(x.shape[0], temp):
-        p.finish(_transpose_sums(p, mat, x[part]), arrays, None, None, out[part], scratch)
+    canvas = math.prod(_reach(p, *x.shape[1:3])) * cout
+    if p.mat is not None:
+        temp = 8 * (x[0].size * (1 + p.mat.shape[1] // x.shape[3]) + 4 * canvas)
+        for part in _chunks(x.shape[0], temp):
+            p.finish(_transpose_sums(p, p.mat, x[part]), arrays, None, None, out[part], scratch)
+        return [out.reshape(*lead, oh, ow, cout)]
+    floats = p.floats if p.floats is not None else _float_filter(np.asarray(arrays[1])[0])
+    hybrid = p.finish.hybrid
+    for part in _chunks(x.shape[0], 4 * (x[0].size + 2 * canvas)):
+        scaling = None
+        values = x[part]
+        if hybrid is not None:  # each term scaled on its own: the finish only adds the bias
+            q, _, factor, zero = hybrid.quantize(values)
+            values = q.astype(np.float32) - zero.astype(np.float32)[:, None, None, None]
+            scaling = (hybrid.scales[:, None, None, None], factor[None, :, None, None])
+        sums = _float_transpose_sums(p, floats, values, scaling, scratch)
+        p.finish(sums, arrays, None, None, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
 
