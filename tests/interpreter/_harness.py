@@ -6,6 +6,7 @@
   (``runtime="tflm"``: TFLite Micro; ``"litert"``: LiteRT's reference kernels), or within a
   relative tolerance for float outputs when ``rtol`` is given. The test must carry the runtime's
   marker (``@pytest.mark.tflm`` / ``@pytest.mark.litert``) so it skips without it.
+- :func:`assert_batch_equals_single_runs`: N samples in one run give what N single runs give.
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ def assert_matches(model: Model, inputs: Sequence[Array], runtime: str = "tflm",
         else:
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=f"output {i}")
     return ours
+
+
+def assert_batch_equals_single_runs(model: Model, batch: Sequence[Array],
+                                    **kwargs: Any) -> list[Array]:
+    """Assert the interpreter gives, bit for bit, the same outputs on a batch as on each of its
+    samples alone; returns the batched outputs. ``batch`` holds each input's N samples, as
+    ``(N, *shape)`` or, for a shape starting with 1, ``(N, *shape[1:])``."""
+    interpreter = Interpreter(model, **kwargs)
+    together = interpreter.run(list(batch))
+    ranks = [len(t.shape) for t in model.main.inputs]
+    singles = [interpreter.run([b[i] if b.ndim == rank + 1 else b[i:i + 1]
+                                for b, rank in zip(batch, ranks, strict=True)])
+               for i in range(len(batch[0]))]
+    for k, got in enumerate(together):
+        want = np.stack([single[k].reshape(got.shape[1:]) for single in singles])
+        assert got.dtype == want.dtype and got.shape == want.shape, (k, got.shape, want.shape)
+        assert got.tobytes() == want.tobytes(), f"output {k}: the batch differs from single runs"
+    return together
 
 
 def random_int(rng: np.random.Generator, shape: Sequence[int], dtype: Any) -> Array:

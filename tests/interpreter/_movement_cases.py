@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _harness import assert_matches, run
+from _harness import assert_batch_equals_single_runs, assert_matches, run
 
-from tflitekit import Interpreter, Model, Quantization, Tensor
+from tflitekit import Model, Quantization, Tensor
 
 Array = np.ndarray
 
@@ -55,9 +55,5 @@ def check(model: Model, runtime: str | None = "tflm", seed: int = 0) -> list[Arr
 
 def assert_batched(model: Model, rng: np.random.Generator, n: int = 3) -> None:
     samples = [inputs_of(model, rng) for _ in range(n)]
-    singles = [Interpreter(model).run(s) for s in samples]
-    together = Interpreter(model).run([np.stack(column) for column in zip(*samples, strict=True)])
-    for i, got in enumerate(together):
-        want = np.stack([s[i] for s in singles])
-        assert got.dtype == want.dtype and got.shape == want.shape, (i, got.shape, want.shape)
-        assert got.tobytes() == want.tobytes(), f"output {i}: the batch differs from single runs"
+    assert_batch_equals_single_runs(model, [np.stack(column)
+                                            for column in zip(*samples, strict=True)])

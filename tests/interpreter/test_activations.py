@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 from _scalar import f32, mbqm, quantize_multiplier, rdbpot, round_away, srdhm, wrap
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
@@ -250,11 +250,8 @@ def test_a_batch_equals_single_runs(opcode: B, dtype: str, params: Any, options:
     rng = np.random.default_rng(9)
     batch = (rng.normal(0, 5, (6, *SHAPE[1:])).astype(np.float32) if dtype == "float32"
              else random_int(rng, (6, *SHAPE[1:]), dtype))
-    interpreter = Interpreter(model(opcode, dtype, params, options))
-    together = interpreter.run([batch])[0]
+    (together,) = assert_batch_equals_single_runs(model(opcode, dtype, params, options), [batch])
     assert together.shape == batch.shape and together.dtype == batch.dtype
-    for i in range(6):
-        np.testing.assert_array_equal(together[i:i + 1], interpreter.run([batch[i:i + 1]])[0])
 
 
 @pytest.mark.parametrize(("m", "message"), [

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 from _scalar import (
     INT32_MAX,
     INT32_MIN,
@@ -463,15 +463,11 @@ def test_a_batch_equals_single_runs(op: Op, shapes: tuple[tuple[int, ...], tuple
     n = 6
     second = random_int(rng, shapes[1], np.int8)
     model = binary(op, shapes, "int8", q, constant=second if constant else None)
-    it = Interpreter(model)
     xs = [random_int(rng, (n, *shapes[0]), np.int8)]
     if not constant:
         xs.append(random_int(rng, (n, *shapes[1]), np.int8))
-    (batch,) = it.run(xs)
+    (batch,) = assert_batch_equals_single_runs(model, xs)
     assert batch.shape == (n, *np.broadcast_shapes(*shapes))
-    for i in range(n):
-        (single,) = it.run([x[i] for x in xs])
-        np.testing.assert_array_equal(batch[i], single)
 
 
 # -- refusals ---------------------------------------------------------------------------------

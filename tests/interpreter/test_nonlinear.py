@@ -8,7 +8,7 @@ import math
 import _scalar as ref
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 
 from tflitekit import Interpreter, Model, Quantization, Tensor
 from tflitekit.errors import UnsupportedOperatorError
@@ -181,11 +181,8 @@ def test_batched_equals_single(op: Op, dtype: str) -> None:
     else:
         m = int16_model(op, 0.0004, shape)
         batch = random_int(rng, (6, *shape), np.int16)
-    (together,) = Interpreter(m).run([batch])
+    (together,) = assert_batch_equals_single_runs(m, [batch])
     assert together.shape == batch.shape
-    for i in range(len(batch)):
-        (alone,) = Interpreter(m).run([batch[i]])
-        np.testing.assert_array_equal(together[i], alone)
 
 
 def test_output_shape_may_differ_in_layout() -> None:

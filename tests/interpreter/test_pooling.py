@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 from _scalar import activation_range, c_div, float_activation_range
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
@@ -160,10 +160,7 @@ def test_batch_equals_single_runs(op: Op, dtype: str) -> None:
     rng = np.random.default_rng(4)
     model = pool_model(op, dtype, (3, 3, 2, 2), Padding.SAME, Act.RELU6)
     batch = np.stack([sample(rng, dtype) for _ in range(5)])  # (5, 1, 9, 8, 3)
-    got = Interpreter(model).run([batch])[0]
-    assert got.shape[0] == 5
-    for i in range(5):
-        np.testing.assert_array_equal(got[i], run(model, [batch[i]])[0])
+    assert_batch_equals_single_runs(model, [batch])
 
 
 def test_refuses_output_with_another_scale() -> None:

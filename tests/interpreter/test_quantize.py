@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, oracle, random_int, run, single_op
+from _harness import (
+    assert_batch_equals_single_runs,
+    assert_matches,
+    oracle,
+    random_int,
+    run,
+    single_op,
+)
 from _scalar import f32, mbqm, quantize_multiplier, round_away, wrap
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
@@ -397,11 +404,8 @@ def test_a_batch_equals_single_runs(m: Model) -> None:
     source = m.subgraphs[0].inputs[0]
     batch = (rng.normal(0, 5, (5, *SHAPE[1:])).astype(np.float32)
              if source.numpy_dtype == np.float32 else random_int(rng, (5, *SHAPE[1:]), "int8"))
-    interpreter = Interpreter(m)
-    together = interpreter.run([batch])[0]
+    (together,) = assert_batch_equals_single_runs(m, [batch])
     assert together.shape == batch.shape
-    for i in range(5):
-        np.testing.assert_array_equal(together[i:i + 1], interpreter.run([batch[i:i + 1]])[0])
 
 
 def const(value: Any, dtype: str, quantization: Quantization | None = None) -> Tensor:

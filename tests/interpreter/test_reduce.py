@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 from _scalar import i32, mbqm, quantize_multiplier
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
@@ -160,10 +160,7 @@ def test_reduce_batch_equals_single_runs(dtype: str, axes: list[int]) -> None:
     rng = np.random.default_rng(7)
     model = reduce_model(Op.MEAN, dtype, (1, 5, 6, 4), axes, False, QUANTS[1])
     batch = np.stack([sample(rng, dtype, (1, 5, 6, 4)) for _ in range(4)])
-    got = Interpreter(model).run([batch])[0]
-    assert got.shape[0] == 4
-    for i in range(4):
-        np.testing.assert_array_equal(got[i], run(model, [batch[i]])[0])
+    assert_batch_equals_single_runs(model, [batch])
 
 
 def test_reduce_refuses_a_computed_axis() -> None:
@@ -259,9 +256,7 @@ def test_arg_batch_equals_single_runs(largest: bool) -> None:
     for axis in (0, 2, -1):
         model = arg_model(largest, "int8", axis)
         batch = np.stack([arg_sample(rng, "int8") for _ in range(4)])
-        got = Interpreter(model).run([batch])[0]
-        for i in range(4):
-            np.testing.assert_array_equal(got[i], run(model, [batch[i]])[0])
+        assert_batch_equals_single_runs(model, [batch])
 
 
 def test_arg_refuses_int16() -> None:

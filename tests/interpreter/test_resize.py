@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_batch_equals_single_runs, assert_matches, random_int, run, single_op
 from _scalar import c_div, round_away
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
@@ -173,10 +173,7 @@ def test_batch_equals_single_runs(op: Op, dtype: str) -> None:
     rng = np.random.default_rng(6)
     model = resize_model(op, dtype, (4, 5, 9, 7), False, True)
     batch = np.stack([sample(rng, dtype, (1, 4, 5, 3)) for _ in range(4)])
-    got = Interpreter(model).run([batch])[0]
-    assert got.shape[0] == 4
-    for i in range(4):
-        np.testing.assert_array_equal(got[i], run(model, [batch[i]])[0])
+    assert_batch_equals_single_runs(model, [batch])
 
 
 def test_bilinear_refuses_align_corners_with_half_pixel_centers() -> None:
