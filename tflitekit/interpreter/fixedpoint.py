@@ -105,10 +105,16 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArra
     with halves away from zero, and INT32_MAX for INT32_MIN * INT32_MIN."""
     a = _i64(a)
     b = _i64(b)
-    ab = a * b
-    nudged = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # division truncating to 0
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    ab = np.asarray(a * b)
+    # Branch-free, in place: the nudge is 2^30, or 1 - 2^30 for a negative product (ab >> 63 is
+    # -1 there, 0 elsewhere); then a negative value gets 2^31 - 1 added so that the arithmetic
+    # shift truncates toward zero, as C's division does.
+    ab += (1 << 30) + ((ab >> 63) & (1 - (1 << 31)))
+    ab += (ab >> 63) & ((1 << 31) - 1)
+    ab >>= 31
+    if np.any(b == INT32_MIN) and np.any(a == INT32_MIN):  # multipliers are rarely negative
+        return cast(IntArray, np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, ab))
+    return cast(IntArray, ab)
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
