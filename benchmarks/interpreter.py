@@ -19,9 +19,9 @@ a. **Batch.** tflitekit runs the whole batch in one ``Interpreter.run`` call (``
 b. **Single sample.** The best of ``--single-runs`` timed runs of one sample, for each.
 
 Peak memory of tflitekit's batch run is measured with ``tracemalloc`` (numpy reports its
-allocations there) in a run of its own, after the timed one and compared with the batch's live set: the largest, over the operators, of
-the bytes of the tensors alive across that operator (inputs read, outputs written, values kept for
-later operators) times the chunk size. Targets: batch at least 5x faster than the TFLite Micro
+allocations there) in a run of its own, after the timed one, and compared with the batch's live
+set: the largest, over the operators, of the bytes of the tensors alive across that operator
+(inputs read, outputs written, values kept for later operators) times the chunk size. Targets: batch at least 5x faster than the TFLite Micro
 loop on every model, single sample at most 3x TFLite Micro's time, peak at most 3x the live set.
 Exits 0 whether targets are met or missed (the report says which); exits 1 when tflitekit's
 outputs differ from TFLite Micro's.
