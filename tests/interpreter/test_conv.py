@@ -1,6 +1,7 @@
-"""CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV: bit-exact with literal scalar transcriptions of
-TFLite Micro's reference kernels (and of LiteRT's hybrid kernels), with TFLite Micro itself and,
-for the hybrid kernels, LiteRT's reference kernels; batched runs equal single runs."""
+"""CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV: bit-exact (floats too) with literal scalar
+transcriptions of TFLite Micro's reference kernels (and of LiteRT's hybrid kernels), with TFLite
+Micro itself and with LiteRT's reference kernels (float and hybrid kinds); batched runs equal
+single runs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, oracle, random_int, run, single_op
+from _harness import (
+    assert_batch_equals_single_runs,
+    assert_matches,
+    oracle,
+    random_int,
+    run,
+    single_op,
+)
 from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, round_away, wrap
 
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError, load
@@ -289,9 +297,20 @@ def scalar(case: Case, x: Array, single: bool = False) -> Array:
     return y
 
 
+def x86_round(values: Array) -> list[int]:
+    """LiteRT's quantizers' rounding on x86 (their NEON code through NEON_2_SSE), one value at
+    a time: lanes of whole groups of 8 add ±0.5 in float32 and truncate (a value a float32 ulp
+    below a half rounds up), the remaining values round halves away from zero."""
+    flat = values.reshape(-1)
+    vector = flat.size // 8 * 8
+    return [int(np.trunc(v + (np.float32(-0.5) if v < 0 else np.float32(0.5)))) if i < vector
+            else round_away(float(v)) for i, v in enumerate(flat)]
+
+
 def asymmetric(values: Array) -> tuple[Array, float, int]:
-    """LiteRT's AsymmetricQuantizeFloats of one sample (the ai-edge-litert 2.3 wheel: the range
-    subtracted in float32, the rest in double)."""
+    """LiteRT's AsymmetricQuantizeFloats of one sample as the ai-edge-litert 2.3 wheel runs it
+    on x86: the range subtracted in float32, the scale and zero point in double, each value
+    rounded (:func:`x86_round`), then offset by the zero point."""
     low, high = min(np.float32(0), values.min()), max(np.float32(0), values.max())
     rmin, rmax = float(low), float(high)
     if rmin == rmax:
@@ -302,20 +321,18 @@ def asymmetric(values: Array) -> tuple[Array, float, int]:
     zero = -128 if zero_real <= -128 else 127 if zero_real >= 127 else round_away(zero_real)
     factor = np.float32(scale)
     inverse = np.float32(1) / factor
-    q = np.array([min(127, max(-128, round_away(float(np.float32(zero) + v * inverse))))
-                  for v in values.reshape(-1)]).reshape(values.shape)
-    return q, float(factor), zero
+    q = [min(127, max(-128, zero + r)) for r in x86_round(values * inverse)]
+    return np.array(q).reshape(values.shape), float(factor), zero
 
 
 def symmetric(values: Array) -> tuple[Array, float]:
-    """LiteRT's SymmetricQuantizeFloats of one sample."""
+    """LiteRT's SymmetricQuantizeFloats of one sample (on x86, see :func:`x86_round`)."""
     top = max(abs(values.min()), abs(values.max()))
     if top == 0:
         return np.zeros(values.shape, np.int64), 1.0
     factor, inverse = top / np.float32(127), np.float32(127) / top
-    q = np.array([min(127, max(-127, round_away(float(v * inverse))))
-                  for v in values.reshape(-1)]).reshape(values.shape)
-    return q, float(factor)
+    q = [min(127, max(-127, r)) for r in x86_round(values * inverse)]
+    return np.array(q).reshape(values.shape), float(factor)
 
 
 def scalar_hybrid(case: Case, x: Array) -> Array:
@@ -528,18 +545,22 @@ def test_zero_and_constant_hybrid_inputs() -> None:
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.seed in (0, 2, 10, 22, 23, 30, 44)],
                          ids=name)
 def test_batched_equals_single_runs(case: Case) -> None:
-    rng = np.random.default_rng(5)
-    x = case.inputs(rng, 4)
-    (batched,) = run(case.model(), [x])
+    x = case.inputs(np.random.default_rng(5), 4)
+    (batched,) = assert_batch_equals_single_runs(case.model(), [x])
     assert batched.shape == (4, case.x_shape[0], *case.out_hw, case.cout)
-    for i in range(4):
-        (single,) = run(case.model(), [x[i]])
-        np.testing.assert_array_equal(batched[i], single)
 
 
-def test_chunked_batches_equal_single_runs() -> None:
+CHUNKED = [Case(CONV, (1, 32, 32, 8), (3, 3), 16, "int8", seed=3),
+           Case(CONV, (1, 32, 32, 8), (3, 3), 16, "float32", bias="float32", seed=3),
+           Case(DEPTHWISE, (1, 32, 32, 8), (3, 3), 0, "float32", bias="float32", seed=3),
+           Case(TRANSPOSE, (1, 16, 16, 8), (3, 3), 8, "float32", bias="float32", stride=(2, 2),
+                seed=3),
+           Case(TRANSPOSE, (1, 16, 16, 8), (3, 3), 8, "hybrid", bias="float32", seed=3)]
+
+
+@pytest.mark.parametrize("case", CHUNKED, ids=name)
+def test_chunked_batches_equal_single_runs(case: Case) -> None:
     """A batch large enough to run in several chunks gives what single runs give."""
-    case = Case(CONV, (1, 32, 32, 8), (3, 3), 16, "int8", seed=3)
     x = case.inputs(np.random.default_rng(6), 64)
     (batched,) = run(case.model(), [x])
     for i in (0, 31, 63):
@@ -617,6 +638,49 @@ def test_hybrid_matches_litert(case: Case) -> None:
     rng = np.random.default_rng(8)
     for _ in range(3):
         assert_matches(case.model(), [case.inputs(rng)], "litert")
+
+
+TIE_CASES = [Case(DEPTHWISE, (1, 3, 5, 2), (1, 1), 0, "hybrid", bias="float32", seed=70),
+             Case(CONV, (1, 3, 5, 2), (1, 1), 3, "hybrid", per_channel=False, bias="float32",
+                  seed=71),
+             Case(CONV, (1, 3, 5, 2), (3, 3), 3, "hybrid", bias="float32", seed=72),
+             Case(TRANSPOSE, (1, 3, 5, 2), (3, 3), 3, "hybrid", bias=None, seed=73)]
+
+
+def tie_inputs(case: Case) -> Array:
+    """Samples whose values land on halves, and a float32 ulp below them, once scaled by the
+    quantizer (scales of 1/64, so the products are exact): in the lanes of whole groups of 8
+    and in the remaining 6 of the 30 values. Symmetric samples take negative values too."""
+    signed = case.op == CONV and not case.per_channel
+    halves = np.array([(m + 0.5) / 64 for m in range(4)], np.float32)
+    below = np.nextafter(halves, np.float32(0))
+    samples = []
+    for order in range(3):
+        values = np.resize(np.roll(np.concatenate([below, halves]), order), 30)
+        if signed:
+            values[1::3] *= -1
+            values[0] = 127 / 64  # the largest magnitude: scale 1/64
+        else:
+            values[0] = 255 / 64  # the range [0, 255/64]: scale 1/64, zero point -128
+        samples.append(values.reshape(case.x_shape))
+    return np.stack(samples).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", TIE_CASES, ids=name)
+def test_hybrid_rounding_ties_match_scalar_transcription(case: Case) -> None:
+    x = tie_inputs(case)
+    (ours,) = run(case.model(), [x])
+    for i in range(x.shape[0]):
+        np.testing.assert_array_equal(ours[i], scalar(case, x[i]))
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize("case", TIE_CASES, ids=name)
+def test_hybrid_rounding_ties_match_litert(case: Case) -> None:
+    """LiteRT rounds ``x * inverse`` first, then adds the zero point, and its vector lanes
+    round a value a ulp below a half up."""
+    for x in tie_inputs(case):
+        assert_matches(case.model(), [x], "litert")
 
 
 @pytest.mark.litert
