@@ -87,10 +87,17 @@ class _Affine:
 
     def __call__(self, x: Array) -> Array:
         with np.errstate(all="ignore"):
-            rounded = round_half_away(x.astype(np.float32) / self.scale).astype(np.float64)
+            quotient = round_half_away(x.astype(np.float32, copy=False) / self.scale)
+        info = np.iinfo(self.dtype)
+        if quotient.size and quotient.min() > -(2.0**30) and quotient.max() < 2.0**30:
+            # no NaN and nothing near int32's limits: clamp and shift, in place, in float32
+            zero = self.zero.astype(np.float32)
+            np.clip(quotient, info.min - zero, info.max - zero, out=quotient)
+            quotient += zero
+            return quotient.astype(self.dtype)
+        rounded = quotient.astype(np.float64)
         fits = np.abs(rounded) < 2.0**31  # False for NaN
         as_int = np.where(fits, np.where(fits, rounded, 0).astype(np.int64), INT32_MIN)
-        info = np.iinfo(self.dtype)
         return np.clip(wrap_int32(as_int + self.zero), info.min, info.max).astype(self.dtype)
 
 
