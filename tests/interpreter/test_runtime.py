@@ -4,8 +4,10 @@ batching, kept tensors and memory release, input checks, unsupported operators, 
 from __future__ import annotations
 
 import gc
+import pickle
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -218,3 +220,30 @@ def test_a_bad_kernel_result_is_caught() -> None:
 def test_rounding_must_be_known() -> None:
     with pytest.raises(UsageError, match="rounding must be"):
         Interpreter(chain(), backends=[TEST_BACKEND], rounding="half")  # type: ignore[arg-type]
+
+
+def test_chunks_run_on_an_executor_give_what_one_run_gives(
+        runnable_model: Callable[[], Model]) -> None:
+    model = runnable_model()
+    it = Interpreter(model)
+    x = np.random.default_rng(0).integers(-128, 128, (9, 4, 4, 2), dtype=np.int8)
+    whole = it.run([x])[0]
+    seen: list[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        threaded = it.run([x], batch_size=2, executor=pool,
+                          progress=lambda done, total: seen.append(done))[0]
+    assert seen == [2, 4, 6, 8, 9]
+    with ProcessPoolExecutor(2) as pool:
+        forked = it.run([x], batch_size=4, executor=pool, keep=True)[0]
+    np.testing.assert_array_equal(threaded, whole)
+    np.testing.assert_array_equal(forked, whole)
+    assert it.tensor("conv/y").shape == (9, 1, 4, 4, 3)  # kept values come back from workers
+
+
+def test_an_interpreter_pickles_as_its_model_and_options(
+        runnable_model: Callable[[], Model]) -> None:
+    it = Interpreter(runnable_model(), rounding="single")
+    again = pickle.loads(pickle.dumps(it))
+    assert again.rounding == "single" and str(again.plan) == str(it.plan)
+    x = np.zeros((1, 4, 4, 2), np.int8)
+    np.testing.assert_array_equal(again.run([x])[0], it.run([x])[0])

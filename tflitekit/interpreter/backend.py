@@ -47,10 +47,15 @@ class ReferenceBackend(Backend):
     name = "reference"
 
     def __init__(self, kernels: Mapping[Any, Kernel] | None = None) -> None:
+        self._default = kernels is None
         if kernels is None:
             from .kernels import KERNELS
             kernels = KERNELS
         self.kernels = kernels
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """The default kernels pickle by name (for process-based executors)."""
+        return (ReferenceBackend, () if self._default else (dict(self.kernels),))
 
     def prepare(self, node: Node) -> Prepared:
         kernel = self.kernels.get(node.opcode) if node.custom_code is None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -124,7 +125,7 @@ class Interpreter:
         return list(self.graph.outputs)
 
     def run(self, inputs: Inputs, *, keep: bool = False, batch_size: int | None = None,
-            progress: Progress | None = None) -> list[Array]:
+            progress: Progress | None = None, executor: Executor | None = None) -> list[Array]:
         """The outputs for ``inputs``: one array per subgraph input, in order, or a mapping
         from input names.
 
@@ -132,7 +133,10 @@ class Interpreter:
         or ``(N, *shape[1:])`` where the model's dimension 0 is 1. All inputs must agree on N;
         the outputs then carry the same N the same way, and equal N single runs exactly.
         ``batch_size`` splits a large batch into chunks run one after another (bounding the
-        memory); ``progress(done, total)`` is called after each chunk.
+        memory), or on ``executor`` when one is given: a ``ThreadPoolExecutor`` runs chunks in
+        parallel (numpy releases the GIL), and process-based executors (``ProcessPoolExecutor``,
+        Dask's, Ray's) receive a pickled interpreter. ``progress(done, total)`` is called as
+        chunks finish, in order.
 
         With ``keep``, every tensor's value stays available afterwards through :meth:`tensor`
         and :meth:`tensors`; otherwise a tensor's memory is released after its last use.
@@ -144,18 +148,26 @@ class Interpreter:
         step = n if batch_size is None else batch_size
         self._kept = {}
         self._kept_n = n
+        bounds = [(start, min(n, start + step)) for start in range(0, n, step)]
+        parts = [[a[start:stop] for a in arrays] for start, stop in bounds]
+        if executor is None:
+            results: Iterator[list[Array]] = (
+                self._chunk(part, stop - start, keep) for part, (start, stop) in
+                zip(parts, bounds, strict=True))
+        else:
+            futures = [executor.submit(self._chunk, part, stop - start, keep)
+                       for part, (start, stop) in zip(parts, bounds, strict=True)]
+            results = (future.result() for future in futures)
         chunks: list[list[Array]] = []
-        kept: list[dict[int, Array]] = []
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            values = self._invoke([a[start:stop] for a in arrays], stop - start, keep)
-            chunks.append([values[id(t)] for t in self.graph.outputs])
-            if keep:
-                kept.append(values)
+        for result, (_, stop) in zip(results, bounds, strict=True):
+            chunks.append(result)
             if progress is not None:
                 progress(stop, n)
+        count = len(self.graph.outputs)
         if keep:
-            self._kept = {key: self._join(key, [k[key] for k in kept]) for key in kept[0]}
+            order = self._kept_order()
+            self._kept = {key: self._join(key, [c[count + i] for c in chunks])
+                          for i, key in enumerate(order)}
         outputs = [self._join(id(t), [c[i] for c in chunks])
                    for i, t in enumerate(self.graph.outputs)]
         return [self._unbatch(t, out, n, forms) for t, out in zip(self.graph.outputs, outputs,
@@ -221,6 +233,26 @@ class Interpreter:
             return array.reshape(n, *shape[1:])
         return array
 
+    def _kept_order(self) -> list[int]:
+        """The tensors a kept chunk returns after the outputs: every value of the run."""
+        keys = [id(t) for t in self.graph.inputs] + list(self._constants)
+        keys += [id(t) for op in self.operators for t in op.outputs]
+        return list(dict.fromkeys(keys))
+
+    def _chunk(self, inputs: list[Array], n: int, keep: bool) -> list[Array]:
+        """One chunk's outputs, followed with ``keep`` by every value in :meth:`_kept_order`
+        (plain lists of arrays pickle across processes)."""
+        values = self._invoke(inputs, n, keep)
+        results = [values[id(t)] for t in self.graph.outputs]
+        if keep:
+            results += [values[key] for key in self._kept_order()]
+        return results
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the model's bytes and the options, prepared again where unpickled (for
+        process-based executors)."""
+        return _rebuild, (self.model.to_bytes(), self.backends, self.rounding)
+
     def _invoke(self, inputs: list[Array], n: int, keep: bool) -> dict[int, Array]:
         values = dict(self._constants)
         values.update((id(t), a) for t, a in zip(self.graph.inputs, inputs, strict=True))
@@ -283,6 +315,12 @@ class Interpreter:
             raise UsageError(f"{len(found)} tensors are named {key!r}" if found
                              else f"no tensor is named {key!r}")
         return found[0]
+
+
+def _rebuild(data: bytes, backends: tuple[Backend, ...], rounding: Rounding) -> Interpreter:
+    from ..serde import load
+
+    return Interpreter(load(data), backends=backends, rounding=rounding)
 
 
 def _reason(message: str, node: Node) -> str:
