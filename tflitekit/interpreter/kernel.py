@@ -136,9 +136,10 @@ def activation_range(node: Node, activation: int, output: Operand) -> tuple[int,
 
 
 def float_activation(node: Node, activation: int) -> tuple[float, float]:
-    """The float output range of a fused activation (CalculateActivationRange)."""
-    inf = float("inf")
-    ranges = {ActivationFunctionType.NONE: (-inf, inf), ActivationFunctionType.RELU: (0.0, inf),
+    """The float output range of a fused activation (CalculateActivationRange): the widest is
+    float32's finite range, so infinities clamp to its largest value."""
+    big = float(np.finfo(np.float32).max)
+    ranges = {ActivationFunctionType.NONE: (-big, big), ActivationFunctionType.RELU: (0.0, big),
               ActivationFunctionType.RELU6: (0.0, 6.0),
               ActivationFunctionType.RELU_N1_TO_1: (-1.0, 1.0)}
     if activation not in ranges:

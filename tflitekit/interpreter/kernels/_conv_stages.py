@@ -332,10 +332,7 @@ def output_stage(node: Node, spec: Spec, activation: int, quantized_bias_type: i
     if x.type != TensorType.FLOAT32:
         return _integer_stage(node, spec, activation, quantized_bias_type)
     expect_types(node, w, TensorType.FLOAT32, *((TensorType.INT8,) if spec.hybrid else ()))
-    # CalculateActivationRange's widest range is float's finite one: infinities clamp to it
-    largest = np.finfo(np.float32).max
-    low, high = (np.clip(np.float32(v), -largest, largest)
-                 for v in float_activation(node, activation))
+    low, high = (np.float32(v) for v in float_activation(node, activation))
     if w.type == TensorType.INT8:
         return _hybrid_stage(node, spec, low, high, per_channel_hybrid)
     b = node.inputs[spec.b] if spec.b < len(node.inputs) else None
