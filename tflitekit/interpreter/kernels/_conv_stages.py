@@ -22,8 +22,7 @@ from ...options import BuiltinOperator, TensorType
 from ..fixedpoint import multiply_by_quantized_multiplier_64, quantize_multipliers
 from ..kernel import activation_range, expect_types, float_activation, unsupported
 from ..node import Array, Node, Operand, Rounding
-from .fully_connected import _quantize_asymmetric as quantize_asymmetric
-from .fully_connected import _quantize_symmetric as quantize_symmetric
+from ._hybrid import quantize_asymmetric, quantize_symmetric
 
 __all__ = ["INT32", "Finish", "Fused", "Scaling", "Scratch", "Spec", "abs_sum", "output_stage"]
 

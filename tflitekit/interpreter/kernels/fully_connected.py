@@ -23,7 +23,7 @@ TFLite Micro's reference kernels (``fully_connected.cc``, ``batch_matmul.cc`` an
   [-127, 127] (or asymmetrically to [-128, 127] with ``asymmetric_quantize_inputs``), the int
   dot products are scaled by ``float(row_scale * s_w)`` in float32 and added to the bias. The
   row quantizers are transcribed as LiteRT's x86 build runs them: its NEON code compiled
-  through NEON_2_SSE (see :func:`_round`, :func:`_quantize_asymmetric`).
+  through NEON_2_SSE (see :mod:`._hybrid`).
 
 FULLY_CONNECTED flattens its input to ``[-1, K]`` (``K`` = the weights' last dimension); the
 output's shape (``keep_num_dims`` or not) is the file's. Integer sums are computed as one BLAS
@@ -58,6 +58,7 @@ from ..kernel import (
     unsupported,
 )
 from ..node import Array, Node, Operand, Rounding
+from ._hybrid import quantize_asymmetric, quantize_symmetric
 
 __all__ = ["KERNELS"]
 
@@ -309,7 +310,7 @@ def _run_fc(params: _FC, arrays: Sequence[Array | None]) -> list[Array]:
 
 def _hybrid(params: _FC, x: Array, weights: _Weights, b: Array | None) -> Array:
     assert params.scales is not None and weights.sums is not None
-    quantize = _quantize_asymmetric if params.asymmetric else _quantize_symmetric
+    quantize = quantize_asymmetric if params.asymmetric else quantize_symmetric
     q, factor, offset = quantize(x)
     dot = _matmul(q.astype(params.dtype), weights.matrix).astype(np.int64)
     dot -= offset[..., None] * weights.sums
@@ -323,49 +324,6 @@ def _float_output(params: _FC, y: Array, b: Array | None) -> Array:
     if bias is None:
         bias = np.float32(0) if b is None else b.reshape(b.shape[0], 1, -1)
     out: Array = np.clip(bias + y, np.float32(params.lo), np.float32(params.hi))
-    return out
-
-
-def _quantize_symmetric(x: Array) -> tuple[Array, Array, Array]:
-    """Each row (last axis) of float32 ``x`` to [-127, 127] by its largest magnitude
-    (SymmetricQuantizeFloats): values (as float64), float32 scales, zero offsets."""
-    largest = np.max(np.abs(x), axis=-1)
-    empty = largest == 0
-    largest = np.where(empty, np.float32(1), largest)
-    factor = np.where(empty, np.float32(1), largest / np.float32(127))
-    q = np.clip(_round(x * (np.float32(127) / largest)[..., None]), -127, 127)
-    return q, factor, np.zeros(factor.shape, np.int64)
-
-
-def _quantize_asymmetric(x: Array) -> tuple[Array, Array, Array]:
-    """Each row of float32 ``x`` to [-128, 127] over its range widened to include 0
-    (AsymmetricQuantizeFloats): the range's width in float32, the scale and the zero point
-    chosen in double; values, float32 scales, zero points."""
-    rmin = np.minimum(np.float32(0), np.min(x, axis=-1))
-    rmax = np.maximum(np.float32(0), np.max(x, axis=-1))
-    empty = rmin == rmax
-    scale = np.where(empty, 1.0, (rmax - rmin).astype(np.float64)) / 255.0
-    low, high = rmin / scale, rmax / scale
-    zero = np.where(128.0 + np.abs(low) < 127.0 + np.abs(high), -128.0 - low, 127.0 - high)
-    offset = np.where(zero <= -128, -128, np.where(zero >= 127, 127, fp.round_half_away(zero)))
-    offset = np.where(empty, 0, offset).astype(np.int64)
-    factor = np.where(empty, np.float32(1), scale.astype(np.float32))
-    inverse = (1.0 / factor.astype(np.float64)).astype(np.float32)
-    q = np.clip(offset[..., None] + _round(x * inverse[..., None]), -128, 127)
-    return q, factor, offset
-
-
-def _round(v: Array) -> Array:
-    """Float32 ``v`` rounded as LiteRT's quantizers round on x86 (their NEON code through
-    NEON_2_SSE), as float64: in each row's leading multiple of 8 columns
-    ``trunc(float32(v ± 0.5))`` (values a float32 ulp below a half round up), in the remaining
-    columns halves away from zero."""
-    out: Array = fp.round_half_away(v.astype(np.float64))
-    vector = v.shape[-1] // 8 * 8
-    if vector:
-        head = v[..., :vector]
-        out[..., :vector] = np.trunc(head + np.where(head < 0, np.float32(-0.5),
-                                                     np.float32(0.5)))
     return out
 
 
