@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -43,6 +44,7 @@ class Interpreter:
         self.model = model
         self.rounding = rounding
         self.graph: Subgraph = model.subgraphs[0]
+        self._own_backends = bool(backends)
         self.backends: tuple[Backend, ...] = tuple(backends) if backends else (ReferenceBackend(),)
         self.operators: tuple[Operator, ...] = tuple(self.graph.operators)
         self._batched: set[int] = set()
@@ -251,7 +253,8 @@ class Interpreter:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as the model's bytes and the options, prepared again where unpickled (for
         process-based executors)."""
-        return _rebuild, (self.model.to_bytes(), self.backends, self.rounding)
+        backends = self.backends if self._own_backends else None
+        return _rebuild, (self.model.to_bytes(), backends, self.rounding)
 
     def _invoke(self, inputs: list[Array], n: int, keep: bool) -> dict[int, Array]:
         values = dict(self._constants)
@@ -317,10 +320,22 @@ class Interpreter:
         return found[0]
 
 
-def _rebuild(data: bytes, backends: tuple[Backend, ...], rounding: Rounding) -> Interpreter:
+def _rebuild(data: bytes, backends: tuple[Backend, ...] | None, rounding: Rounding
+             ) -> Interpreter:
+    """An unpickled interpreter; with the default backend, a worker process prepares each
+    model once for all the chunks it receives."""
+    if backends is None:
+        return _rebuild_default(data, rounding)
     from ..serde import load
 
     return Interpreter(load(data), backends=backends, rounding=rounding)
+
+
+@functools.lru_cache(maxsize=4)
+def _rebuild_default(data: bytes, rounding: Rounding) -> Interpreter:
+    from ..serde import load
+
+    return Interpreter(load(data), rounding=rounding)
 
 
 def _reason(message: str, node: Node) -> str:
