@@ -247,3 +247,10 @@ def test_an_interpreter_pickles_as_its_model_and_options(
     assert again.rounding == "single" and str(again.plan) == str(it.plan)
     x = np.zeros((1, 4, 4, 2), np.int8)
     np.testing.assert_array_equal(again.run([x])[0], it.run([x])[0])
+
+
+def test_every_operator_of_the_issue_has_a_reference_kernel() -> None:
+    from tflitekit.interpreter.kernels import KERNELS
+    from tflitekit.ir.opfacts import INTERPRETER_OPERATORS
+
+    assert set(INTERPRETER_OPERATORS) <= set(KERNELS)
