@@ -22,7 +22,7 @@ from _harness import (
     run,
     single_op,
 )
-from _scalar_fixedpoint import f32, mbqm, quantize_multiplier, round_away, wrap
+from _scalar import activation_range, mbqm, mbqm_64, quantize_multiplier, round_away, wrap
 
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError, load
 from tflitekit.interpreter import Interpreter
@@ -240,30 +240,14 @@ def accumulate(case: Case, x: Array, offset: Any, wrap32: bool,
     return acc
 
 
-def mbqm64(x: int, multiplier: int, shift: int) -> int:
-    """MultiplyByQuantizedMultiplier of an int64 (the int16 kernels' 64-bit form)."""
-    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
-    total = 15 - shift
-    return wrap((wrap(x * reduced, 64) + (1 << (total - 1))) >> total, 32)
-
-
 def act_range(case: Case) -> tuple[Any, Any]:
     """CalculateActivationRange(Quantized)."""
     if case.act_type == "float32":  # float's finite range (infinities clamp to it)
         top = float(np.finfo(np.float32).max)
         return {Act.NONE: (-top, top), Act.RELU: (0.0, top),
                 Act.RELU6: (0.0, 6.0), Act.RELU_N1_TO_1: (-1.0, 1.0)}[case.act]
-    scale, zero = case.out_q[0], case.out_q[1] if case.dtype == "int8" else 0
-    lo, hi = QMIN[case.dtype], QMAX[case.dtype]
-
-    def q(v: float) -> int:
-        return zero + round_away(f32(np.float32(v) / np.float32(scale)))
-
-    if case.act == Act.RELU:
-        return max(lo, q(0.0)), hi
-    if case.act == Act.RELU6:
-        return max(lo, q(0.0)), min(hi, q(6.0))
-    return lo, hi
+    zero = case.out_q[1] if case.dtype == "int8" else 0
+    return activation_range(case.act, case.out_q[0], zero, np.dtype(case.dtype))
 
 
 def scalar(case: Case, x: Array, single: bool = False) -> Array:
@@ -290,7 +274,7 @@ def scalar(case: Case, x: Array, single: bool = False) -> Array:
         real = float(np.float32(case.in_q[0])) * scale / float(np.float32(case.out_q[0]))
         m, shift = quantize_multiplier(real, single)
         if wide:
-            out = mbqm64(acc, m, shift)
+            out = mbqm_64(acc, m, shift)
         else:
             out = mbqm(acc, m, shift, single) + (case.out_q[1] if int8 else 0)
         y[key] = min(max(out, lo), hi)
