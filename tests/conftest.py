@@ -13,13 +13,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from _flatbuffer import Flat, repack_with_flatbuffers
+from _scripts import load_script
 
 from tflitekit import Model, runtimes
 from tflitekit.testing import build_runnable_model, build_tiny_model
@@ -147,18 +146,7 @@ def corpus_paths() -> list[Path]:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_convert_xcore() -> ModuleType:
-    """scripts/convert_xcore.py as a module (importing it needs only the standard library)."""
-    spec = importlib.util.spec_from_file_location("convert_xcore",
-                                                  REPO / "scripts" / "convert_xcore.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["convert_xcore"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-convert_xcore = _load_convert_xcore()
+convert_xcore = load_script("convert_xcore")
 
 #: The models the ``xcore_models`` fixture converts: the script's own, and two more whose
 #: operators xcore-opt rewrites differently.

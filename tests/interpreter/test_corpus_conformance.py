@@ -25,11 +25,11 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 import tflitekit
 from tflitekit import Interpreter, Model, UnsupportedOperatorError, runtimes
@@ -42,18 +42,7 @@ RTOL = 1e-5
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_script() -> ModuleType:
-    """scripts/make_keras_models.py as a module (importing it does not import TensorFlow)."""
-    path = REPO / "scripts" / "make_keras_models.py"
-    spec = importlib.util.spec_from_file_location("make_keras_models", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_keras_models"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-keras_script = _load_script()
+keras_script = load_script("make_keras_models")  # importing it does not import TensorFlow
 
 
 # ------------------------------------------------------------------------------------------------

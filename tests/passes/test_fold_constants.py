@@ -239,29 +239,6 @@ def test_strided_slice_offset_matches_litert(
                     out(data.dtype), StridedSliceOptions(offset=True), runtimes=LITERT)
 
 
-@pytest.mark.parametrize(("begin", "end", "strides", "options", "message"), [
-    ([6], [6], [1], StridedSliceOptions(shrink_axis_mask=1), "outside a dimension of 6"),
-    ([1], [0], [-1], StridedSliceOptions(shrink_axis_mask=1), "negative stride"),
-    ([0], [1], [0], StridedSliceOptions(), "a stride is 0"),
-    ([0, 0], [1, 1], [1, 1], StridedSliceOptions(ellipsis_mask=3), "several bits"),
-    ([0], [1], [1], StridedSliceOptions(new_axis_mask=2), "bits past the 1 slice entries"),
-    ([0, 0], [1, 1], [1, 1], StridedSliceOptions(), "2 slice entries with"),
-    ([4], [3], [1], StridedSliceOptions(offset=True), "forward slices inside the input"),
-    ([0], [3], [1], StridedSliceOptions(offset=True, begin_mask=1), "without masks"),
-], ids=["shrink-outside", "shrink-backward", "stride-0", "two-ellipses", "mask-past-spec",
-        "spec-too-long", "offset-outside", "offset-mask"])
-def test_strided_slice_refuses_what_runtimes_reject_or_misread(
-        begin: list[int], end: list[int], strides: list[int], options: StridedSliceOptions,
-        message: str) -> None:
-    """Runtimes reject these, write nothing, crash (LiteRT with ``offset`` outside the input)
-    or read mask bits past the slice spec."""
-    x = const("x", np.arange(6, dtype=np.int32))
-    spec = [const(n, v, np.int32) for n, v in (("b", begin), ("e", end), ("s", strides))]
-    op = Operator(B.STRIDED_SLICE, [x, *spec], [out("int32")], options)
-    with pytest.raises(UnsupportedOperatorError, match=message):
-        evaluate(op)
-
-
 @pytest.mark.litert
 @pytest.mark.tflm
 @QUICK
