@@ -123,9 +123,11 @@ class Fused:
 
     @staticmethod
     def of(offset: IntArray, multiplier: IntArray, shift: IntArray, zero: int,
-           rounding: Rounding, tile: int) -> Fused | None:
+           rounding: Rounding, tile: int, low: int | None = None) -> Fused | None:
         """The fused stage, or None when a channel shifts left (then the step-by-step path
-        runs)."""
+        runs). The sign fix-up of double rounding is left out when the clamp starts at the zero
+        point or above (ReLU): it only lowers results that are at most 0 before the zero point is
+        added, which the clamp raises to ``low`` with or without it."""
         if (shift > 0).any():
             return None
         single = rounding == "single"
@@ -138,6 +140,8 @@ class Fused:
         else:
             rounder = [(((1 << e) >> 1) << 31) + (folded << (31 + e)) for e in right]
             threshold, carry = rounder, [(1 << 31) if e > 0 else 0 for e in right]
+            if low is not None and low >= zero:
+                threshold = carry = None
             rounder = [r + (1 << 30) for r in rounder]
         constant = [int(o) * int(m) + r for o, m, r in zip(offset, multiplier, rounder,
                                                             strict=True)]
@@ -393,7 +397,7 @@ def _integer_stage(node: Node, spec: Spec, activation: int, quantized_bias_type:
     zero = y.zero_value if int8 else 0
     wraps = bound >= INT32
     fused = None if wide or wraps else Fused.of(offset, multiplier, shift, zero, node.rounding,
-                                                width)
+                                                width, low)
     output = Output(np.tile(offset, width), scaling, fused, wide, wraps, zero, low, high,
                     y.dtype)
     return Finish(output, None, None, None, np.float32(0), np.float32(0), fill)
