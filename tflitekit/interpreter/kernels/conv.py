@@ -427,8 +427,9 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
             p.finish(sums, arrays, None, None, out[part], scratch)
         return [out.reshape(*lead, oh, ow, cout)]
     taps = p.taps
-    padded = (x.shape[1] + sum(p.win.before) + sum(p.win.after)) * (x.shape[2] + 8) * cout
-    temp = (padded + 3 * oh * ow * cout) * taps.itemsize
+    (top, left), (bottom, right) = p.win.before, p.win.after
+    padded = (x.shape[1] + top + bottom) * (x.shape[2] + left + right) * cout
+    temp = (2 * padded + 3 * oh * ow * cout) * taps.itemsize  # padded, phases, sums
     for part in _chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
         sums = _depthwise_sums(p, taps, q, fill, scratch)
