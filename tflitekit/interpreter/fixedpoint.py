@@ -58,17 +58,24 @@ def _i64(x: ArrayLike) -> IntArray:
 def round_half_away(x: ArrayLike) -> npt.NDArray[Any]:
     """C's ``round``: halves away from zero (numpy's ``round`` goes to even); keeps the dtype.
 
-    Exact for every float: float32 and float16 add the half in float64, where the sum is
-    exact; float64 computes the fraction ``x - trunc(x)`` without rounding. (``floor(|x| +
+    Exact for every float: float32 and float16 round to even and move the exact halves;
+    float64 computes the fraction ``x - trunc(x)`` without rounding. (``floor(|x| +
     0.5)`` in the input's own type rounds the sum: 0.49999997f gave 1, 8388609f gave 8388610.)
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         return x
-    if x.dtype.itemsize <= 4:  # x + 0.5 is exact in float64 for every float32 or float16 x
-        wide = x.astype(np.float64)
-        wide += np.copysign(0.5, wide)
-        return np.trunc(wide, out=wide).astype(x.dtype)
+    if x.dtype.itemsize <= 4:
+        # rint (halves to even) is exact, and so is x - rint(x) below 2^23 (above, x is whole):
+        # only the rare exact halves need moving away from zero
+        nearest = np.asarray(np.rint(x))
+        with np.errstate(invalid="ignore"):  # inf - inf
+            diff = np.asarray(x - nearest)
+        halves = np.flatnonzero(np.abs(diff, out=diff) == x.dtype.type(0.5))
+        if halves.size:
+            flat = nearest.reshape(-1)
+            flat[halves] = np.trunc(x.reshape(-1)[halves]) + np.sign(x.reshape(-1)[halves])
+        return nearest
     whole = np.trunc(x)
     with np.errstate(invalid="ignore"):  # inf - inf: infinities stay as they are
         away = np.abs(x - whole) >= x.dtype.type(0.5)
