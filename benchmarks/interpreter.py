@@ -23,7 +23,8 @@ b. **Single sample.** The best of ``--single-runs`` timed runs of one sample, fo
 Peak memory of tflitekit's batch run is measured with ``tracemalloc`` (numpy reports its
 allocations there) in a run of its own, after the timed one, and compared with the batch's live
 set: the largest, over the operators, of the bytes of the tensors alive across that operator
-(inputs read, outputs written, values kept for later operators) times the chunk size.
+(inputs read, outputs written, values kept for later operators) times the chunk size, and
+with what keeping every tensor of every sample would take.
 
 Targets: batch at least 5x faster than the TFLite Micro loop on every model (single-threaded),
 single sample at most 3x TFLite Micro's time, peak at most 3x the live set.
@@ -166,6 +167,7 @@ def bench_model(path: Path, samples: int, single_runs: int, threads: int,
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     live = live_set_bytes(interp) * min(CHUNK, samples)
+    everything = sum(_nbytes(t) for t in interp.graph.tensors if not t.is_constant) * samples
 
     with ThreadPoolExecutor(threads) as pool:
         threaded_time, threaded_out = timed(
@@ -197,6 +199,7 @@ def bench_model(path: Path, samples: int, single_runs: int, threads: int,
         "batch_speedup_vs_tflm_threads": times["tflm"] / times["tflitekit_threads"],
         "single_seconds": single, "single_ratio_vs_tflm": single["tflitekit"] / single["tflm"],
         "peak_bytes": peak, "live_set_bytes": live, "peak_over_live_set": peak / live,
+        "all_tensors_of_all_samples_bytes": everything,
         "bit_exact_with_tflm": exact, "max_abs_diff_vs_litert_optimized": litert_diff,
     }
     log(f"{path.stem}: batch of {samples}: tflitekit {times['tflitekit']:.2f} s, "
@@ -208,7 +211,8 @@ def bench_model(path: Path, samples: int, single_runs: int, threads: int,
         f"TFLM {single['tflm'] * 1e3:.2f} ms ({result['single_ratio_vs_tflm']:.2f}x), "
         f"LiteRT {single['litert'] * 1e3:.2f} ms")
     log(f"  peak memory {peak / 2**20:.1f} MiB; live set of a {min(CHUNK, samples)}-sample "
-        f"chunk {live / 2**20:.1f} MiB ({result['peak_over_live_set']:.2f}x)")
+        f"chunk {live / 2**20:.1f} MiB ({result['peak_over_live_set']:.2f}x); every tensor of "
+        f"every sample would be {everything / 2**20:.0f} MiB")
     log(f"  outputs: {'bit-exact with' if exact else 'DIFFERENT from'} TFLM; LiteRT optimized "
         f"kernels differ by at most {litert_diff}")
     return result
