@@ -66,6 +66,9 @@ def test_run_text_shows_a_table_and_the_plan(capsys: pytest.CaptureFixture[str],
     assert code == 0
     assert "2 FULLY_CONNECTED" in out and "placement:" in out
     assert out.rstrip().endswith("4 operators: 4 on reference")
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["operator", "tensor"])
+    assert lines[header + 2].split()[:5] == ["0", "CONV_2D", "conv/y", "INT8", "1x1x4x4x3"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -126,3 +129,5 @@ def test_compare_shows_where_the_runtimes_part(capsys: pytest.CaptureFixture[str
     assert ("first difference: operator 2 (FULLY_CONNECTED) -> 'fc/y': 1 of 15 elements "
             "differ, by at most 1") in out
     assert "93.33%" in out  # 14 of 15 identical
+    fc_row = next(line for line in out.splitlines() if "fc/y" in line)
+    assert fc_row.split() == ["2", "FULLY_CONNECTED", "fc/y", "INT8", "1", "93.33%"]

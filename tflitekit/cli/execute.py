@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from typing import Any
 
 import numpy as np
@@ -17,13 +18,14 @@ from ..runtimes import random_samples
 from ..serde.files import refuse_overwrite, write_atomically
 from ._common import Subparsers, add_command, check_file, load_model, print_json
 from ._progress import progress_bar
-from ._table import Column, table
+from ._table import Column, abbreviations, table
 
 __all__ = ["register"]
 
 Array = np.ndarray
 _CHUNK = 256  # samples per interpreter call when a progress bar is shown
 _SHOWN_VALUES = 16  # outputs up to this many elements per sample are printed in full
+_OTHER_COLUMNS = 64  # room the columns beside a tensor's name take, at most
 
 
 def register(sub: Subparsers) -> None:
@@ -185,9 +187,11 @@ def _number(x: float) -> float | int:
 def _print(report: dict[str, Any], interpreter: Interpreter | None) -> None:
     print(f"{report['model']}: {report['samples']} sample(s) ({report['input']}), "
           f"{report['rounding']} rounding")
+    items = report.get("tensors", report["outputs"])
+    short = _short_names([item["name"] for item in items])
     rows = []
-    for item in report.get("tensors", report["outputs"]):
-        rows.append([item.get("producer", ""), item["name"], item["dtype"],
+    for item in items:
+        rows.append([item.get("producer", ""), short[item["name"]], item["dtype"],
                      "x".join(map(str, item["shape"])), str(item.get("min", "")),
                      str(item.get("max", "")), f"{item['mean']:.4g}" if "mean" in item else ""])
     columns = [Column("operator"), Column("tensor"), Column("type"), Column("shape"),
@@ -195,7 +199,7 @@ def _print(report: dict[str, Any], interpreter: Interpreter | None) -> None:
     if "tensors" not in report:
         columns, rows = columns[1:], [r[1:] for r in rows]
         print("outputs:")
-    print(table(columns, rows))
+    print("\n".join(table(columns, rows)))
     for item in report["outputs"]:
         if "values" in item:
             print(f"{item['name']}: {item['values']}")
@@ -221,11 +225,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _print_agreement(path: str, agreement: Agreement) -> None:
     against = {"tflm": "TFLite Micro", "litert": "LiteRT (reference kernels)"}[agreement.against]
     print(f"{path}: tflitekit vs {against}, {agreement.samples} sample(s)")
-    rows = [["" if t.operator is None else str(t.operator), t.opcode, t.tensor, t.dtype,
+    short = _short_names([t.tensor for t in agreement.tensors])
+    rows = [["" if t.operator is None else str(t.operator), t.opcode, short[t.tensor], t.dtype,
              f"{t.max_abs_diff:.6g}", f"{100 * t.identical_share:.2f}%"]
             for t in agreement.tensors]
-    print(table([Column("#", right=True), Column("operator"), Column("tensor"), Column("type"),
-                 Column("max |diff|", right=True), Column("identical", right=True)], rows))
+    print("\n".join(table([Column("#", right=True), Column("operator"), Column("tensor"),
+                           Column("type"), Column("max |diff|", right=True),
+                           Column("identical", right=True)], rows)))
     first = agreement.first_difference
     if first is None:
         print(f"all {len(agreement.tensors)} tensors are bit-identical")
@@ -234,3 +240,10 @@ def _print_agreement(path: str, agreement: Agreement) -> None:
         print(f"first difference: {where} ({first.opcode}) -> {first.tensor!r}: "
               f"{first.elements - first.identical} of {first.elements} elements differ, "
               f"by at most {first.max_abs_diff:.6g}")
+
+
+def _short_names(names: list[str]) -> dict[str, str]:
+    """Tensor names shortened to fit the terminal beside the other columns (different names
+    stay different)."""
+    room = max(24, shutil.get_terminal_size().columns - _OTHER_COLUMNS)
+    return abbreviations(names, room)
