@@ -27,7 +27,7 @@ from _scalar import activation_range, mbqm, mbqm_64, quantize_multiplier, round_
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError, load
 from tflitekit.interpreter import Interpreter
 from tflitekit.interpreter.fixedpoint import multiply_by_quantized_multiplier, quantize_multipliers
-from tflitekit.interpreter.kernels._conv_stages import Fused, Scaling, Scratch
+from tflitekit.interpreter.kernels._conv_stages import Fused, Real, Scaling, Scratch
 from tflitekit.options import (
     ActivationFunctionType,
     BuiltinOperator,
@@ -513,6 +513,53 @@ def test_fast_output_stages_equal_fixedpoint(rounding: str) -> None:
             raw + np.tile(offset, 2), np.tile(multiplier[small], 2), np.tile(shift[small], 2),
             rounding) + zero
         np.testing.assert_array_equal(fused(raw.astype(np.int64), Scratch()), expected)
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_float64_output_stage_equals_fixedpoint(rounding: str) -> None:
+    """The float64 output stage of int8 outputs gives fixedpoint's values (+ zero point, clamped)
+    for every sum up to the bound: per-channel multipliers whose integers stay below 2^53 (the
+    direct form), small ones whose results step once over the bound (the step form), zero points
+    folded or not (a channel shifting past 2^-22), clamps below the zero point (double
+    rounding's sign fix-up) and at it; refused where a channel steps more than once."""
+    rng = np.random.default_rng(21)
+    bound = 1 << 16
+    reals = np.concatenate([rng.uniform(2.0**-12, 1, 3), rng.uniform(1, 2, 4) * 2.0**-18,
+                            [2.0**-10, 2.0**-18, 2.0**-30]])
+    multiplier, shift = quantize_multipliers(reals, rounding)
+    channels = reals.size
+    offset = rng.integers(-(2**20), 2**20, channels)
+    edges = np.array([-bound, -bound + 1, -1, 0, 1, bound - 1, bound])
+    for dtype in (np.int32, np.float32, np.float64):
+        sums = np.arange(-bound, bound + 1)[:, None] + np.zeros(2 * channels, np.int64)
+        if dtype != np.int32:  # beyond float32's integers in the direct form: edges and random
+            sums = np.concatenate([sums[::97], np.repeat(edges, 2 * channels).reshape(-1, 2 *
+                                                                                  channels)])
+        for zero, low in ((-128, -128), (-19, -128), (5, 5), (127, -128), (0, -128)):
+            fused = Fused.of(offset, multiplier, shift, zero, rounding, 2, low)
+            assert fused is not None
+            real = Real.of(fused, np.full(channels, bound))
+            assert real is not None
+            expected = multiply_by_quantized_multiplier(
+                sums + np.tile(offset, 2), np.tile(multiplier, 2), np.tile(shift, 2),
+                rounding) + zero
+            got = real(sums.astype(dtype), Scratch())
+            np.testing.assert_array_equal(np.clip(got, low, 127), np.clip(expected, low, 127))
+    # large sums in the direct form (up to 2^21 against multipliers near 2^31)
+    wide = rng.integers(-(2**21), 2**21, (2000, 2 * 3))
+    wide[:2] = [[-(2**21)] * 6, [2**21] * 6]
+    fused = Fused.of(offset[:3], multiplier[:3], shift[:3], -128, rounding, 2, -128)
+    assert fused is not None
+    real = Real.of(fused, np.full(3, 2**21))
+    assert real is not None
+    expected = multiply_by_quantized_multiplier(wide + np.tile(offset[:3], 2),
+                                                np.tile(multiplier[:3], 2), np.tile(shift[:3], 2),
+                                                rounding) - 128
+    np.testing.assert_array_equal(real(wide.astype(np.float64), Scratch()), expected)
+    # refused: a channel past 2^53 whose result takes more than two values over the bound
+    fused = Fused.of(offset[3:4], multiplier[3:4], shift[3:4], -128, rounding, 1, -128)
+    assert fused is not None
+    assert Real.of(fused, np.array([1 << 20])) is None
 
 
 def test_zero_and_constant_hybrid_inputs() -> None:

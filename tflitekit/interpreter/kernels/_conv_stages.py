@@ -4,7 +4,8 @@ them (TFLite Micro's PopulateConvolutionQuantizationParams; LiteRT's hybrid arit
 
 Per-channel constants are tiled over whole output rows (width * channels), so numpy's inner
 loops run over rows rather than single pixels; the int32 output stage is restated in a few
-in-place passes (:class:`Scaling`, :class:`Fused`), which the tests hold equal to
+in-place passes (:class:`Scaling`, :class:`Fused`, and for int8 outputs, :class:`Real` in
+float64 where it is provably exact), which the tests hold equal to
 :mod:`~tflitekit.interpreter.fixedpoint`.
 """
 
@@ -24,10 +25,13 @@ from ..kernel import activation_range, expect_types, float_activation, unsupport
 from ..node import Array, Node, Operand, Rounding
 from ._hybrid import quantize_asymmetric, quantize_symmetric
 
-__all__ = ["INT32", "Finish", "Fused", "Scaling", "Scratch", "Spec", "abs_sum", "output_stage"]
+__all__ = ["INT32", "Finish", "Fused", "Real", "Scaling", "Scratch", "Spec", "abs_sum",
+           "output_stage"]
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 INT32 = 1 << 31
+EXACT64 = 1 << 53  # integers below this are exact in float64
 
 
 class Scratch:
@@ -171,12 +175,104 @@ class Fused:
 
 
 @dataclass(frozen=True)
+class Real:
+    """:class:`Fused` (and its zero point) in float64, which vectorises better than int64:
+    ``floor(sums * m + c)``, less ``carry`` where ``sums * m + c < threshold``. Exact per channel
+    in one of two forms (:meth:`of` proves which, else the layer keeps :class:`Fused`):
+
+    - *direct*: Fused's integers times ``2^-total``, when every integer it forms for sums up to
+      the bound stays below 2^53: then every product, sum and comparison is exact, so is the
+      scaling by a power of two and the floor;
+    - *steps*: Fused's result is non-decreasing in the sum (the sign fix-up only lowers values
+      below its threshold); where it takes at most two values over the bound (channels with
+      large shifts), ``floor(sums * 2^-u + c)`` with ``2^u`` above the range of the sums and
+      ``c`` putting the step where Fused's is, every value exact below 2^53.
+    """
+
+    multiplier: FloatArray
+    constant: FloatArray
+    threshold: FloatArray | None
+    carry: FloatArray | None
+
+    @staticmethod
+    def of(fused: Fused, bound: IntArray) -> Real | None:
+        """The float64 form of ``fused`` for sums at most ``bound[c]`` in magnitude in channel
+        ``c`` (``fused``'s constants are tiled over rows of ``bound.size`` channels), or None
+        when some channel has no exact form."""
+        n = bound.size
+        fix = None
+        if fused.threshold is not None and fused.carry is not None:
+            fix = fused.threshold, fused.carry
+        rows = []
+        for c in range(n):
+            row = _real_channel(int(bound[c]), int(fused.multiplier[c]), int(fused.constant[c]),
+                                None if fix is None else int(fix[0][c]),
+                                0 if fix is None else int(fix[1][c]), int(fused.total[c]),
+                                fused.zero)
+            if row is None:
+                return None
+            rows.append(row)
+        columns = np.array(rows, np.float64).T
+        tiled = [np.tile(v, fused.multiplier.size // n) for v in columns]
+        if fix is None:
+            return Real(tiled[0], tiled[1], None, None)
+        return Real(*tiled)
+
+    def __call__(self, sums: Array, scratch: Scratch) -> FloatArray:
+        """The output values (before the clamp) of the raw sums, whole integers in float64."""
+        acc: FloatArray = scratch.take("real", sums.shape, np.float64)
+        np.multiply(sums, self.multiplier, out=acc, dtype=np.float64)
+        acc += self.constant
+        if self.threshold is not None and self.carry is not None:
+            below = scratch.take("below", sums.shape, np.bool_)
+            fix = scratch.take("fix", sums.shape, np.float64)
+            np.less(acc, self.threshold, out=below)
+            np.multiply(below, self.carry, out=fix)
+            acc -= fix
+        return np.floor(acc, out=acc)
+
+
+def _real_channel(bound: int, multiplier: int, constant: int, threshold: int | None,
+                  carry: int, total: int, zero: int
+                  ) -> tuple[float, float, float, float] | None:
+    """One channel of :class:`Real`: ``(m, c, threshold, carry)``, or None."""
+    constant += zero << total
+    if threshold is not None:
+        threshold += zero << total
+    if (bound * multiplier + abs(constant) + carry < EXACT64
+            and (threshold is None or abs(threshold) < EXACT64)):
+        return (math.ldexp(multiplier, -total), math.ldexp(constant, -total),
+                math.ldexp(threshold or 0, -total), math.ldexp(carry, -total))
+
+    def fused(s: int) -> int:
+        acc = s * multiplier + constant
+        if threshold is not None and acc < threshold:
+            acc -= carry
+        return acc >> total
+
+    low, high = fused(-bound), fused(bound)
+    if low == high:
+        return 0.0, float(high), -math.inf, 0.0
+    if high - low > 1:
+        return None
+    first, last = -bound, bound  # fused(first) == low, fused(last) == high
+    while last - first > 1:
+        middle = (first + last) // 2
+        first, last = (middle, last) if fused(middle) == low else (first, middle)
+    u = (2 * bound).bit_length() + 1  # 2^u > 2 * bound >= the distance of any sum to the step
+    if abs(high << u) + abs(last) + bound >= EXACT64:
+        return None
+    return math.ldexp(1, -u), math.ldexp((high << u) - last, -u), -math.inf, 0.0
+
+
+@dataclass(frozen=True)
 class Output:
     """The integer output stage: raw sums (+ per-channel offset) -> output values."""
 
     offset: IntArray  # per channel: the bias minus the folded input zero point
     scaling: Scaling
     fused: Fused | None  # when the int32 accumulator cannot wrap
+    real: Real | None  # int8 outputs, when float64 is provably exact
     wide: bool  # a 64-bit accumulator and MultiplyByQuantizedMultiplier
     wrap: bool  # the int32 accumulator may wrap
     zero: int
@@ -188,7 +284,10 @@ class Output:
         """Write the outputs of ``sums`` to ``out`` (both shaped (..., width, channels): the
         per-channel constants are tiled over whole output rows)."""
         rows = sums.reshape(-1, self.offset.size)
-        if self.fused is not None:
+        acc: Array
+        if self.real is not None:
+            acc = self.real(rows, scratch)
+        elif self.fused is not None:
             acc = self.fused(rows, scratch)
         else:
             acc = rows.astype(np.int64)
@@ -398,7 +497,12 @@ def _integer_stage(node: Node, spec: Spec, activation: int, quantized_bias_type:
     wraps = bound >= INT32
     fused = None if wide or wraps else Fused.of(offset, multiplier, shift, zero, node.rounding,
                                                 width, low)
-    output = Output(np.tile(offset, width), scaling, fused, wide, wraps, zero, low, high,
+    # int8 sums: Σ w * x over inputs in [-128, 128) (padded with the zero point), or, where the
+    # zero point is not folded (TRANSPOSE_CONV), Σ w * (x - zp) with |x - zp| <= 255
+    largest = 128 if spec.folds_zero else 255
+    real = None if fused is None or not int8 else Real.of(fused,
+                                                          largest * np.abs(rows).sum(axis=1))
+    output = Output(np.tile(offset, width), scaling, fused, real, wide, wraps, zero, low, high,
                     y.dtype)
     return Finish(output, None, None, None, np.float32(0), np.float32(0), fill)
 
