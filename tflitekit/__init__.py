@@ -1,12 +1,15 @@
-"""tflitekit: read, edit, validate, transform and save TensorFlow Lite models in pure Python.
+"""tflitekit: read, edit, validate, transform, run and save TensorFlow Lite models in pure
+Python.
 
 >>> import tflitekit
 >>> model = tflitekit.load("model.tflite")          # doctest: +SKIP
 >>> model.main.operators[0].opcode.name             # doctest: +SKIP
 'CONV_2D'
+>>> outputs = tflitekit.Interpreter(model).run([x])  # doctest: +SKIP (as TFLite Micro computes)
 
 The object model, the loader and the writer are imported with the package; the subpackages
-(``tflitekit.passes``, ``tflitekit.runtimes``, ``tflitekit.testing``, ...) load on first use.
+(``tflitekit.interpreter``, ``tflitekit.passes``, ``tflitekit.runtimes``, ...) and
+``tflitekit.Interpreter`` load on first use.
 """
 
 from __future__ import annotations
