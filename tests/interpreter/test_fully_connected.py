@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _harness import assert_matches, random_int, run, single_op
+from _harness import assert_matches, oracle, random_int, run, single_op
 from _scalar import (
     activation_range,
     float_activation_range,
@@ -23,6 +23,7 @@ from _scalar import (
 )
 
 from tflitekit import Interpreter, Model, Quantization, Tensor, UnsupportedOperatorError
+from tflitekit.interpreter.kernels import fully_connected as fc_module
 from tflitekit.options import ActivationFunctionType as Act
 from tflitekit.options import BatchMatMulOptions, FullyConnectedOptions, TensorType
 from tflitekit.options import BuiltinOperator as Op
@@ -52,6 +53,8 @@ def scalar_fc_float(model: Model, x: Array, w: Array | None = None) -> Array:
     units, depth = w.shape
     rows = x.reshape(-1, depth)
     lo, hi = float_activation_range(op.options.fused_activation_function)
+    big = float(np.finfo(f32).max)  # the widest range is float32's finite one
+    lo, hi = max(lo, -big), min(hi, big)
     out = []
     for r in range(rows.shape[0]):
         for c in range(units):
@@ -315,24 +318,115 @@ def batch_run(model: Model, *inputs: Array, **kwargs: Any) -> Array:
 # -- FULLY_CONNECTED, float32 ------------------------------------------------------------------
 
 
+ORACLES = [pytest.param("tflm", marks=pytest.mark.tflm),
+           pytest.param("litert", marks=pytest.mark.litert)]
+
+
+def spread_floats(rng: np.random.Generator, shape: Sequence[int]) -> Array:
+    """Normal values scaled by powers of two from 2^-12 to 2^12: float32 sums of them depend
+    on the order they are taken in."""
+    scale = np.exp2(rng.integers(-12, 13, shape)).astype(f32)
+    return (rng.standard_normal(shape).astype(f32) * scale).astype(f32)
+
+
+def fc_float_deep(rows: int, units: int, depth: int, *, bias: bool = True, act: int = Act.NONE,
+                  seed: int = 0) -> Model:
+    """A float FULLY_CONNECTED over ``rows`` rows of ``depth``, with spread weights and bias."""
+    rng = np.random.default_rng(seed)
+    w = Tensor.constant("w", spread_floats(rng, (units, depth)))
+    b = Tensor.constant("b", spread_floats(rng, (units,))) if bias else None
+    x, y = Tensor("x", (1, rows, depth), "float32"), Tensor("y", (1, rows, units), "float32")
+    opts = FullyConnectedOptions(fused_activation_function=act, keep_num_dims=True)
+    return single_op(Op.FULLY_CONNECTED, [x, w, b], [y], opts)
+
+
+DEEP = {"rows": (3, 7, 300), "one-sum": (1, 1, 300), "one-unit": (4, 1, 257)}
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_fc_float_scalar(shape: str, act: int, bias: bool) -> None:
     model = fc_float(shape, bias=bias, act=act)
     x = inputs_for(model, 3)
-    np.testing.assert_allclose(batch_run(model, x), per_sample(scalar_fc_float, model, x),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(batch_run(model, x), per_sample(scalar_fc_float, model, x))
 
 
-@pytest.mark.tflm
+@pytest.mark.parametrize("runtime", ORACLES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("bias", [True, False])
-def test_fc_float_tflm(shape: str, act: int, bias: bool) -> None:
+def test_fc_float_oracle(runtime: str, shape: str, act: int, bias: bool) -> None:
     model = fc_float(shape, bias=bias, act=act, seed=2)
     for x in inputs_for(model, 4, seed=3):
-        assert_matches(model, [x], rtol=1e-5)
+        assert_matches(model, [x], runtime)
+
+
+@pytest.mark.parametrize("block", [5, 64, None], ids=["block-5", "block-64", "block-default"])
+@pytest.mark.parametrize("case", DEEP)
+@pytest.mark.parametrize("bias", [True, False])
+def test_fc_float_order_scalar(block: int | None, case: str, bias: bool,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long sums of values of many magnitudes, summed in blocks of depths or all at once."""
+    if block is not None:
+        monkeypatch.setattr(fc_module, "_FLOAT_BLOCK", block)
+    model = fc_float_deep(*DEEP[case], bias=bias)
+    x = spread_floats(np.random.default_rng(4), (3, 1, DEEP[case][0], DEEP[case][2]))
+    np.testing.assert_array_equal(batch_run(model, x), per_sample(scalar_fc_float, model, x))
+
+
+@pytest.mark.parametrize("runtime", ORACLES)
+@pytest.mark.parametrize("case", DEEP)
+@pytest.mark.parametrize("act", [Act.NONE, Act.RELU])
+def test_fc_float_order_oracle(runtime: str, case: str, act: int) -> None:
+    model = fc_float_deep(*DEEP[case], act=act, seed=5)
+    for x in spread_floats(np.random.default_rng(6), (3, 1, DEEP[case][0], DEEP[case][2])):
+        assert_matches(model, [x], runtime)
+
+
+def special_floats(act: int) -> tuple[Model, Array]:
+    """A float FULLY_CONNECTED whose inputs hold NaN, ±inf, ±0 and huge values (inf * 0, inf -
+    inf, overflow to inf), with a bias of -0.0 on one unit, and 5 samples for it."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((4, 6)).astype(f32)
+    w[1, 2] = np.inf
+    w[2, 0] = 0.0
+    w[3] = 3e38
+    b = rng.standard_normal(4).astype(f32)
+    b[0] = -0.0
+    x, y = Tensor("x", (1, 2, 6), "float32"), Tensor("y", (1, 2, 4), "float32")
+    opts = FullyConnectedOptions(fused_activation_function=act, keep_num_dims=True)
+    model = single_op(Op.FULLY_CONNECTED, [x, Tensor.constant("w", w), Tensor.constant("b", b)],
+                      [y], opts)
+    xs = rng.standard_normal((5, 1, 2, 6)).astype(f32)
+    xs[0] = 0.0
+    xs[1, 0, 0, 0] = np.nan
+    xs[2, 0, 0, 0] = np.inf
+    xs[2, 0, 1, 2] = -np.inf
+    xs[3, 0, 1, 2] = 0.0
+    xs[4, 0, 0] = 1e38
+    return model, xs
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_fc_float_specials_scalar(act: int) -> None:
+    model, x = special_floats(act)
+    with np.errstate(all="ignore"):
+        expected = per_sample(scalar_fc_float, model, x)
+    ours = batch_run(model, x)
+    assert np.isnan(ours).any()
+    np.testing.assert_array_equal(ours, expected)
+    assert np.array_equal(np.signbit(ours), np.signbit(expected))
+
+
+@pytest.mark.parametrize("runtime", ORACLES)
+@pytest.mark.parametrize("act", ACTS)
+def test_fc_float_specials_oracle(runtime: str, act: int) -> None:
+    model, x = special_floats(act)
+    for sample in x:
+        ours = assert_matches(model, [sample], runtime)[0]
+        theirs = oracle(model, [sample], runtime)[0]
+        assert np.array_equal(np.signbit(ours), np.signbit(theirs))
 
 
 # -- FULLY_CONNECTED, int8 and 16x8 ----------------------------------------------------------
@@ -566,7 +660,7 @@ def test_fc_computed_weights_scalar() -> None:
     fmodel = fc_float("2d", const_weights=False)
     xf, wf = inputs_for(fmodel, 3), rng.standard_normal((3, 5, 20)).astype(f32)
     expected = per_sample(lambda m, xs, ws: scalar_fc_float(m, xs, w=ws), fmodel, xf, wf)
-    np.testing.assert_allclose(batch_run(fmodel, xf, wf), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(batch_run(fmodel, xf, wf), expected)
 
 
 @pytest.mark.tflm
@@ -580,7 +674,7 @@ def test_fc_computed_weights_tflm(kind: str) -> None:
         model = fc_float("2d", const_weights=False, seed=18)
         w = rng.standard_normal((3, 5, 20)).astype(f32)
     for x, ws in zip(inputs_for(model, 3), w, strict=True):
-        assert_matches(model, [x, ws], rtol=None if kind == "int8" else 1e-5)
+        assert_matches(model, [x, ws])
 
 
 # -- BATCH_MATMUL ------------------------------------------------------------------------------
@@ -621,10 +715,7 @@ def test_bmm_scalar(dtype: str, shape: str, adj: tuple[bool, bool], const_b: boo
         bs = inputs_for(model, 2, seed=2, index=1)
         ours = batch_run(model, a, bs)
         expected = per_sample(scalar_bmm, model, a, bs)
-    if dtype == "float32":
-        np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
-    else:
-        assert np.array_equal(ours, expected)
+    np.testing.assert_array_equal(ours, expected)
 
 
 @pytest.mark.tflm
@@ -634,11 +725,10 @@ def test_bmm_scalar(dtype: str, shape: str, adj: tuple[bool, bool], const_b: boo
 @pytest.mark.parametrize("const_b", [False, True], ids=["b-input", "b-const"])
 def test_bmm_tflm(dtype: str, shape: str, adj: tuple[bool, bool], const_b: bool) -> None:
     model, _ = bmm_case(shape, dtype, *adj, const_b, seed=19)
-    rtol = 1e-5 if dtype == "float32" else None
     a = inputs_for(model, 2, seed=20)
     bs = None if const_b else inputs_for(model, 2, seed=21, index=1)
     for i in range(2):
-        assert_matches(model, [a[i]] if bs is None else [a[i], bs[i]], rtol=rtol)
+        assert_matches(model, [a[i]] if bs is None else [a[i], bs[i]])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8", "int16"])

@@ -3,10 +3,11 @@
 TFLite Micro's reference kernels (``fully_connected.cc``, ``batch_matmul.cc`` and the
 ``reference/fully_connected.h``, ``reference/batch_matmul.h`` loops they call):
 
-- float32: the sum of products, plus the bias, clamped to the fused activation. The sums are
-  taken in float64 and rounded to float32 (TFLite Micro sums in float32, in order): within
-  float32 rounding of TFLite Micro, and the same whatever the batch (BLAS may order a sum
-  differently for different batch sizes, which float64 absorbs).
+- float32: for every output, ``total = 0`` plus each product in turn along the depth, in
+  float32 (two roundings a step: x86 builds do not fuse them), then ``total + bias`` (0 without
+  one), clamped to the fused activation's range (``min(max(v, lo), hi)``, NaN passing through).
+  BATCH_MATMUL sums the same way, with no bias or activation. Taken as TFLite takes them, the
+  sums are bit-exact, and the same whatever the batch.
 - int8, and int16 activations with int8 weights ("16x8"): ``acc = Σ w (x - zp_x) + bias`` in
   the bias type's width (int32 wraps as two's complement, as TFLite Micro's code does in
   practice; 16x8 with an int64 bias, or none and ``quantized_bias_type`` not INT32, sums in
@@ -117,6 +118,33 @@ def _requantize(node: Node, real: Array, wide: bool, lo: int, hi: int) -> _Requa
     return _Requantize(multiplier, shift, wide, node.rounding, out.zero_value, lo, hi, out.dtype)
 
 
+_FLOAT_BLOCK = 1 << 18
+"""How many float32 products ``_float_matmul`` forms at once."""
+_FEW_SUMS = 128
+"""Below this many sums, ``_float_matmul`` adds a block's products with one accumulate."""
+
+
+def _float_matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` over stacks ``(.., M, K) @ (.., K, P)`` in float32, each sum taken as TFLite's
+    reference loops take it: from 0, adding the products one depth after another. (numpy's
+    ``add.reduce`` may sum pairwise, so rows of products are added one by one, or for few
+    sums, where that would be slow, with ``add.accumulate``, sequential by definition.)"""
+    lhs = np.ascontiguousarray(np.moveaxis(a.astype(np.float32, copy=False), -1, 0))[..., None]
+    rhs = np.moveaxis(b.astype(np.float32, copy=False), -2, 0)[..., None, :]
+    acc = np.zeros(np.broadcast_shapes(lhs.shape[1:], rhs.shape[1:]), np.float32)
+    step = max(1, _FLOAT_BLOCK // max(acc.size, 1))
+    with np.errstate(all="ignore"):
+        for k in range(0, lhs.shape[0], step):
+            products = lhs[k:k + step] * rhs[k:k + step]
+            if acc.size < _FEW_SUMS:
+                products[0] += acc
+                acc = np.add.accumulate(products, axis=0)[-1]
+            else:
+                for row in products:
+                    acc += row
+    return acc
+
+
 def _matmul(a: Array, b: Array) -> Array:
     """``a @ b`` over stacks ``(.., M, K) @ (.., K, P)``; one BLAS call when ``b`` is the same
     matrix for every stacked ``a``."""
@@ -203,7 +231,7 @@ def _prepare_fc(node: Node) -> _FC:
     if x.type == T.FLOAT32 and w.type == T.FLOAT32:
         expect_types(node, b, T.FLOAT32)
         lo, hi = float_activation(node, act)
-        return _FC("float", layout, np.float64, _const_weights(w, np.float64, False),
+        return _FC("float", layout, np.float32, _const_weights(w, np.float32, False),
                    _const_float_bias(b), lo=lo, hi=hi)
     expect_types(node, w, T.INT8)
     scales = _weight_scales(node, w, units)
@@ -295,8 +323,7 @@ def _run_fc(params: _FC, arrays: Sequence[Array | None]) -> list[Array]:
         weights = _fc_weights(w, params.dtype, params.kind != "float")
     bias = params.bias
     if params.kind == "float":
-        y = _matmul(x.astype(params.dtype), weights.matrix).astype(np.float32)
-        out = _float_output(params, y, b)
+        out = _float_output(params, _float_matmul(x, weights.matrix), b)
     elif params.kind == "integer":
         assert params.requantize is not None
         if bias is None:
@@ -372,7 +399,7 @@ def _prepare_bmm(node: Node) -> _BMM:
                           f"{[*batch, rows, cols]}")
     requantize = None
     zeros = (0, 0)
-    dtype: FloatType = np.float64
+    dtype: FloatType = np.float32
     if lhs.type != T.FLOAT32:
         for o in (lhs, rhs, out):
             if o.scale is None:
@@ -412,9 +439,10 @@ def _run_bmm(params: _BMM, arrays: Sequence[Array | None]) -> list[Array]:
     b = params.rhs
     if b is None:
         b = _operand(rhs, params.rank, params.adj_y, params.zeros[1], params.dtype)
-    y = _matmul(a, b)
-    out = (y.astype(np.float32) if params.requantize is None
-           else params.requantize(y.astype(np.int64)))
+    if params.requantize is None:
+        out = _float_matmul(a, b)
+    else:
+        out = params.requantize(_matmul(a, b).astype(np.int64))
     return [out.reshape(out.shape[0], *params.out_shape)]
 
 
