@@ -141,10 +141,14 @@ def activation_range(act: int, scale: float, zero: int, dtype: Any) -> tuple[int
     return lo, hi
 
 
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
 def float_activation_range(act: int) -> tuple[float, float]:
-    """CalculateActivationRange of float outputs."""
-    return {Act.RELU: (0.0, math.inf), Act.RELU6: (0.0, 6.0),
-            Act.RELU_N1_TO_1: (-1.0, 1.0)}.get(act, (-math.inf, math.inf))
+    """CalculateActivationRange of float outputs: the widest is float's finite range
+    (``std::numeric_limits<float>::lowest()`` to ``max()``)."""
+    return {Act.RELU: (0.0, FLT_MAX), Act.RELU6: (0.0, 6.0),
+            Act.RELU_N1_TO_1: (-1.0, 1.0)}.get(act, (-FLT_MAX, FLT_MAX))
 
 
 def calculate_input_radius(input_integer_bits: int, input_left_shift: int,

@@ -53,8 +53,6 @@ def scalar_fc_float(model: Model, x: Array, w: Array | None = None) -> Array:
     units, depth = w.shape
     rows = x.reshape(-1, depth)
     lo, hi = float_activation_range(op.options.fused_activation_function)
-    big = float(np.finfo(f32).max)  # the widest range is float32's finite one
-    lo, hi = max(lo, -big), min(hi, big)
     out = []
     for r in range(rows.shape[0]):
         for c in range(units):
