@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tflitekit import Model, UsageError
+from tflitekit import Model, TFLiteKitError, UsageError
 from tflitekit.crosscheck import Agreement, TensorAgreement, _agreement, crosscheck
 
 
@@ -46,3 +46,16 @@ def test_the_first_difference_is_the_first_inexact_tensor_in_execution_order() -
 def test_an_unknown_oracle_is_refused(runnable_model: Callable[[], Model]) -> None:
     with pytest.raises(UsageError, match="against must be 'tflm' or 'litert'"):
         crosscheck(runnable_model(), against="tflite")  # type: ignore[arg-type]
+
+
+def test_a_refusing_oracle_is_a_tflitekit_error_with_a_hint(
+        runnable_model: Callable[[], Model], monkeypatch: pytest.MonkeyPatch) -> None:
+    import tflitekit.crosscheck as module
+
+    def refuse(model: bytes, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
+        raise RuntimeError("TFLM failed to allocate tensors")
+
+    monkeypatch.setattr(module, "tflm_tensors", refuse)
+    with pytest.raises(TFLiteKitError, match="TFLite Micro cannot run the model: TFLM failed to "
+                                             "allocate tensors \\(LiteRT's reference kernels"):
+        crosscheck(runnable_model(), samples=2)

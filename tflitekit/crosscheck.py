@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import TFLiteKitError, UsageError
 from .interpreter import Interpreter, Progress, Rounding
 from .ir import Model, dtypes
 from .runtimes import litert_tensors, random_samples, tflm_tensors
@@ -22,6 +22,7 @@ __all__ = ["Agreement", "Oracle", "TensorAgreement", "crosscheck"]
 
 Array = np.ndarray
 Oracle = Literal["tflm", "litert"]
+_ORACLES = {"tflm": "TFLite Micro", "litert": "LiteRT"}
 """``tflm``: TensorFlow Lite Micro; ``litert``: LiteRT's reference kernels (``BUILTIN_REF``)."""
 
 
@@ -89,7 +90,13 @@ def crosscheck(model: Model, *, against: Oracle = "tflm", samples: int = 20, see
         for t, a in zip(model.main.inputs, random_samples(model, samples, seed), strict=True)]
     interpreter.run(arrays, keep=True, progress=progress)
     oracle = tflm_tensors if against == "tflm" else litert_tensors
-    theirs = oracle(model.to_bytes(), arrays)
+    try:
+        theirs = oracle(model.to_bytes(), arrays)
+    except (RuntimeError, ValueError) as exc:  # the runtime refuses the model
+        hint = (" (LiteRT's reference kernels run more models: against 'litert')"
+                if against == "tflm" else "")
+        raise TFLiteKitError(f"{_ORACLES[against]} cannot run the model: "
+                             f"{str(exc).strip()}{hint}") from exc
     index = {id(t): i for i, t in enumerate(model.main.tensors)}
     producers = {id(t): (i, op.opcode.name) for i, op in enumerate(interpreter.operators)
                  for t in op.outputs}
