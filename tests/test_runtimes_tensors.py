@@ -48,6 +48,10 @@ def test_tflm_tensors_stack_every_computed_tensor_over_the_samples(
         single = runtimes.tflm_tensors(data, [x[0][k : k + 1]])
         assert all(np.array_equal(single[i][0], v[k]) for i, v in tensors.items())
         assert all(v.shape[0] == 1 for v in single.values())
+    # The samples stacked on a new axis, (N, *shape), are the same N samples.
+    stacked = runtimes.tflm_tensors(data, [x[0][:, None]])
+    assert all(np.array_equal(stacked[i], v) for i, v in tensors.items())
+    assert np.array_equal(runtimes.run_tflm(data, [x[0][:, None]])[0], out)
 
 
 @pytest.mark.tflm

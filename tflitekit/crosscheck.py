@@ -85,9 +85,7 @@ def crosscheck(model: Model, *, against: Oracle = "tflm", samples: int = 20, see
     if against not in ("tflm", "litert"):
         raise UsageError(f"against must be 'tflm' or 'litert', not {against!r}")
     interpreter = Interpreter(model, rounding=rounding)
-    arrays = list(inputs) if inputs is not None else [
-        a.reshape(a.shape[0], *a.shape[2:]) if _has_unit_batch(t.shape) else a
-        for t, a in zip(model.main.inputs, random_samples(model, samples, seed), strict=True)]
+    arrays = list(inputs) if inputs is not None else random_samples(model, samples, seed)
     interpreter.run(arrays, keep=True, progress=progress)
     oracle = tflm_tensors if against == "tflm" else litert_tensors
     try:
@@ -109,10 +107,6 @@ def crosscheck(model: Model, *, against: Oracle = "tflm", samples: int = 20, see
         results.append(_agreement(operator, opcode, tensor.name or "", dtypes.name(tensor.dtype),
                                   ours, want))
     return Agreement(against, n, tuple(results))
-
-
-def _has_unit_batch(shape: tuple[int, ...] | None) -> bool:
-    return bool(shape) and shape is not None and shape[0] == 1
 
 
 def _agreement(operator: int | None, opcode: str, name: str, dtype: str, ours: Array,

@@ -263,25 +263,28 @@ def _tflm_io_counts(model: bytes) -> tuple[int, int]:
     return int(subgraph.InputsLength()), int(subgraph.OutputsLength())
 
 
-def _samples(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]) -> int:
-    """How many invocations the inputs need: 1, or their common batch when the model's is 1."""
-    if all(a.shape == s for s, a in zip(shapes, arrays, strict=True)):
-        return 1
-    batches = {a.shape[0] for a in arrays if a.ndim}
-    batch = batches.pop() if len(batches) == 1 else 0
-    splittable = all(
-        len(s) == a.ndim and len(s) > 0 and s[0] == 1 and a.shape[1:] == s[1:]
-        for s, a in zip(shapes, arrays, strict=True)
-    )
-    if not (batch and splittable):
+def _samples(shapes: Sequence[tuple[int, ...]], arrays: Sequence[Array]
+             ) -> tuple[int, list[Array]]:
+    """N, the number of invocations, and the inputs stacked per sample, ``(N, *shape)`` each.
+    An input may have the model's shape (N = 1), be such a stack, or carry N in place of the
+    model's dimension 0 of 1; all inputs must agree on N."""
+    if not arrays:
+        return 1, []
+    stacked = []
+    for s, a in zip(shapes, arrays, strict=True):
+        if a.shape == s:
+            stacked.append(a[None])
+        elif a.ndim == len(s) + 1 and a.shape[1:] == s:
+            stacked.append(a)
+        elif s and s[0] == 1 and a.ndim == len(s) and a.shape[1:] == s[1:]:
+            stacked.append(a.reshape(a.shape[0], *s))
+        else:
+            stacked = []
+            break
+    if not stacked or len({a.shape[0] for a in stacked}) != 1 or stacked[0].shape[0] < 1:
         got = [a.shape for a in arrays]
         raise TFLiteKitError(f"input shapes {got} do not match the model's {list(shapes)}")
-    return batch
-
-
-def _sample(arrays: Sequence[Array], batch: int, index: int) -> Iterator[Array]:
-    """The inputs of invocation ``index`` of ``batch``."""
-    return (a if batch == 1 else a[index : index + 1] for a in arrays)
+    return stacked[0].shape[0], stacked
 
 
 def _tflm_runs(model: bytes, inputs: Sequence[Array], arena_size: int | None,
@@ -294,12 +297,12 @@ def _tflm_runs(model: bytes, inputs: Sequence[Array], arena_size: int | None,
     shapes = [
         tuple(int(d) for d in interpreter.get_input_details(i)["shape"]) for i in range(n_inputs)
     ]
-    batch = _samples(shapes, arrays)
-    for sample in range(batch):
+    n, stacked = _samples(shapes, arrays)
+    for sample in range(n):
         if sample:
             interpreter.reset()
-        for i, array in enumerate(_sample(arrays, batch, sample)):
-            interpreter.set_input(array, i)
+        for i, array in enumerate(stacked):
+            interpreter.set_input(array[sample], i)
         interpreter.invoke()
         yield interpreter, n_outputs
 
@@ -309,10 +312,10 @@ def run_tflm(
 ) -> list[Array]:
     """Run ``model`` on TFLite Micro and return copies of its outputs, in output order.
 
-    TFLM cannot resize tensors, so when the model's batch is 1 and the inputs share a larger
-    batch ``n``, it is invoked ``n`` times (state reset in between) and the outputs are
-    concatenated along axis 0. Without ``arena_size`` the arena starts at max(8 MiB, 4x model
-    size) and doubles on allocation failure.
+    TFLM cannot resize tensors, so ``n`` samples (inputs stacked as ``(n, *shape)``, or
+    carrying ``n`` in place of the model's batch of 1) are ``n`` invocations (state reset in
+    between), whose outputs are concatenated along axis 0. Without ``arena_size`` the arena
+    starts at max(8 MiB, 4x model size) and doubles on allocation failure.
     """
     per_sample = [
         [np.array(interpreter.get_output(i)) for i in range(n_outputs)]
@@ -351,8 +354,8 @@ def tflm_tensors(
     :func:`computed_tensors`) to its values stacked over the samples, ``(N, *tensor.shape)``.
 
     TFLM runs with ``kPreserveAllTensors`` (every tensor keeps its own memory) one sample at a
-    time: the inputs either have the model's shapes (N = 1) or share a batch N where the
-    model's batch is 1, as for :func:`run_tflm`.
+    time: the inputs have the model's shapes (N = 1), or hold N samples as for
+    :func:`run_tflm`.
     """
     model = bytes(model)
     indices = computed_tensors(model)
@@ -374,12 +377,12 @@ def litert_tensors(model: bytes, inputs: Sequence[Array]) -> dict[int, Array]:
     interpreter = _litert(model, "BUILTIN_REF", preserve=True)
     details = interpreter.get_input_details()
     arrays = _check_count(len(details), inputs)
-    batch = _samples([tuple(int(d) for d in x["shape"]) for x in details], arrays)
+    n, stacked = _samples([tuple(int(d) for d in x["shape"]) for x in details], arrays)
     interpreter.allocate_tensors()
     per_sample = []
-    for sample in range(batch):
-        for detail, array in zip(details, _sample(arrays, batch, sample), strict=True):
-            interpreter.set_tensor(detail["index"], array)
+    for sample in range(n):
+        for detail, array in zip(details, stacked, strict=True):
+            interpreter.set_tensor(detail["index"], array[sample])
         interpreter.invoke()
         per_sample.append({i: np.array(interpreter.get_tensor(i)) for i in indices})
     return _stack(per_sample)
