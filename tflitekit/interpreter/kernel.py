@@ -31,7 +31,7 @@ from .fixedpoint import round_half_away
 from .node import Array, Node, Operand
 
 __all__ = ["Kernel", "Registry", "UnaryParams", "activation_range", "expect_types",
-           "float_activation", "options", "run_unary", "unary", "unsupported"]
+           "float_activation", "options", "refusal", "run_unary", "unary", "unsupported"]
 
 T = TypeVar("T", bound=Table)
 
@@ -49,8 +49,14 @@ Registry = Mapping[BuiltinOperator, Kernel]
 
 
 def unsupported(node: Node, why: str) -> NoReturn:
-    """Refuse ``node`` in ``prepare``, saying why."""
+    """Refuse ``node`` in ``prepare``, saying why (the message names the node first)."""
     raise UnsupportedOperatorError(f"{node.where or node.name}: {why}")
+
+
+def refusal(exc: UnsupportedOperatorError, node: Node) -> str:
+    """Why ``node`` was refused, without the node's name that :func:`unsupported` puts first
+    (for messages that name the operator themselves)."""
+    return str(exc).removeprefix(f"{node.where or node.name}: ")
 
 
 def options(node: Node, kind: type[T]) -> T:

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import TFLiteKitError, UnsupportedOperatorError, UsageError
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from .backend import Backend, Placement, Plan, Prepared, ReferenceBackend
+from .kernel import refusal
 from .node import Array, Node, Rounding, describe
 
 __all__ = ["Interpreter", "Progress"]
@@ -55,6 +56,10 @@ class Interpreter:
                            if t is not None and t.is_constant}
         self._constants.update((id(t), _constant(t)) for t in self.graph.outputs
                                if t.is_constant)
+        # every value of a run, in the order a kept chunk returns them after the outputs
+        values = [id(t) for t in self.graph.inputs] + list(self._constants)
+        values += [id(t) for op in self.operators for t in op.outputs]
+        self._values: tuple[int, ...] = tuple(dict.fromkeys(values))
         self._kept: dict[int, Array] = {}
         self._kept_n = 0
 
@@ -94,7 +99,7 @@ class Interpreter:
                 try:
                     taken = backend.prepare(node)
                 except UnsupportedOperatorError as exc:
-                    declined.append((backend.name, _reason(str(exc), node)))
+                    declined.append((backend.name, refusal(exc, node)))
                     continue
                 placements.append(Placement(i, node.name, backend.name, tuple(declined)))
                 prepared.append(taken)
@@ -167,9 +172,8 @@ class Interpreter:
                 progress(stop, n)
         count = len(self.graph.outputs)
         if keep:
-            order = self._kept_order()
             self._kept = {key: self._join(key, [c[count + i] for c in chunks])
-                          for i, key in enumerate(order)}
+                          for i, key in enumerate(self._values)}
         outputs = [self._join(id(t), [c[i] for c in chunks])
                    for i, t in enumerate(self.graph.outputs)]
         return [self._unbatch(t, out, n, forms) for t, out in zip(self.graph.outputs, outputs,
@@ -235,19 +239,13 @@ class Interpreter:
             return array.reshape(n, *shape[1:])
         return array
 
-    def _kept_order(self) -> list[int]:
-        """The tensors a kept chunk returns after the outputs: every value of the run."""
-        keys = [id(t) for t in self.graph.inputs] + list(self._constants)
-        keys += [id(t) for op in self.operators for t in op.outputs]
-        return list(dict.fromkeys(keys))
-
     def _chunk(self, inputs: list[Array], n: int, keep: bool) -> list[Array]:
-        """One chunk's outputs, followed with ``keep`` by every value in :meth:`_kept_order`
-        (plain lists of arrays pickle across processes)."""
+        """One chunk's outputs, followed with ``keep`` by every value of the run in the order of
+        ``_values`` (plain lists of arrays pickle across processes)."""
         values = self._invoke(inputs, n, keep)
         results = [values[id(t)] for t in self.graph.outputs]
         if keep:
-            results += [values[key] for key in self._kept_order()]
+            results += [values[key] for key in self._values]
         return results
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -336,12 +334,6 @@ def _rebuild_default(data: bytes, rounding: Rounding) -> Interpreter:
     from ..serde import load
 
     return Interpreter(load(data), rounding=rounding)
-
-
-def _reason(message: str, node: Node) -> str:
-    """A decline message without the operator's name in front (the plan shows it)."""
-    prefix = f"{node.where or node.name}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 def _constant(tensor: Tensor) -> Array:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import TFLiteKitError, UnsupportedOperatorError
+from ..interpreter.kernel import refusal
 from ..interpreter.kernels import KERNELS
 from ..interpreter.node import SHAPE_ONLY, Array, describe
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
@@ -86,9 +87,7 @@ def evaluate(op: Operator) -> list[Array]:
     try:
         params = kernel.prepare(node)
     except UnsupportedOperatorError as exc:
-        prefix = f"{node.where}: "
-        message = str(exc)
-        raise UnsupportedOperatorError(message.removeprefix(prefix)) from None
+        raise UnsupportedOperatorError(refusal(exc, node)) from None
     results = kernel.run(params, [None if v is None else v[None] for v in values])
     return [r[0] for r in results]
 
