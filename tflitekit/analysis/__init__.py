@@ -7,26 +7,26 @@ renderers (the command line, plots, reports) take results, never models.
 from __future__ import annotations
 
 from .dump import dump
-from .jsonable import json_value, table_json
-from .metadata import MetadataEntry, decode_metadata
-from .summary import (
+from .info import (
     BufferStats,
     Digest,
-    ModelSummary,
+    ModelInfo,
     OperatorCodeSummary,
     OperatorSummary,
     SignatureSummary,
     SubgraphSummary,
     TensorRef,
     TensorSummary,
-    summarize,
+    info,
 )
+from .jsonable import json_value, table_json
+from .metadata import MetadataEntry, decode_metadata
 
 __all__ = [
     "BufferStats",
     "Digest",
     "MetadataEntry",
-    "ModelSummary",
+    "ModelInfo",
     "OperatorCodeSummary",
     "OperatorSummary",
     "SignatureSummary",
@@ -35,7 +35,7 @@ __all__ = [
     "TensorSummary",
     "decode_metadata",
     "dump",
+    "info",
     "json_value",
-    "summarize",
     "table_json",
 ]

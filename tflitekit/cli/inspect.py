@@ -11,14 +11,14 @@ from typing import Any
 
 from ..analysis import (
     MetadataEntry,
-    ModelSummary,
+    ModelInfo,
     SubgraphSummary,
     TensorRef,
     TensorSummary,
     dump,
-    summarize,
+    info,
 )
-from ..analysis.summary import short_value
+from ..analysis.info import short_value
 from ..validate import validate_report
 from ._common import Subparsers, add_command, check_file, load_model, num, plural, print_json
 from ._table import Cell, Column, abbreviations, table
@@ -31,17 +31,16 @@ _MIN_NAME_WIDTH = 12  # ... and shorter ones too where the terminal is narrow
 
 def register(sub: Subparsers) -> None:
     """Add the ``info``, ``dump`` and ``validate`` commands."""
-    info = add_command(sub, "info", _cmd_info,
-                       "summarise a model: inputs, outputs, operators, metadata",
-                       "Summarise a model: per subgraph its inputs, outputs and operators (with "
-                       "tensor indices); model-wide operator codes (unused ones flagged), "
-                       "buffers, integrity digest, metadata (Silicon Labs SL_PARAMSv1 and "
-                       "TensorFlow CONVERSION_METADATA decoded) and signatures. Text fits the "
-                       "terminal width.")
-    info.add_argument("model", metavar="MODEL", help="path of the .tflite file")
-    info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.add_argument("-w", "--wide", action="store_true",
-                      help="do not fit the terminal: full names, one line per operator")
+    info_cmd = add_command(
+        sub, "info", _cmd_info, "summarise a model: inputs, outputs, operators, metadata",
+        "Summarise a model: per subgraph its inputs, outputs and operators (with tensor indices); "
+        "model-wide operator codes (unused ones flagged), buffers, integrity digest, metadata "
+        "(Silicon Labs SL_PARAMSv1 and TensorFlow CONVERSION_METADATA decoded) and signatures. "
+        "Text fits the terminal width.")
+    info_cmd.add_argument("model", metavar="MODEL", help="path of the .tflite file")
+    info_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info_cmd.add_argument("-w", "--wide", action="store_true",
+                          help="do not fit the terminal: full names, one line per operator")
 
     dumped = add_command(sub, "dump", _cmd_dump, "print the whole model as JSON",
                          "Print every field of every table of the model as JSON. Buffers are "
@@ -68,7 +67,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    summary = summarize(load_model(args.model), args.model)
+    summary = info(load_model(args.model), args.model)
     if args.json:
         print_json(summary.to_json())
     else:
@@ -100,7 +99,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 # -- rendering info --------------------------------------------------------------------------------
 
 
-def info_text(info: ModelSummary, *, width: int | None = None) -> str:
+def info_text(info: ModelInfo, *, width: int | None = None) -> str:
     """The summary as aligned text; with ``width`` names are shortened and long cells wrapped
     to fit that many columns, without it everything is shown in full."""
     names = _Names(info, width)
@@ -179,7 +178,7 @@ class _Names:
     """Tensor names as shown: shortened in the middle (distinct names stay distinct) unless the
     output is wide, and operands as ``#index name``."""
 
-    def __init__(self, info: ModelSummary, width: int | None) -> None:
+    def __init__(self, info: ModelInfo, width: int | None) -> None:
         self._short: dict[int, dict[str, str]] = {}
         for g in info.subgraphs:
             found = {t.name for t in (*g.inputs, *g.outputs)}
@@ -213,7 +212,7 @@ def _name_width(graph: SubgraphSummary, width: int) -> int:
     return max(_MIN_NAME_WIDTH, min(_NAME_WIDTH, room))
 
 
-def _digest_text(info: ModelSummary) -> str:
+def _digest_text(info: ModelInfo) -> str:
     if info.digest is None:
         return "-"
     if info.digest.present:

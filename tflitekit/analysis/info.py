@@ -17,9 +17,20 @@ from .dump import index_of
 from .jsonable import enum_value, json_value, table_json
 from .metadata import MetadataEntry, decode_metadata
 
-__all__ = ["BufferStats", "Digest", "ModelSummary", "OperatorCodeSummary", "OperatorSummary",
-           "SignatureSummary", "SubgraphSummary", "TensorRef", "TensorSummary", "options_text",
-           "short_value", "summarize"]
+__all__ = [
+    "BufferStats",
+    "Digest",
+    "ModelInfo",
+    "OperatorCodeSummary",
+    "OperatorSummary",
+    "SignatureSummary",
+    "SubgraphSummary",
+    "TensorRef",
+    "TensorSummary",
+    "info",
+    "options_text",
+    "short_value",
+]
 
 _ALWAYS_SHOWN = ("padding", "fused_activation_function")  # option fields shown even at default
 
@@ -161,7 +172,7 @@ class Digest:
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelInfo:
     """The ``info`` summary of a model (``file``, ``size`` and ``digest`` are None for a model
     that was not read from a file)."""
 
@@ -199,14 +210,14 @@ class ModelSummary:
         }
 
 
-def summarize(model: Model, path: str | os.PathLike[str] | None = None) -> ModelSummary:
+def info(model: Model, path: str | os.PathLike[str] | None = None) -> ModelInfo:
     """Summarize ``model``; ``path`` is the file it was loaded from (for its size and digest)."""
     num = Numbering(model)
     constant = {id(t.buffer): t.buffer.nbytes for t in model.tensors()
                 if t.buffer is not None and t.buffer.nbytes}
     uses = Counter(num.opcode(op) for op in model.operators())
     buffers = [b for b in num.buffers if b is not None]
-    return ModelSummary(
+    return ModelInfo(
         file=None if path is None else os.fspath(path),
         size=None if path is None else os.path.getsize(path),
         digest=None if path is None else _digest(path),

@@ -11,7 +11,7 @@ import pytest
 
 import tflitekit
 from tflitekit import Model, OperatorCode, Quantization, Tensor
-from tflitekit.analysis import decode_metadata, dump, summarize
+from tflitekit.analysis import decode_metadata, dump, info
 from tflitekit.analysis.size import encoded_size
 from tflitekit.options import BuiltinOperator
 from tflitekit.serde.numbering import Numbering
@@ -54,14 +54,14 @@ def test_summary_flags_unused_codes_and_reports_digest(tmp_path: Path) -> None:
     plain, signed = tmp_path / "plain.tflite", tmp_path / "signed.tflite"
     m.save(plain)
     m.save(signed, digest=True)
-    s = summarize(tflitekit.load(plain), plain)
+    s = info(tflitekit.load(plain), plain)
     assert [(c.name, c.uses) for c in s.operator_codes] == [("TANH", 0), ("ADD", 1), ("RELU", 1)]
     assert s.digest is not None and not s.digest.present
     assert s.to_json()["digest"] == {"present": False, "verified": False}
-    signed_summary = summarize(tflitekit.load(signed), signed)
+    signed_summary = info(tflitekit.load(signed), signed)
     assert signed_summary.to_json()["digest"] == {"present": True, "verified": True}
     assert signed_summary.size == os.path.getsize(signed)
-    assert summarize(m).file is None and summarize(m).digest is None
+    assert info(m).file is None and info(m).digest is None
     op = s.subgraphs[0].operators[0]
     assert [(r.index, r.name) for r in op.inputs if r is not None] == [(0, "x"), (1, "c")]
 
@@ -162,12 +162,12 @@ def test_corpus_metadata_decodes(corpus_paths: list[Path]) -> None:
     seen = 0
     for path in corpus_paths:
         model = tflitekit.load(path)
-        for m in summarize(model, path).metadata:
+        for m in info(model, path).metadata:
             if m.name in ("SL_PARAMSv1", "CONVERSION_METADATA"):
                 assert m.error is None and m.values, (path.name, m.error)
                 seen += 1
         if path.name == "keyword_spotting_on_off_v3.tflite":
-            params = next(m for m in summarize(model).metadata if m.name == "SL_PARAMSv1")
+            params = next(m for m in info(model).metadata if m.name == "SL_PARAMSv1")
             assert params.values["classes"] == ["on", "off", "_unknown_"]
             assert params.values["fe.sample_rate_hz"] == 16000
     assert seen >= 22
@@ -183,7 +183,7 @@ def test_quantization_summaries() -> None:
                     ("empty", Quantization()),
                     ("broken", Quantization(0.5, [1, 2]))]:
         g.add_input(Tensor(name, (1, 3), "int8", quantization=q))
-    got = {t.name: t.quantization for t in summarize(m).subgraphs[0].inputs}
+    got = {t.name: t.quantization for t in info(m).subgraphs[0].inputs}
     assert got == {"per_tensor": {"scale": 0.5, "zero_point": -3},
                    "per_channel": {"per_channel": 3, "quantized_dimension": 1},
                    "range": {"min": -1.0, "max": 2.0},
