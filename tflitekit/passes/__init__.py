@@ -17,6 +17,7 @@ from .pipelines import optimize, optimize_pipeline
 from .prune import Prune, prune
 from .randomize_weights import RandomizeWeights, randomize_weights
 from .rename_tensors import RenameTensors, rename_tensors
+from .reorder_for_memory import ReorderForMemory, reorder_for_memory
 from .rule import Rule, Skip, apply_rules
 from .set_batch_size import SetBatchSize, set_batch_size
 from .strip_float_io import StripFloatIO, strip_float_io
@@ -36,6 +37,7 @@ __all__ = [
     "Prune",
     "RandomizeWeights",
     "RenameTensors",
+    "ReorderForMemory",
     "Report",
     "Rule",
     "SetBatchSize",
@@ -52,6 +54,7 @@ __all__ = [
     "prune",
     "randomize_weights",
     "rename_tensors",
+    "reorder_for_memory",
     "set_batch_size",
     "strip_float_io",
     "strip_strings",
