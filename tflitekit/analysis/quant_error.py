@@ -344,8 +344,9 @@ def _error(role: Role, float_tensor: Tensor, quantized_tensor: Tensor, reference
     channels = steps = clipped = None
     if quantization is not None:
         scale, zero = quantization
-        with np.errstate(divide="ignore", invalid="ignore"):
-            steps = float((np.abs(error) / scale).max()) if error.size else 0.0
+        with np.errstate(divide="ignore"):  # a zero scale: any error is infinitely many steps
+            in_steps = np.where(error == 0.0, 0.0, np.abs(error) / scale)
+        steps = float(in_steps.max()) if error.size else 0.0
         clipped = _clipped(quantized_tensor, reference, scale, zero)
         q = quantized_tensor.quantization
         axis = 0 if q is None else q.quantized_dimension
@@ -362,6 +363,14 @@ def _error(role: Role, float_tensor: Tensor, quantized_tensor: Tensor, reference
         max_step_error=steps, clipped=clipped, channels=channels)
 
 
+def _comparable(float_tensor: Tensor, quantized_tensor: Tensor) -> bool:
+    """Whether a pair of tensors is measured: a float one and a twin of the same shape (no
+    shape is a scalar's)."""
+    dtype = float_tensor.numpy_dtype
+    return (dtype is not None and dtype.kind == "f"
+            and tuple(float_tensor.shape or ()) == tuple(quantized_tensor.shape or ()))
+
+
 def _bias_quantization(op: Operator, bias: Tensor) -> tuple[Array, Array] | None:
     """A bias's scale and zero point: its own, else the input's scale times the weights' (per
     channel) and zero."""
@@ -375,12 +384,12 @@ def _bias_quantization(op: Operator, bias: Tensor) -> tuple[Array, Array] | None
 
 
 def _constants(f: Operator, q: Operator) -> tuple[list[TensorError], list[TensorError]]:
-    """The weight and bias errors of a matched pair: operands both models hold as constants,
-    float in the float model, of the same shape."""
+    """The weight and bias errors of a matched pair: comparable operands both models hold as
+    constants."""
     weights, biases = [], []
     for tf, tq in zip(f.inputs, q.inputs, strict=False):
         if (tf is None or tq is None or not tf.is_constant or not tq.is_constant
-                or (tf.numpy_dtype or np.dtype(np.int8)).kind != "f" or tf.shape != tq.shape):
+                or not _comparable(tf, tq)):
             continue
         reference, value = np.asarray(tf.data, np.float64), np.asarray(tq.data)
         if tq.dtype in (dtypes.from_numpy(np.int32), dtypes.from_numpy(np.int64)):
@@ -524,10 +533,10 @@ def _fused(fs: list[Operator], pairs: list[tuple[Operator, Operator, Any]]
 
 def _activations(role: Role, pairs: Sequence[tuple[Tensor, Tensor]], float_run: Interpreter,
                  quantized_run: Interpreter) -> list[TensorError]:
-    """Errors of computed tensors (float in the float model, of the same shape) on the run."""
+    """Errors of comparable computed tensors on the run."""
     found = []
     for tf, tq in pairs:
-        if (tf.numpy_dtype or np.dtype(np.int8)).kind != "f" or tf.shape != tq.shape:
+        if not _comparable(tf, tq):
             continue
         reference = float_run.tensor(tf).astype(np.float64)
         found.append(_error(role, tf, tq, reference,
