@@ -154,6 +154,8 @@ def test_unknown_operators_and_shapes_cost_nothing() -> None:
     assert cost(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, [x], [y]) == (0, 0)  # not in the table
     assert operator_cost(Operator("MyCustomOp", [x], [y])) == Cost(0, 0)
     assert cost(Op.CONV_2D, [x, w((1, 1, 1, 1))], [y]) == (0, 0)  # rank too small
+    five = t((1, 2, 2, 2, 2))
+    assert cost(Op.CONV_2D, [five, w((1, 1, 1, 1))], [five]) == (0, 0)  # rank too large
     assert cost(Op.ADD, [t(None), x], [y]) == (0, 0)  # type: ignore[arg-type]  # no shape
     assert cost(Op.FULLY_CONNECTED, [x, None], [y]) == (0, 0)  # absent weights
     assert cost(Op.RELU, [x], []) == (0, 0)  # no output

@@ -83,12 +83,20 @@ def _dims(t: Tensor | None, rank: int = 0) -> tuple[int, ...]:
     return t.shape
 
 
+def _nhwc(t: Tensor | None) -> tuple[int, int, int, int]:
+    """The shape of a 4-D ``t``."""
+    n, h, w, c, *rest = _dims(t, 4)
+    if rest:
+        raise _Unknown
+    return n, h, w, c
+
+
 def _input(op: Operator, i: int) -> Tensor | None:
     return op.inputs[i] if i < len(op.inputs) else None
 
 
-def _output(op: Operator, i: int = 0) -> Tensor | None:
-    return op.outputs[i] if i < len(op.outputs) else None
+def _output(op: Operator) -> Tensor | None:
+    return op.outputs[0] if op.outputs else None
 
 
 def _inner(t: Tensor | None) -> int:
@@ -105,18 +113,18 @@ def _bias(op: Operator, slot: int, elements: int) -> int:
 
 def _conv(op: Operator) -> Cost:
     """MACs kh*kw*in_c*oh*ow*oc (filter [oc, kh, kw, in_c]); OPs 2*MACs + oh*ow*oc with a bias."""
-    _, _, _, in_c = _dims(_input(op, 0), 4)
-    _, kh, kw, _ = _dims(_input(op, 1), 4)
-    _, oh, ow, oc = _dims(_output(op), 4)
+    _, _, _, in_c = _nhwc(_input(op, 0))
+    _, kh, kw, _ = _nhwc(_input(op, 1))
+    _, oh, ow, oc = _nhwc(_output(op))
     macs = kh * kw * in_c * oh * ow * oc
     return Cost(macs, 2 * macs + _bias(op, 2, oh * ow * oc))
 
 
 def _depthwise(op: Operator) -> Cost:
     """MACs kh*kw*m*in_c*oh*ow (m = oc // in_c); OPs 2*MACs + m*in_c*oh*ow with a bias."""
-    _, _, _, in_c = _dims(_input(op, 0), 4)
-    _, kh, kw, _ = _dims(_input(op, 1), 4)
-    _, oh, ow, oc = _dims(_output(op), 4)
+    _, _, _, in_c = _nhwc(_input(op, 0))
+    _, kh, kw, _ = _nhwc(_input(op, 1))
+    _, oh, ow, oc = _nhwc(_output(op))
     channels = oc // in_c * in_c if in_c else 0
     macs = kh * kw * channels * oh * ow
     return Cost(macs, 2 * macs + _bias(op, 2, channels * oh * ow))
@@ -203,9 +211,9 @@ def _costless(op: Operator) -> Cost:
 def _transpose_conv(op: Operator) -> Cost:
     """MACs kh*kw*in_c*oh*ow*oc (MLTK's Keras Conv2DTranspose: per output element, so stride^2
     above the real work); OPs 2*MACs + oh*ow*oc with a bias (input 3)."""
-    _, _, _, in_c = _dims(_input(op, 2), 4)
-    _, kh, kw, _ = _dims(_input(op, 1), 4)
-    _, oh, ow, oc = _dims(_output(op), 4)
+    _, _, _, in_c = _nhwc(_input(op, 2))
+    _, kh, kw, _ = _nhwc(_input(op, 1))
+    _, oh, ow, oc = _nhwc(_output(op))
     macs = kh * kw * in_c * oh * ow * oc
     return Cost(macs, 2 * macs + _bias(op, 3, oh * ow * oc))
 
