@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -292,3 +293,11 @@ def test_to_json_is_strict_json() -> None:
     assert set(data) == {"samples", "inputs", "outputs", "layers", "unmatched", "inserted"}
     assert set(layer["weights"][0]) >= {"rel_error", "max_abs_error", "sqnr_db",
                                         "max_step_error", "clipped", "channels", "histogram"}
+
+
+def test_chunks_on_an_executor_give_the_same_report() -> None:
+    plain = quantization_error(_float_twin(), _quantized_twin(), samples=6, seed=2)
+    with ThreadPoolExecutor(2) as pool:
+        chunked = quantization_error(_float_twin(), _quantized_twin(), samples=6, seed=2,
+                                     batch_size=2, executor=pool)
+    assert chunked == plain and chunked.samples == 6

@@ -377,10 +377,10 @@ def _bias_quantization(op: Operator, bias: Tensor) -> tuple[Array, Array] | None
     found = _scales(bias, 1, batched=False)
     if found is not None:
         return found
-    parts = [_scales(t, 1, batched=False) if t is not None else None for t in op.inputs[:2]]
-    if parts[0] is None or parts[1] is None:
-        return None
-    return parts[0][0].reshape(-1) * parts[1][0].reshape(-1), np.zeros(1)
+    scales = [t.quantization.scale.astype(np.float64) for t in op.inputs[:2]
+              if t is not None and t.quantization is not None and t.quantization.is_quantized
+              and t.quantization.scale is not None]
+    return None if len(scales) != 2 else (scales[0] * scales[1], np.zeros(1))
 
 
 def _constants(f: Operator, q: Operator) -> tuple[list[TensorError], list[TensorError]]:
