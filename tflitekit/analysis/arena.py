@@ -29,7 +29,10 @@ Two builds, whose struct sizes differ:
 - ``"target32"``: a Cortex-M build (``arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb``, its default
   short enums; 4-byte pointers; no compression) of tflite-micro's sources at commit 90b983c
   (August 2026), with the plain ``MicroAllocator`` an application creates. Sizes are
-  ``sizeof``/``alignof`` of those sources compiled for that target. A model, not measured: both
+  ``sizeof``/``alignof`` of those sources compiled for that target (``_TARGET32`` lists them:
+  e.g. ``TfLiteEvalTensor`` 12, ``NodeAndRegistration`` 32, ``TfLiteTensor`` 32, ``OpDataConv``
+  56, ``SoftmaxParams`` 56 and 8-aligned for its double; short enums make
+  ``TfLiteFullyConnectedParams`` 5 bytes). A model, not measured: both
   assume the arena's end is 16-byte aligned. The wheel is two months newer than those sources;
   one host struct already differs from them (``TfLiteFullyConnectedParams``: 32 bytes, 8-aligned,
   with a pointer and a count after ``quantized_bias_type``, vs 16), so ``target32`` may lag the
@@ -44,10 +47,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tflitekit.ir import Model, Operator, Tensor, dtypes
-from tflitekit.options import BuiltinOperator as Op
-from tflitekit.options import TensorType
-from tflitekit.serde.numbering import Numbering
+from ..ir import Model, Operator, Tensor, dtypes
+from ..options import BuiltinOperator as Op
+from ..options import TensorType
+from ..serde.numbering import Numbering
+from .memory import memory
 
 Target = Literal["host", "target32"]
 TARGETS: tuple[Target, ...] = ("host", "target32")
@@ -99,6 +103,8 @@ _HOST = _Build(
         Op.CONCATENATION: ("TfLiteConcatenationParams", 8, 4),
         Op.LEAKY_RELU: ("TfLiteLeakyReluParams", 4, 4),
         Op.RESIZE_NEAREST_NEIGHBOR: ("TfLiteResizeNearestNeighborParams", 2, 1),
+        Op.RESIZE_BILINEAR: ("TfLiteResizeBilinearParams", 2, 1),
+        Op.TRANSPOSE_CONV: ("TfLiteTransposeConvParams", 20, 4),
     },
     op_data={
         Op.ADD: ("OpDataAdd", 60), Op.SUB: ("OpDataSub", 52), Op.MUL: ("OpDataMul", 36),
@@ -112,10 +118,10 @@ _HOST = _Build(
         Op.ELU: ("OpData (elu)", 256), Op.CONCATENATION: ("OpData (concatenation)", 80),
         **{op: ("OpDataReduce", 44) for op in _REDUCERS},
         Op.STRIDED_SLICE: ("StridedSliceParams", 84), Op.PAD: ("OpData (pad)", 56),
-        Op.PADV2: ("OpData (pad)", 56),
+        Op.PADV2: ("OpData (pad)", 56), Op.TRANSPOSE_CONV: ("OpData (transpose conv)", 88),
         **{op: ("", 0) for op in (Op.RESHAPE, Op.SHAPE, Op.PACK, Op.MAXIMUM, Op.MINIMUM,
                                    Op.EXP, Op.TRANSPOSE, Op.SQUEEZE,
-                                   Op.RESIZE_NEAREST_NEIGHBOR)},
+                                   Op.RESIZE_NEAREST_NEIGHBOR, Op.RESIZE_BILINEAR)},
     },
 )
 
@@ -131,12 +137,14 @@ _TARGET32 = _Build(
         Op.MUL: ("TfLiteMulParams", 1, 1),
         Op.FULLY_CONNECTED: ("TfLiteFullyConnectedParams", 5, 1),
         Op.SHAPE: ("TfLiteShapeParams", 1, 1),
+        Op.TRANSPOSE_CONV: ("TfLiteTransposeConvParams", 16, 4),
     },
     op_data={
         **_HOST.op_data,
         Op.CONV_2D: ("OpDataConv", 56), Op.DEPTHWISE_CONV_2D: ("OpDataConv", 56),
         Op.FULLY_CONNECTED: ("OpDataFullyConnected", 48), Op.SOFTMAX: ("SoftmaxParams", 56),
         Op.CONCATENATION: ("OpData (concatenation)", 24),
+        Op.TRANSPOSE_CONV: ("OpData (transpose conv)", 72),
     },
 )
 
@@ -202,7 +210,6 @@ def arena(model: Model, target: Target = "host", head: int | None = None) -> Are
         raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     build = _BUILDS[target]
     if head is None:
-        from tflitekit.analysis.memory import memory
         head = memory(model).arena_head_bytes
     tail = _Tail()
     unmodelled = _replay(model, build, tail)
@@ -352,6 +359,17 @@ def _fully_connected(op: Operator) -> tuple[list[tuple[str, int]], int]:
             ("per-channel output shifts", 4 * channels)], _int4_filter(op)
 
 
+def _transpose_conv(op: Operator) -> tuple[list[tuple[str, int]], int]:
+    """Inputs (output shape, filter, input, bias): multipliers and shifts per output channel; an
+    accumulator scratch when quantized, and a 64-bit copy of an int16 bias."""
+    x, bias = _input(op, 2), _input(op, 3)
+    dtype = x.dtype if x is not None else None
+    requests = int(dtype in (TensorType.INT8, TensorType.INT16))
+    if dtype == TensorType.INT16 and bias is not None and bias.dtype == TensorType.INT16:
+        requests += 1
+    return _channels(op, 0), requests
+
+
 def _softmax(op: Operator) -> tuple[list[tuple[str, int]], int]:
     x = _input(op, 0)
     if x is not None and x.dtype == TensorType.INT16:
@@ -371,6 +389,7 @@ def _reduce(op: Operator) -> tuple[list[tuple[str, int]], int]:
 _PREPARE: dict[Op, Callable[[Operator], tuple[list[tuple[str, int]], int]]] = {
     Op.CONV_2D: _conv, Op.DEPTHWISE_CONV_2D: _depthwise,
     Op.FULLY_CONNECTED: _fully_connected, Op.SOFTMAX: _softmax,
+    Op.TRANSPOSE_CONV: _transpose_conv,
     **{op: _reduce for op in _REDUCERS},
 }
 
