@@ -47,8 +47,8 @@ SAMPLES = 16
 
 def _mltk(stem: str, corpus_paths: list[Path]) -> tuple[Model, Model]:
     found = {p.name: p for p in corpus_paths}
-    return (tflitekit.load(found[f"{stem}.float32.tflite"]),
-            tflitekit.load(found[f"{stem}.tflite"]))
+    return (tflitekit.load(found[f"{stem}.float32.tflite"].read_bytes()),
+            tflitekit.load(found[f"{stem}.tflite"].read_bytes()))
 
 
 def _keras(name: str) -> tuple[Model, Model]:
@@ -59,7 +59,7 @@ def _keras(name: str) -> tuple[Model, Model]:
     if missing:
         pytest.skip(f"no {missing} in {directory}: make them with scripts/make_keras_models.py "
                     "(needs TensorFlow; the converter refuses some variants)")
-    return tflitekit.load(paths[0]), tflitekit.load(paths[1])
+    return tflitekit.load(paths[0].read_bytes()), tflitekit.load(paths[1].read_bytes())
 
 
 def _normal(model: Model, seed: int) -> list[np.ndarray]:

@@ -344,7 +344,7 @@ def _error(role: Role, float_tensor: Tensor, quantized_tensor: Tensor, reference
     channels = steps = clipped = None
     if quantization is not None:
         scale, zero = quantization
-        with np.errstate(divide="ignore"):  # a zero scale: any error is infinitely many steps
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero scale: inf steps (or 0)
             in_steps = np.where(error == 0.0, 0.0, np.abs(error) / scale)
         steps = float(in_steps.max()) if error.size else 0.0
         clipped = _clipped(quantized_tensor, reference, scale, zero)
