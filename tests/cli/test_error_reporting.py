@@ -19,6 +19,8 @@ ARGV: dict[str, list[str]] = {
     "info": ["MODEL"],
     "dump": ["MODEL"],
     "validate": ["MODEL"],
+    "summary": ["MODEL"],
+    "memory": ["MODEL", "--reorder", "OUT"],
     "run": ["MODEL"],
     "compare": ["MODEL"],
     "strip-float-io": ["MODEL", "OUT"],

@@ -13,11 +13,15 @@ from ..errors import TFLiteKitError
 from ..ir import Model, Operator, Quantization, Subgraph, Tensor
 from ..serde.digest import TRAILER_MAGIC, TRAILER_SIZE
 from ..serde.numbering import Numbering
+from .arena import TARGETS, arena
+from .costs import operator_cost
 from .dump import index_of
 from .jsonable import enum_value, json_value, table_json
+from .memory import memory
 from .metadata import MetadataEntry, decode_metadata
 
 __all__ = [
+    "Budget",
     "BufferStats",
     "Digest",
     "ModelInfo",
@@ -172,6 +176,25 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What the main subgraph costs (see :func:`tflitekit.analysis.summary.summary`): MACs and
+    OPs by MLTK's conventions, TensorFlow Lite Micro's arena head and its arena totals for the
+    64-bit host build and a 32-bit target. ``problem`` says why they could not be computed
+    (then the numbers are None)."""
+
+    total_macs: int | None
+    total_ops: int | None
+    arena_head_bytes: int | None
+    arena_total_bytes: dict[str, int] | None
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total_macs": self.total_macs, "total_ops": self.total_ops,
+                "arena_head_bytes": self.arena_head_bytes,
+                "arena_total_bytes": self.arena_total_bytes, "problem": self.problem}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """The ``info`` summary of a model (``file``, ``size`` and ``digest`` are None for a model
     that was not read from a file)."""
@@ -186,6 +209,7 @@ class ModelInfo:
     metadata: tuple[MetadataEntry, ...]
     signature_defs: tuple[SignatureSummary, ...]
     subgraphs: tuple[SubgraphSummary, ...]
+    budget: Budget
 
     @property
     def tensor_count(self) -> int:
@@ -207,6 +231,7 @@ class ModelInfo:
             "metadata": [m.to_json() for m in self.metadata],
             "signature_defs": [s.to_json() for s in self.signature_defs],
             "subgraphs": [g.to_json() for g in self.subgraphs],
+            "budget": self.budget.to_json(),
         }
 
 
@@ -240,7 +265,20 @@ def info(model: Model, path: str | os.PathLike[str] | None = None) -> ModelInfo:
                       for n, t in s.outputs.items()))
             for s in model.signature_defs),
         subgraphs=tuple(_subgraph(g, i, num) for i, g in enumerate(model.subgraphs)),
+        budget=_budget(model),
     )
+
+
+def _budget(model: Model) -> Budget:
+    if not model.subgraphs:
+        return Budget(None, None, None, None, "the model has no subgraph")
+    try:
+        costs = [operator_cost(op) for op in model.subgraphs[0].operators]
+        head = memory(model).arena_head_bytes
+        totals: dict[str, int] = {t: arena(model, t, head=head).total_bytes for t in TARGETS}
+    except TFLiteKitError as exc:  # a model TFLite Micro could not plan (e.g. unknown shapes)
+        return Budget(None, None, None, None, str(exc))
+    return Budget(sum(c.macs for c in costs), sum(c.ops for c in costs), head, totals)
 
 
 def _digest(path: str | os.PathLike[str]) -> Digest:

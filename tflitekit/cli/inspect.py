@@ -18,7 +18,7 @@ from ..analysis import (
     dump,
     info,
 )
-from ..analysis.info import short_value
+from ..analysis.info import Budget, short_value
 from ..validate import validate_report
 from ._common import Subparsers, add_command, check_file, load_model, num, plural, print_json
 from ._table import Cell, Column, abbreviations, table
@@ -116,7 +116,8 @@ def info_text(info: ModelInfo, *, width: int | None = None) -> str:
              ("operators", str(info.operator_count)),
              ("buffers", f"{buffers.count} ({buffers.non_empty} with data, "
                          f"{num(buffers.total_bytes)} bytes; constants "
-                         f"{num(buffers.constant_bytes)} bytes)")]
+                         f"{num(buffers.constant_bytes)} bytes)"),
+             *_budget_facts(info.budget)]
     lines = table([Column(""), Column("", sep=" ")], facts, indent="", width=width)[1:]
 
     unused = sum(1 for c in info.operator_codes if not c.uses)
@@ -172,6 +173,20 @@ def info_text(info: ModelInfo, *, width: int | None = None) -> str:
                              tuple(op.options_text.split(" ")))
                             for op in g.operators], indent="    ", width=width, spill=True)
     return "\n".join(lines)
+
+
+def _budget_facts(budget: Budget) -> list[tuple[str, Cell]]:
+    if budget.problem is not None:
+        return [("costs", f"not computed: {budget.problem}")]
+    assert budget.total_macs is not None and budget.total_ops is not None
+    assert budget.arena_head_bytes is not None and budget.arena_total_bytes is not None
+    totals = budget.arena_total_bytes
+    return [("compute", f"{num(budget.total_macs)} MACs, {num(budget.total_ops)} OPs "
+                        "(subgraph 0, MLTK's conventions)"),
+            ("TFLM arena", tuple(f"head {num(budget.arena_head_bytes)} bytes; total "
+                                 f"{num(totals['host'])} bytes on the 64-bit host build, "
+                                 f"{num(totals['target32'])} on a 32-bit target "
+                                 "(tflitekit summary / memory for more)".split(" ")))]
 
 
 class _Names:

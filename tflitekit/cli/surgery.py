@@ -24,6 +24,7 @@ from ..passes import (
     Prune,
     RandomizeWeights,
     RenameTensors,
+    ReorderForMemory,
     SetBatchSize,
     StripFloatIO,
     StripStrings,
@@ -104,6 +105,11 @@ PASSES: dict[str, PassEntry] = {
                                    _randomizing),
     "rename-tensors": PassEntry("rename tensors (--rename OLD=NEW, repeatable)", ("rename",),
                                 _renaming),
+    "reorder-for-memory": PassEntry(
+        "order operators for the smallest TFLite Micro arena head (--time-limit S)",
+        ("time_limit",),
+        lambda a: ReorderForMemory() if a.time_limit is None
+        else ReorderForMemory(time_limit=a.time_limit)),
     "set-batch-size": PassEntry("set the batch dimension of the inputs (--batch-size N)",
                                 ("batch_size",), _batch),
     "strip-float-io": PassEntry(
@@ -157,6 +163,8 @@ def register(sub: Subparsers) -> None:
     run.add_argument("--batch-size", type=_positive, metavar="N",
                      help="set-batch-size: the new batch size")
     run.add_argument("--seed", type=int, help="randomize-weights: the seed (default 0)")
+    run.add_argument("--time-limit", type=float, metavar="SECONDS",
+                     help="reorder-for-memory: time bound of the order search (default 10)")
     run.add_argument("--rename", action="append", metavar="OLD=NEW",
                      help="rename-tensors: rename tensor OLD to NEW (repeatable)")
     run.add_argument("--keep-io-names", action="store_true",

@@ -1,0 +1,76 @@
+"""The ``summary`` and ``memory`` commands, and the budget lines of ``info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _cli import run, run_json
+from _memory_models import two_branches
+
+from tflitekit import load
+from tflitekit.analysis import arena, memory
+
+
+@pytest.fixture
+def branchy(tmp_path: Path) -> Path:
+    path = tmp_path / "branchy.tflite"
+    two_branches().save(path)
+    return path
+
+
+def test_summary_json(capsys: pytest.CaptureFixture[str], branchy: Path) -> None:
+    out = run_json(capsys, "summary", branchy)
+    model = load(branchy)
+    assert (out["total_macs"], out["total_ops"]) == (2432, 5004)
+    assert out["rom"]["file_bytes"] == branchy.stat().st_size
+    assert out["ram"]["arena_head_bytes"] == memory(model).arena_head_bytes
+    assert out["ram"]["arena_total_bytes"] == arena(model, "host").total_bytes
+    assert out["ram"]["arena_target"] == "host"
+    assert len(out["layers"]) == 5
+    out = run_json(capsys, "summary", branchy, "--target", "target32")
+    assert out["ram"]["arena_total_bytes"] == arena(model, "target32").total_bytes
+
+
+def test_summary_text(capsys: pytest.CaptureFixture[str], branchy: Path) -> None:
+    code, out, err = run(capsys, "summary", branchy)
+    assert code == 0 and err == ""
+    assert "total: 2,432 MACs (2.432 k), 5,004 OPs (5.004 k)" in out
+    head = memory(load(branchy)).arena_head_bytes
+    assert "arena head (GreedyMemoryPlanner)" in out and f"{head:,} bytes" in out
+    assert out.count("FULLY_CONNECTED") == 4
+
+
+def test_memory_reorder(capsys: pytest.CaptureFixture[str], branchy: Path,
+                        tmp_path: Path) -> None:
+    """two_branches saved in a bad order: --reorder writes the order with the lower head."""
+    before = memory(load(branchy))
+    out_path = tmp_path / "reordered.tflite"
+    out = run_json(capsys, "memory", branchy, "--reorder", out_path)
+    after = memory(load(out_path))
+    assert out["arena_head_bytes"] == before.arena_head_bytes
+    assert out["reordered"]["arena_head_bytes"] == after.arena_head_bytes
+    assert out["reordered"]["saving_bytes"] == before.arena_head_bytes - after.arena_head_bytes
+    assert after.arena_head_bytes < before.arena_head_bytes
+    assert len(out["allocations"]) == 6 and out["timeline"]
+
+
+def test_memory_text(capsys: pytest.CaptureFixture[str], branchy: Path) -> None:
+    code, out, _ = run(capsys, "memory", branchy)
+    assert code == 0
+    m = memory(load(branchy))
+    assert f"arena head {m.arena_head_bytes:,} bytes" in out
+    assert "#4 ADD" in out
+
+
+def test_memory_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], branchy: Path) -> None:
+    data = branchy.read_bytes()
+    code, _, err = run(capsys, "memory", branchy, "--reorder", branchy)
+    assert code == 1 and "refusing to overwrite" in err and len(err.splitlines()) == 1
+    assert branchy.read_bytes() == data
+
+
+def test_info_shows_the_budget(capsys: pytest.CaptureFixture[str], branchy: Path) -> None:
+    code, out, _ = run(capsys, "info", branchy)
+    assert code == 0 and "2,432 MACs, 5,004 OPs" in out
+    assert run_json(capsys, "info", branchy)["budget"]["total_ops"] == 5004

@@ -1,0 +1,163 @@
+"""Analysis commands: ``summary`` (layers, MACs/OPs, ROM, RAM) and ``memory`` (TFLite Micro's
+arena plan, the live-memory timeline, and a memory-minimising operator order)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from ..analysis.arena import TARGETS
+from ..analysis.layers import Layer, Operand
+from ..analysis.memory import Memory, memory
+from ..analysis.summary import Summary, summary
+from ..passes.reorder_for_memory import ReorderForMemory
+from ..serde.files import refuse_overwrite
+from ._common import Subparsers, add_command, load_model, num, print_json, shown
+from ._table import Column, abbreviations, table
+
+__all__ = ["register", "summary_text"]
+
+_BUILDS = {"host": "64-bit host (tflite-micro wheel, as measured)",
+           "target32": "32-bit target (modelled)"}
+
+
+def register(sub: Subparsers) -> None:
+    """Add the ``summary`` and ``memory`` commands."""
+    cmd = add_command(
+        sub, "summary", _cmd_summary, "layers with MACs/OPs, ROM and RAM (the TFLM arena)",
+        "Summarise what the model costs on a microcontroller: per layer its operator, options "
+        "(as Silicon Labs MLTK prints them), output, MACs and OPs (MLTK's conventions), weight "
+        "and activation bytes; the totals; ROM (file, weights, metadata, flatbuffer overhead); "
+        "RAM under TensorFlow Lite Micro: activations with no reuse, the peak live set, the "
+        "arena head its GreedyMemoryPlanner allocates and the whole arena (head and persistent "
+        "tail) for the 64-bit host build and a 32-bit target.")
+    cmd.add_argument("model", metavar="MODEL", help="path of the .tflite file")
+    cmd.add_argument("--target", choices=TARGETS, default="host",
+                     help="the build whose arena total is ram.arena_total_bytes in --json "
+                          "(default host; both are shown and given)")
+    cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    mem = add_command(
+        sub, "memory", _cmd_memory, "TFLM arena plan, live-memory timeline, best order",
+        "Show how TensorFlow Lite Micro lays out the model's activations: every planned "
+        "buffer with its lifetime (in operator steps) and offset from its GreedyMemoryPlanner, "
+        "and the bytes alive at each operator. --reorder OUT searches the valid operator orders "
+        "for the one with the smallest arena head and writes the reordered model to OUT.")
+    mem.add_argument("model", metavar="MODEL", help="path of the .tflite file")
+    mem.add_argument("--reorder", metavar="OUT",
+                     help="write the model with the operator order that needs the smallest "
+                          "arena head to OUT")
+    mem.add_argument("--overwrite", action="store_true",
+                     help="allow OUT to be the same file as MODEL")
+    mem.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                     help="time bound of the order search per subgraph (default 10 s)")
+    mem.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    result = summary(load_model(args.model), args.model, target=args.target)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(summary_text(result, width=shutil.get_terminal_size().columns))
+    return 0
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    if args.reorder is not None and not args.overwrite:
+        refuse_overwrite(args.model, args.reorder, advice="pass --overwrite to replace it")
+    model = load_model(args.model)
+    before = memory(model)
+    out: dict[str, object] = {"file": args.model, **before.to_json()}
+    lines = [memory_text(before, width=shutil.get_terminal_size().columns)]
+    if args.reorder is not None:
+        result = ReorderForMemory(time_limit=args.time_limit)(model)
+        model.save(args.reorder, overwrite=True)
+        after = memory(model)
+        out["reordered"] = {"file": args.reorder, "changes": list(result.changes),
+                            "skipped": list(result.skipped),
+                            "arena_head_bytes": after.arena_head_bytes,
+                            "peak_live_bytes": after.peak_live_bytes,
+                            "saving_bytes": before.arena_head_bytes - after.arena_head_bytes}
+        lines.append("")
+        lines.extend(f"reorder: {line}" for line in (*result.changes, *result.skipped))
+        lines.append(f"wrote {args.reorder}: arena head {num(before.arena_head_bytes)} -> "
+                     f"{num(after.arena_head_bytes)} bytes")
+    if args.json:
+        print_json(out)
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def summary_text(result: Summary, *, width: int | None = None) -> str:
+    """The summary as the terminal shows it: a table of layers, then totals, ROM and RAM."""
+    names = abbreviations((o.name or "" for layer in result.layers for o in layer.outputs), 32)
+    rows = [_row(layer, names) for layer in result.layers]
+    lines = [f"{shown(result.file)}" if result.file is not None else "model",
+             *table([Column("#", right=True), Column("operator"), Column("options", sep=" "),
+                    Column("output"), Column("MACs", right=True), Column("OPs", right=True),
+                    Column("weights", right=True), Column("activations", right=True)],
+                   rows, width=width),
+             f"total: {num(result.total_macs)} MACs ({_k(result.total_macs)}), "
+             f"{num(result.total_ops)} OPs ({_k(result.total_ops)})"]
+    r = result.rom
+    lines.append(f"ROM: {num(r.file_bytes)} bytes = weights {num(r.weights_bytes)} + metadata "
+                 f"{num(r.metadata_bytes)} + unreferenced buffers {num(r.unreferenced_bytes)} + "
+                 f"flatbuffer overhead {num(r.flatbuffer_overhead_bytes)} (of which "
+                 f"quantization vectors {num(r.quantization_bytes)})")
+    m = result.memory
+    ram: list[tuple[str, int, str]] = [
+        ("no reuse (every activation at once)", m.no_reuse_bytes, ""),
+        ("peak live set", m.peak_live_bytes, ""),
+        ("arena head (GreedyMemoryPlanner)", m.arena_head_bytes, ""),
+        *((f"arena total, {_BUILDS[a.target]}", a.total_bytes,
+           f" = head + persistent tail {num(a.tail_bytes)}") for a in result.arenas)]
+    label = max(len(r[0]) for r in ram)
+    lines.append("RAM (TensorFlow Lite Micro, the model's operator order):")
+    lines += [f"  {what:<{label}}  {num(n):>9} bytes{more}" for what, n, more in ram]
+    return "\n".join(lines)
+
+
+def memory_text(result: Memory, *, width: int | None = None) -> str:
+    """The plan: every buffer with lifetime and offset, then the live bytes per step."""
+    names = abbreviations((a.name for a in result.allocations), 40)
+    plan = table(
+        [Column("buffer"), Column("bytes", right=True), Column("aligned", right=True),
+         Column("lives", right=True), Column("offset", right=True)],
+        [(names[a.name], num(a.bytes), num(a.aligned_bytes), f"{a.first}..{a.last}",
+          num(a.offset)) for a in result.allocations], width=width)
+    steps = table(
+        [Column("step", right=True), Column("operator"), Column("live", right=True),
+         Column("extent", right=True), Column("buffers alive")],
+        [(str(s.time), "-" if s.opcode is None else f"#{s.operator} {s.opcode}",
+          num(s.live_bytes), num(s.extent),
+          tuple(names[result.allocations[k].name] for k in s.allocations))
+         for s in result.timeline], width=width)
+    return "\n".join([
+        "planned buffers (TensorFlow Lite Micro's GreedyMemoryPlanner; sizes aligned to 16):",
+        *plan, "", "live memory per step (extent: the highest planned byte in use):", *steps, "",
+        f"no reuse {num(result.no_reuse_bytes)} bytes, peak live set "
+        f"{num(result.peak_live_bytes)} bytes, arena head {num(result.arena_head_bytes)} bytes"])
+
+
+def _row(layer: Layer, names: dict[str, str]) -> tuple[str, ...]:
+    return (str(layer.index), f"{layer.opcode} v{layer.version}", layer.options,
+            ", ".join(_operand(o, names) for o in layer.outputs), num(layer.macs),
+            num(layer.ops), num(layer.weight_bytes), num(layer.activation_bytes))
+
+
+def _operand(o: Operand, names: dict[str, str]) -> str:
+    shape = "?" if o.shape is None else "x".join(map(str, o.shape))
+    return f"{names.get(o.name or '', o.name or '-')} {o.dtype.lower()}[{shape}]"
+
+
+def _k(n: int) -> str:
+    """A count as MLTK prints it: thousands with three decimals (``680.012 k``)."""
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.3f} {unit}"
+    return str(n)
