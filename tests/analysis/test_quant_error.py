@@ -1,16 +1,5 @@
-"""The quantization error report on builder-made twins, against errors computed by hand.
-
-The twins: ``x (1, 2) -> FULLY_CONNECTED -> y (1, 2)`` [``-> RELU``], float32, and int8 with
-the input at scale 0.1, weights per channel at scales (0.01, 0.02), biases at 0.1 times those,
-and the output at scale 0.25:
-
-    W_f = [[1.004, -0.5], [0.3, 0.612]]   W_q = [[100, -50], [15, 31]]   (real 1.00 ... 0.62)
-    b_f = [0.0134, -0.5]                  b_q = [13, -250]               (real 0.013, -0.5)
-
-On x = [0.3, -0.2] (exact at scale 0.1) the float output is y_f = [0.4146, -0.5324]; the
-quantized accumulator is [0.413, -0.534] in real terms, which the output scale rounds to
-[0.5, -0.5].
-"""
+"""The quantization error report on the builder-made twins of ``_quant_twins`` (see there for
+the models and the values), against errors computed by hand."""
 
 from __future__ import annotations
 
@@ -20,86 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _quant_twins import B_F, W_F, Y_F, Y_Q, X, float_twin, quantized_twin
 
 from tflitekit import Model, UsageError
 from tflitekit.analysis.quant_error import QuantizationError, quantization_error
-from tflitekit.ir import Quantization, Tensor
-from tflitekit.options import (
-    ActivationFunctionType,
-    BuiltinOperator,
-    FullyConnectedOptions,
-    ReshapeOptions,
-)
-
-W_F = [[1.004, -0.5], [0.3, 0.612]]
-W_Q = [[100, -50], [15, 31]]
-W_SCALES = [0.01, 0.02]
-B_F = [0.0134, -0.5]
-B_Q = [13, -250]
-X = np.array([[0.3, -0.2]], np.float32)
-Y_F = [0.3 * 1.004 + 0.2 * 0.5 + 0.0134, 0.3 * 0.3 - 0.2 * 0.612 - 0.5]
-Y_Q = [0.5, -0.5]
-
-
-def _fc_options(relu: bool) -> FullyConnectedOptions:
-    act = ActivationFunctionType.RELU if relu else ActivationFunctionType.NONE
-    return FullyConnectedOptions(fused_activation_function=act)
-
-
-def _float_twin(*, relu_op: bool = False, reshape: bool = False, units: int = 2,
-                w: list[list[float]] | None = None) -> Model:
-    m = Model("float twin")
-    g = m.add_subgraph("main")
-    x = g.add_input(Tensor("x", (1, 2), "float32"))
-    weights = np.array(w or W_F, np.float32)
-    bias = np.array(B_F, np.float32)
-    if units == 3:
-        weights = np.vstack([weights, np.full((1, 2), 0.1, np.float32)])
-        bias = np.append(bias, np.float32(0.0))
-    y = Tensor("y", (1, units), "float32")
-    g.add_operator(BuiltinOperator.FULLY_CONNECTED,
-                   [x, Tensor.constant("w", weights), Tensor.constant("b", bias)], [y],
-                   _fc_options(False))
-    if relu_op:
-        r = Tensor("relu", (1, units), "float32")
-        g.add_operator(BuiltinOperator.RELU, [y], [r])
-        y = r
-    if reshape:
-        r = Tensor("reshaped", (1, units), "float32")
-        g.add_operator(BuiltinOperator.RESHAPE,
-                       [y, Tensor.constant("shape", np.array([1, units], np.int32))], [r],
-                       ReshapeOptions(new_shape=[1, units]))
-        y = r
-    g.add_output(y)
-    return m
-
-
-def _quantized_twin(*, fused_relu: bool = False, float_io: bool = False, names: str = "",
-                    w: list[list[int]] | None = None) -> Model:
-    m = Model("int8 twin")
-    g = m.add_subgraph("main")
-    x_q = Tensor(names + "x", (1, 2), "int8", quantization=Quantization(0.1, 0))
-    if float_io:
-        x_f = g.add_input(Tensor("x", (1, 2), "float32"))
-        x_q.name = "x_int8"
-        g.add_operator(BuiltinOperator.QUANTIZE, [x_f], [x_q])
-    else:
-        g.add_input(x_q)
-    scales = np.array(W_SCALES, np.float32)
-    weights = Tensor.constant(names + "w", np.array(w or W_Q, np.int8),
-                              quantization=Quantization(scales, [0, 0], quantized_dimension=0))
-    bias = Tensor.constant(names + "b", np.array(B_Q, np.int32),
-                           quantization=Quantization(np.float32(0.1) * scales, [0, 0]))
-    y = Tensor(names + ("y_int8" if float_io else "y"), (1, 2), "int8",
-               quantization=Quantization(0.25, 0))
-    g.add_operator(BuiltinOperator.FULLY_CONNECTED, [x_q, weights, bias], [y],
-                   _fc_options(fused_relu))
-    if float_io:
-        y_f = Tensor("y", (1, 2), "float32")
-        g.add_operator(BuiltinOperator.DEQUANTIZE, [y], [y_f])
-        y = y_f
-    g.add_output(y)
-    return m
 
 
 def _norm(values: list[float]) -> float:
@@ -116,7 +29,7 @@ def _report(float_model: Model, quantized_model: Model) -> QuantizationError:
 
 
 def test_weight_errors_by_hand() -> None:
-    (layer,) = _report(_float_twin(), _quantized_twin()).layers
+    (layer,) = _report(float_twin(), quantized_twin()).layers
     (w,) = layer.weights
     error = [-0.004, 0.0, 0.0, 0.008]  # W_q * scale - W_f, row by row
     flat = [v for row in W_F for v in row]
@@ -140,7 +53,7 @@ def test_weight_errors_by_hand() -> None:
 
 
 def test_bias_error_by_hand() -> None:
-    (layer,) = _report(_float_twin(), _quantized_twin()).layers
+    (layer,) = _report(float_twin(), quantized_twin()).layers
     (b,) = layer.biases
     assert (b.role, b.quantized_dtype, b.shape) == ("bias", "INT32", (2,))
     assert b.max_abs_error == pytest.approx(0.0004, rel=1e-3)  # 13 * 0.001 - 0.0134
@@ -150,17 +63,17 @@ def test_bias_error_by_hand() -> None:
 
 
 def test_bias_scale_defaults_to_input_times_weight_scale() -> None:
-    quantized = _quantized_twin()
+    quantized = quantized_twin()
     bias = quantized.main.operators[0].inputs[2]
     assert bias is not None
     bias.quantization = None
-    (layer,) = _report(_float_twin(), quantized).layers
+    (layer,) = _report(float_twin(), quantized).layers
     assert layer.biases[0].max_step_error == pytest.approx(0.4, rel=1e-3)
     assert layer.biases[0].max_abs_error == pytest.approx(0.0004, rel=1e-3)
 
 
 def test_activation_and_output_errors_by_hand() -> None:
-    report = _report(_float_twin(), _quantized_twin())
+    report = _report(float_twin(), quantized_twin())
     (layer,) = report.layers
     (act,) = layer.activations
     error = [q - f for q, f in zip(Y_Q, Y_F, strict=True)]
@@ -180,7 +93,7 @@ def test_activation_and_output_errors_by_hand() -> None:
 
 def test_inputs_are_quantized_for_an_integer_interface() -> None:
     x = np.array([[0.26, -0.34]], np.float32)  # 2.6 -> 3 steps, -3.4 -> -3
-    report = quantization_error(_float_twin(), _quantized_twin(), [x])
+    report = quantization_error(float_twin(), quantized_twin(), [x])
     (inp,) = report.inputs
     assert inp.max_abs_error == pytest.approx(0.04, rel=1e-5)
     assert inp.mean_error == pytest.approx((0.04 + 0.04) / 2, rel=1e-5)
@@ -189,7 +102,7 @@ def test_inputs_are_quantized_for_an_integer_interface() -> None:
 def test_clipped_weights_are_counted() -> None:
     w_f = [[1.5, -0.5], [0.3, 0.612]]  # 1.5 / 0.01 = 150 steps, clamped to 127
     w_q = [[127, -50], [15, 31]]
-    (layer,) = _report(_float_twin(w=w_f), _quantized_twin(w=w_q)).layers
+    (layer,) = _report(float_twin(w=w_f), quantized_twin(w=w_q)).layers
     (w,) = layer.weights
     assert w.clipped == 1
     assert w.max_step_error == pytest.approx(23.0, rel=1e-4)
@@ -202,17 +115,17 @@ def test_clipped_weights_are_counted() -> None:
 
 
 def test_matched_by_name_and_by_structure() -> None:
-    (by_name,) = _report(_float_twin(), _quantized_twin()).layers
+    (by_name,) = _report(float_twin(), quantized_twin()).layers
     assert (by_name.opcode, by_name.matched_by, by_name.float_index,
             by_name.quantized_index) == ("FULLY_CONNECTED", "name", 0, 0)
-    (by_structure,) = _report(_float_twin(), _quantized_twin(names="renamed/")).layers
+    (by_structure,) = _report(float_twin(), quantized_twin(names="renamed/")).layers
     assert by_structure.matched_by == "structure"
     assert by_structure.weights[0].quantized_name == "renamed/w"
     assert by_structure.activations[0].rel_error == by_name.activations[0].rel_error
 
 
 def test_float_interface_twin() -> None:
-    report = _report(_float_twin(), _quantized_twin(float_io=True))
+    report = _report(float_twin(), quantized_twin(float_io=True))
     (layer,) = report.layers
     # the quantizer moved the output's name to its DEQUANTIZE: still a name match
     assert (layer.matched_by, layer.quantized_index) == ("name", 1)
@@ -226,7 +139,7 @@ def test_float_interface_twin() -> None:
 
 
 def test_fused_activation_joins_its_producer() -> None:
-    report = _report(_float_twin(relu_op=True), _quantized_twin(fused_relu=True))
+    report = _report(float_twin(relu_op=True), quantized_twin(fused_relu=True))
     (layer,) = report.layers
     assert layer.fused == ("RELU",) and report.unmatched == ()
     (act,) = layer.activations
@@ -235,13 +148,13 @@ def test_fused_activation_joins_its_producer() -> None:
 
 
 def test_unfused_activation_is_unmatched() -> None:
-    report = _report(_float_twin(relu_op=True), _quantized_twin())
+    report = _report(float_twin(relu_op=True), quantized_twin())
     assert [(r.model, r.index, r.opcode) for r in report.unmatched] == [("float", 1, "RELU")]
     assert "no quantized operator" in report.unmatched[0].reason
 
 
 def test_an_extra_operator_is_unmatched_with_its_reason() -> None:
-    report = _report(_float_twin(reshape=True), _quantized_twin())
+    report = _report(float_twin(reshape=True), quantized_twin())
     (layer,) = report.layers
     assert layer.opcode == "FULLY_CONNECTED"
     (extra,) = report.unmatched
@@ -251,7 +164,7 @@ def test_an_extra_operator_is_unmatched_with_its_reason() -> None:
 
 
 def test_same_opcode_of_another_shape_is_not_matched() -> None:
-    report = _report(_float_twin(units=3), _quantized_twin(names="q/"))
+    report = _report(float_twin(units=3), quantized_twin(names="q/"))
     assert report.layers == () and report.outputs == ()
     assert [(r.model, r.opcode) for r in report.unmatched] == [
         ("float", "FULLY_CONNECTED"), ("quantized", "FULLY_CONNECTED")]
@@ -265,24 +178,24 @@ def test_same_opcode_of_another_shape_is_not_matched() -> None:
 
 
 def test_default_inputs_cover_the_quantized_input_range() -> None:
-    report = quantization_error(_float_twin(), _quantized_twin(), samples=50, seed=3)
+    report = quantization_error(float_twin(), quantized_twin(), samples=50, seed=3)
     assert report.samples == 50
     (inp,) = report.inputs
     # uniform over [-12.8, 12.7]: rounding to steps of 0.1, never clipping
     assert 0.04 < inp.max_abs_error <= 0.05 + 1e-6
-    again = quantization_error(_float_twin(), _quantized_twin(), samples=50, seed=3)
+    again = quantization_error(float_twin(), quantized_twin(), samples=50, seed=3)
     assert again == report
 
 
 def test_arguments_are_checked() -> None:
     with pytest.raises(UsageError, match="samples must be at least 1"):
-        quantization_error(_float_twin(), _quantized_twin(), samples=0)
+        quantization_error(float_twin(), quantized_twin(), samples=0)
     with pytest.raises(UsageError, match="1 input"):
-        quantization_error(_float_twin(), _quantized_twin(), [X, X])
+        quantization_error(float_twin(), quantized_twin(), [X, X])
 
 
 def test_to_json_is_strict_json() -> None:
-    report = quantization_error(_float_twin(), _quantized_twin(float_io=True),
+    report = quantization_error(float_twin(), quantized_twin(float_io=True),
                                 [np.zeros((1, 2), np.float32)])
     data = report.to_json()
     text = json.dumps(data, allow_nan=False)
@@ -296,8 +209,8 @@ def test_to_json_is_strict_json() -> None:
 
 
 def test_chunks_on_an_executor_give_the_same_report() -> None:
-    plain = quantization_error(_float_twin(), _quantized_twin(), samples=6, seed=2)
+    plain = quantization_error(float_twin(), quantized_twin(), samples=6, seed=2)
     with ThreadPoolExecutor(2) as pool:
-        chunked = quantization_error(_float_twin(), _quantized_twin(), samples=6, seed=2,
+        chunked = quantization_error(float_twin(), quantized_twin(), samples=6, seed=2,
                                      batch_size=2, executor=pool)
     assert chunked == plain and chunked.samples == 6

@@ -1,12 +1,14 @@
-"""The ``summary`` and ``memory`` commands, and the budget lines of ``info``."""
+"""The ``summary``, ``memory`` and ``quant-error`` commands, and the budget lines of ``info``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _cli import run, run_json
 from _memory_models import two_branches
+from _quant_twins import Y_F, Y_Q, X, float_twin, quantized_twin
 
 from tflitekit import load
 from tflitekit.analysis import arena, memory
@@ -74,3 +76,21 @@ def test_info_shows_the_budget(capsys: pytest.CaptureFixture[str], branchy: Path
     code, out, _ = run(capsys, "info", branchy)
     assert code == 0 and "2,432 MACs, 5,004 OPs" in out
     assert run_json(capsys, "info", branchy)["budget"]["total_ops"] == 5004
+
+
+def test_quant_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The twins of ``_quant_twins`` on their x: the output error is |Y_Q - Y_F| by hand."""
+    float_path, quant_path, inputs = (tmp_path / "f.tflite", tmp_path / "q.tflite",
+                                      tmp_path / "x.npy")
+    float_twin().save(float_path)
+    quantized_twin().save(quant_path)
+    np.save(inputs, X)
+    out = run_json(capsys, "quant-error", float_path, quant_path, "--input", inputs)
+    (output,) = out["outputs"]
+    error = [q - f for q, f in zip(Y_Q, Y_F, strict=True)]
+    assert output["max_abs_error"] == pytest.approx(max(map(abs, error)), rel=1e-5)
+    assert [layer["opcode"] for layer in out["layers"]] == ["FULLY_CONNECTED"]
+    code, text, _ = run(capsys, "quant-error", float_path, quant_path, "--input", inputs)
+    assert code == 0 and "FULLY_CONNECTED" in text and "model output y" in text
+    code, _, err = run(capsys, "quant-error", float_path, quant_path, "--samples", "0")
+    assert code == 2 and "--samples must be at least 1" in err

@@ -21,6 +21,7 @@ ARGV: dict[str, list[str]] = {
     "validate": ["MODEL"],
     "summary": ["MODEL"],
     "memory": ["MODEL", "--reorder", "OUT"],
+    "quant-error": ["MODEL", "MODEL"],
     "run": ["MODEL"],
     "compare": ["MODEL"],
     "strip-float-io": ["MODEL", "OUT"],

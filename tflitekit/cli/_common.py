@@ -10,6 +10,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+import numpy as np
+
+from ..errors import UsageError
 from ..ir import Model
 from ..serde import load
 
@@ -91,3 +94,30 @@ def num(n: int) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def read_inputs(path: str, model: Model) -> list[np.ndarray]:
+    """The arrays of a .npy (one-input models) or .npz (keyed by input name, or arr_0, arr_1,
+    ... in input order) for the main subgraph's inputs of ``model``."""
+    check_file(path)
+    names = [t.name for t in model.main.inputs]
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{path}: not a .npy or .npz file ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        if len(names) != 1:
+            raise UsageError(f"{path}: one array for a model with {len(names)} inputs; give a "
+                             ".npz keyed by input name")
+        return [loaded]
+    with loaded:
+        keys = list(loaded.keys())
+        if set(names) <= set(keys):
+            return [loaded[name] for name in names]
+        positional = [f"arr_{i}" for i in range(len(names))]
+        if set(positional) <= set(keys):
+            return [loaded[key] for key in positional]
+        if len(keys) == len(names) == 1:
+            return [loaded[keys[0]]]
+    raise UsageError(f"{path}: holds {keys}; expected the input names {names} "
+                     "(or arr_0, arr_1, ...)")

@@ -1,5 +1,6 @@
-"""Analysis commands: ``summary`` (layers, MACs/OPs, ROM, RAM) and ``memory`` (TFLite Micro's
-arena plan, the live-memory timeline, and a memory-minimising operator order)."""
+"""Analysis commands: ``summary`` (layers, MACs/OPs, ROM, RAM), ``memory`` (TFLite Micro's
+arena plan, the live-memory timeline, and a memory-minimising operator order) and
+``quant-error`` (a quantized model against its float twin, layer by layer)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import shutil
 from ..analysis.arena import TARGETS
 from ..analysis.layers import Layer, Operand
 from ..analysis.memory import Memory, memory
+from ..analysis.quant_error import QuantizationError, TensorError, quantization_error
 from ..analysis.summary import Summary, summary
+from ..errors import UsageError
 from ..passes.reorder_for_memory import ReorderForMemory
 from ..serde.files import refuse_overwrite
-from ._common import Subparsers, add_command, load_model, num, print_json, shown
+from ._common import Subparsers, add_command, load_model, num, print_json, read_inputs, shown
 from ._table import Column, abbreviations, table
 
-__all__ = ["register", "summary_text"]
+__all__ = ["memory_text", "quant_error_text", "register", "summary_text"]
 
 _BUILDS = {"host": "64-bit host (tflite-micro wheel, as measured)",
            "target32": "32-bit target (modelled)"}
@@ -53,6 +56,23 @@ def register(sub: Subparsers) -> None:
                      help="time bound of the order search per subgraph (default 10 s)")
     mem.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    qe = add_command(
+        sub, "quant-error", _cmd_quant_error, "a quantized model's error against its float twin",
+        "Run a float model and its quantized twin on the same inputs (tflitekit's interpreter, "
+        "every tensor kept), match their operators, and print per layer the relative error of "
+        "its weights (and the largest error in quantization steps), biases and output, with "
+        "the SQNR; then the model outputs' error. Random inputs span the quantized input's "
+        "whole range, which overstates activation errors: give real inputs with --input.")
+    qe.add_argument("float_model", metavar="FLOAT", help="path of the float .tflite file")
+    qe.add_argument("model", metavar="QUANTIZED", help="path of the quantized .tflite file")
+    qe.add_argument("--input", metavar="PATH",
+                    help="float inputs: a .npy (one-input models) or a .npz keyed by input "
+                         "name (or arr_0, ...), with a leading batch")
+    qe.add_argument("--samples", type=int, default=16, metavar="N",
+                    help="random samples when no --input is given (default 16)")
+    qe.add_argument("--seed", type=int, default=0, help="seed of the random samples")
+    qe.add_argument("--json", action="store_true", help="print JSON instead of text")
+
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     result = summary(load_model(args.model), args.model, target=args.target)
@@ -87,6 +107,20 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         print_json(out)
     else:
         print("\n".join(lines))
+    return 0
+
+
+def _cmd_quant_error(args: argparse.Namespace) -> int:
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, not {args.samples}")
+    float_model, model = load_model(args.float_model), load_model(args.model)
+    inputs = None if args.input is None else read_inputs(args.input, float_model)
+    result = quantization_error(float_model, model, inputs, samples=args.samples,
+                                seed=args.seed)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(quant_error_text(result, width=shutil.get_terminal_size().columns))
     return 0
 
 
@@ -161,3 +195,30 @@ def _k(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3f} {unit}"
     return str(n)
+
+
+def quant_error_text(result: QuantizationError, *, width: int | None = None) -> str:
+    """Per layer the worst weight, bias and output errors; then inputs and outputs."""
+    def worst(errors: tuple[TensorError, ...]) -> TensorError | None:
+        return max(errors, key=lambda e: e.rel_error, default=None)
+
+    def cell(e: TensorError | None) -> str:
+        return "-" if e is None else f"{e.rel_error:.2%} ({e.sqnr_db:.1f} dB)"
+
+    rows = []
+    for layer in result.layers:
+        w = worst(layer.weights)
+        steps = "-" if w is None or w.max_step_error is None else f"{w.max_step_error:.2f}"
+        rows.append((f"{layer.float_index}/{layer.quantized_index}",
+                     "+".join((layer.opcode, *layer.fused)), cell(w), steps,
+                     cell(worst(layer.biases)), cell(worst(layer.activations))))
+    lines = [f"{result.samples} samples; relative error ||q - f|| / ||f|| (SQNR)",
+             *table([Column("#f/#q"), Column("operator"), Column("weights", right=True),
+                     Column("steps", right=True), Column("bias", right=True),
+                     Column("output", right=True)], rows, width=width)]
+    for side, errors in (("input", result.inputs), ("output", result.outputs)):
+        lines += [f"model {side} {e.float_name}: {cell(e)}, max |error| {e.max_abs_error:.4g}"
+                  for e in errors]
+    lines += [f"unmatched: {u.model} #{u.index} {u.opcode} {u.name}: {u.reason}"
+              for u in result.unmatched]
+    return "\n".join(lines)

@@ -13,10 +13,10 @@ import numpy as np
 from ..crosscheck import Agreement, crosscheck
 from ..errors import UsageError
 from ..interpreter import Interpreter
-from ..ir import Model, Tensor, dtypes
+from ..ir import Tensor, dtypes
 from ..runtimes import random_samples
 from ..serde.files import refuse_overwrite, write_atomically
-from ._common import Subparsers, add_command, check_file, load_model, print_json
+from ._common import Subparsers, add_command, load_model, print_json, read_inputs
 from ._progress import progress_bar
 from ._table import Column, abbreviations, table
 
@@ -81,7 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         refuse_overwrite(args.model, args.output, advice="choose another output")
     model = load_model(args.model)
     interpreter = Interpreter(model, rounding=args.rounding)
-    inputs = (_read_inputs(args.input, model) if args.input is not None
+    inputs = (read_inputs(args.input, model) if args.input is not None
               else random_samples(model, args.samples, args.seed))
     n = _samples(interpreter, inputs)
     outputs = interpreter.run(inputs, keep=args.keep, batch_size=_CHUNK,
@@ -109,31 +109,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         _print(report, interpreter if args.plan else None)
     return 0
-
-
-def _read_inputs(path: str, model: Model) -> list[Array]:
-    check_file(path)
-    names = [t.name for t in model.main.inputs]
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"{path}: not a .npy or .npz file ({exc})") from None
-    if isinstance(loaded, np.ndarray):
-        if len(names) != 1:
-            raise UsageError(f"{path}: one array for a model with {len(names)} inputs; give a "
-                             ".npz keyed by input name")
-        return [loaded]
-    with loaded:
-        keys = list(loaded.keys())
-        if set(names) <= set(keys):
-            return [loaded[name] for name in names]
-        positional = [f"arr_{i}" for i in range(len(names))]
-        if set(positional) <= set(keys):
-            return [loaded[key] for key in positional]
-        if len(keys) == len(names) == 1:
-            return [loaded[keys[0]]]
-    raise UsageError(f"{path}: holds {keys}; expected the input names {names} "
-                     "(or arr_0, arr_1, ...)")
 
 
 def _samples(interpreter: Interpreter, inputs: list[Array]) -> int:
