@@ -49,6 +49,7 @@ from .options import (
     SoftmaxOptions,
     SparsityParameters,
     StablehloConcatenateOptions,
+    Table,
     TensorType,
     Uint8Vector,
     Uint16Vector,
@@ -67,6 +68,7 @@ __all__ = [
     "build_tiny_model",
     "build_while_model",
     "require_runtime",
+    "single_op",
 ]
 
 Array = npt.NDArray[Any]
@@ -76,6 +78,22 @@ Runtime = Literal["tflm", "litert"]
 # ------------------------------------------------------------------------------------------------
 # Builders
 # ------------------------------------------------------------------------------------------------
+
+
+def single_op(opcode: BuiltinOperator | str, inputs: Sequence[Tensor | None],
+              outputs: Sequence[Tensor], options: Table | None = None, **kwargs: Any) -> Model:
+    """A model of one operator (a custom one when ``opcode`` is a string): its non-constant
+    inputs are the graph's inputs, in order, and its outputs the graph's outputs. ``kwargs`` go
+    to :meth:`~tflitekit.ir.Subgraph.add_operator`."""
+    model = Model(f"single {opcode if isinstance(opcode, str) else opcode.name}")
+    graph = model.add_subgraph("main")
+    for t in inputs:
+        if t is not None and not t.is_constant:
+            graph.add_input(t)
+    graph.add_operator(opcode, list(inputs), list(outputs), options, **kwargs)
+    for t in outputs:
+        graph.add_output(t)
+    return model
 
 
 def build_runnable_model(seed: int = 0) -> Model:

@@ -7,9 +7,6 @@ modelled operator against TFLite Micro's recording allocator (exact).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -30,9 +27,7 @@ from tflitekit.options import (
     StridedSliceOptions,
 )
 from tflitekit.options import BuiltinOperator as Op
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "interpreter"))
-from _harness import single_op
+from tflitekit.testing import single_op
 
 # Host (64-bit wheel, recording allocator): RecordingSingleArenaBufferAllocator 104,
 # GreedyMemoryPlanner 72, RecordingMicroAllocator 272, MicroBuiltinDataAllocator 16,

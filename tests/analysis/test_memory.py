@@ -13,7 +13,7 @@ from _tflm_arena import measured_arena
 from flatbuffers import flexbuffers
 
 from tflitekit import Model, Operator, Quantization, Tensor, UsageError
-from tflitekit.analysis.memory import TARGETS, memory, scratch_requests, tensor_bytes
+from tflitekit.analysis.memory import POINTER_BYTES, memory, scratch_requests, tensor_bytes
 from tflitekit.errors import FormatError
 from tflitekit.options import (
     AddNOptions,
@@ -171,7 +171,7 @@ def test_scratch_of_reductions() -> None:
 def test_scratch_of_add_n_depends_on_the_pointer_size() -> None:
     xs = [Tensor(f"x{k}", (1, 4)) for k in range(3)]
     add_n = _op(BuiltinOperator.ADD_N, list(xs), [Tensor("y", (1, 4))], AddNOptions())
-    assert scratch_requests(add_n) == (3 * TARGETS["host"],) == (24,)
+    assert scratch_requests(add_n) == (3 * POINTER_BYTES["host"],) == (24,)
     assert scratch_requests(add_n, "target32") == (12,)
     with pytest.raises(UsageError):
         scratch_requests(add_n, "avr")

@@ -1,6 +1,7 @@
 """Single-operator models and the comparisons every kernel test makes.
 
-- :func:`single_op` builds a one-operator model whose non-constant inputs are graph inputs.
+- :func:`single_op` (from :mod:`tflitekit.testing`) builds a one-operator model whose
+  non-constant inputs are graph inputs.
 - :func:`run` runs it on tflitekit's interpreter.
 - :func:`assert_matches` compares the interpreter with an oracle on the same inputs, bit for bit
   (``runtime="tflm"``: TFLite Micro; ``"litert"``: LiteRT's reference kernels), or within a
@@ -16,24 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from tflitekit import Interpreter, Model, Tensor, runtimes
-from tflitekit.options import BuiltinOperator, Table
+from tflitekit import Interpreter, Model, runtimes
+from tflitekit.testing import single_op
+
+__all__ = ["assert_batch_equals_single_runs", "assert_matches", "oracle", "run", "single_op"]
 
 Array = np.ndarray
-
-
-def single_op(opcode: BuiltinOperator | str, inputs: Sequence[Tensor | None],
-              outputs: Sequence[Tensor], options: Table | None = None, **kwargs: Any) -> Model:
-    """A model of one operator: its non-constant inputs are the graph inputs, in order."""
-    model = Model(f"single {opcode if isinstance(opcode, str) else opcode.name}")
-    graph = model.add_subgraph("main")
-    for t in inputs:
-        if t is not None and not t.is_constant:
-            graph.add_input(t)
-    graph.add_operator(opcode, list(inputs), list(outputs), options, **kwargs)
-    for t in outputs:
-        graph.add_output(t)
-    return model
 
 
 def run(model: Model, inputs: Sequence[Array], **kwargs: Any) -> list[Array]:

@@ -45,16 +45,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
 from ..ir import Model, Operator, Tensor, dtypes
 from ..options import BuiltinOperator as Op
 from ..options import TensorType
 from ..serde.numbering import Numbering
-from .memory import memory
-
-Target = Literal["host", "target32"]
-TARGETS: tuple[Target, ...] = ("host", "target32")
+from .memory import TARGETS, Target, check_target, memory
 
 #: Alignment of ``MicroAllocator::AllocatePersistentBuffer`` (kernel buffers, tensor arrays).
 BUFFER_ALIGNMENT = 16
@@ -206,11 +202,9 @@ class Arena:
 def arena(model: Model, target: Target = "host", head: int | None = None) -> Arena:
     """The arena ``AllocateTensors`` takes for ``model`` on ``target``; ``head`` overrides the
     planned head (by default :func:`tflitekit.analysis.memory.memory`'s ``arena_head_bytes``)."""
-    if target not in _BUILDS:
-        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
-    build = _BUILDS[target]
+    build = _BUILDS[check_target(target)]
     if head is None:
-        head = memory(model).arena_head_bytes
+        head = memory(model, target=target).arena_head_bytes
     tail = _Tail()
     unmodelled = _replay(model, build, tail)
     per_op: dict[tuple[int, int], int] = {}

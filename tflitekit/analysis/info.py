@@ -13,11 +13,11 @@ from ..errors import TFLiteKitError
 from ..ir import Model, Operator, Quantization, Subgraph, Tensor
 from ..serde.digest import TRAILER_MAGIC, TRAILER_SIZE
 from ..serde.numbering import Numbering
-from .arena import TARGETS, arena
+from .arena import arena
 from .costs import operator_cost
 from .dump import index_of
 from .jsonable import enum_value, json_value, table_json
-from .memory import memory
+from .memory import TARGETS, memory
 from .metadata import MetadataEntry, decode_metadata
 
 __all__ = [
@@ -275,7 +275,7 @@ def _budget(model: Model) -> Budget:
     try:
         costs = [operator_cost(op) for op in model.subgraphs[0].operators]
         head = memory(model).arena_head_bytes
-        totals: dict[str, int] = {t: arena(model, t, head=head).total_bytes for t in TARGETS}
+        totals: dict[str, int] = {t: arena(model, t).total_bytes for t in TARGETS}
     except TFLiteKitError as exc:  # a model TFLite Micro could not plan (e.g. unknown shapes)
         return Budget(None, None, None, None, str(exc))
     return Budget(sum(c.macs for c in costs), sum(c.ops for c in costs), head, totals)

@@ -31,7 +31,7 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import FormatError, UsageError
 from ..ir import Model, Operator, Subgraph, Tensor
@@ -40,12 +40,19 @@ from ..options import TensorType as T
 from ..serde.numbering import Numbering
 from .planner import Request, align, greedy_plan
 
-__all__ = ["TARGETS", "Allocation", "Memory", "Step", "memory", "scratch_requests",
+__all__ = ["POINTER_BYTES", "TARGETS", "Allocation", "Memory", "Step", "Target", "check_target",
+           "memory", "scratch_requests",
            "tensor_bytes"]
 
-TARGETS = {"host": 8, "target32": 4}
-"""Pointer size in bytes of each build: the 64-bit host build of the Python runtime and a 32-bit
-microcontroller. Only ADD_N's scratch buffer (a pointer per input) depends on it."""
+Target = Literal["host", "target32"]
+"""A TFLite Micro build: the 64-bit host build of the Python runtime, or a 32-bit
+microcontroller."""
+
+POINTER_BYTES: dict[Target, int] = {"host": 8, "target32": 4}
+"""Pointer size of each build. Of the head, only ADD_N's scratch buffer (a pointer per input)
+depends on it; :mod:`.arena` has the struct sizes of each build's tail."""
+
+TARGETS: tuple[Target, ...] = tuple(POINTER_BYTES)
 
 OFFLINE_METADATA = "OfflineMemoryAllocation"
 
@@ -181,13 +188,14 @@ def scratch_requests(op: Operator, target: str = "host") -> tuple[int, ...]:
     :data:`TARGETS`."""
     key: Op | str | None = op.opcode.custom_code if op.opcode.is_custom else op.type
     rule = _SCRATCH.get(key) if key is not None else None
-    return tuple(rule(op, _pointer(target))) if rule is not None else ()
+    return tuple(rule(op, POINTER_BYTES[check_target(target)])) if rule is not None else ()
 
 
-def _pointer(target: str) -> int:
-    if target not in TARGETS:
-        raise UsageError(f"target must be one of {sorted(TARGETS)}, not {target!r}")
-    return TARGETS[target]
+def check_target(target: str) -> Target:
+    """``target`` if it names a build of :data:`TARGETS`; :class:`UsageError` otherwise."""
+    if target not in POINTER_BYTES:
+        raise UsageError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    return target
 
 
 # ------------------------------------------------------------------------------------------------

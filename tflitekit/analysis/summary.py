@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Model
-from .arena import TARGETS, Arena, Target, arena
+from .arena import Arena, arena
 from .layers import Layer, layers
-from .memory import Memory, memory
+from .memory import TARGETS, Memory, Target, check_target, memory
 from .rom import Rom, rom
 
 __all__ = ["Summary", "summary"]
@@ -66,14 +66,13 @@ def summary(model: Model, path: str | os.PathLike[str] | None = None, *,
             target: Target = "host") -> Summary:
     """Summarise ``model`` (``path``: the file it was loaded from, for its size). ``target``
     chooses the build whose arena total is the headline figure; both are computed."""
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    check_target(target)
     planned = memory(model)
     return Summary(
         file=None if path is None else os.fspath(path),
         layers=layers(model),
         rom=rom(model, path),
         memory=planned,
-        arenas=tuple(arena(model, t, head=planned.arena_head_bytes) for t in TARGETS),
+        arenas=tuple(arena(model, t) for t in TARGETS),
         target=target,
     )

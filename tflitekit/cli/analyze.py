@@ -7,9 +7,8 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from ..analysis.arena import TARGETS
 from ..analysis.layers import Layer, Operand
-from ..analysis.memory import Memory, memory
+from ..analysis.memory import TARGETS, Memory, memory
 from ..analysis.quant_error import QuantizationError, TensorError, quantization_error
 from ..analysis.summary import Summary, summary
 from ..errors import UsageError
