@@ -1,6 +1,7 @@
 """Build a small int8 model from scratch, save it, load it back, print and validate it, see
-what check() says about a broken copy, and run it on tflitekit's interpreter: a batch of
-inputs at once, then layer by layer.
+what check() says about a broken copy, run it on tflitekit's interpreter (a batch of inputs
+at once, then layer by layer), and see what it costs on a microcontroller: MACs, ROM and the
+TensorFlow Lite Micro arena.
 
     python examples/quickstart.py [OUT.tflite]
 """
@@ -78,6 +79,7 @@ def show(out: Path) -> int:
         print(f"copy with cut weights: [{problem.kind}] {problem}")
     assert loaded.check() == []
     run(loaded)
+    costs(loaded, out)
     return 0
 
 
@@ -91,6 +93,19 @@ def run(model: Model) -> None:
     interpreter.run([x[:1]], keep=True)       # keep every intermediate tensor
     for tensor, value in interpreter.tensors():
         print(f"  {tensor.name:8s} {value.dtype} {value.shape}: {value.reshape(-1)[:6]}...")
+
+
+def costs(model: Model, path: Path) -> None:
+    """MACs and OPs (as Silicon Labs MLTK counts them), ROM, and RAM under TensorFlow Lite
+    Micro: the arena its memory planner allocates, exactly, and the whole arena."""
+    s = tflitekit.analysis.summary(model, path)
+    for layer in s.layers:
+        print(f"  #{layer.index} {layer.opcode:16s} {layer.options:18s} {layer.macs:4d} MACs "
+              f"{layer.ops:4d} OPs, weights {layer.weight_bytes} bytes")
+    print(f"summary: {s.total_macs} MACs, {s.total_ops} OPs; ROM {s.rom.file_bytes} bytes "
+          f"({s.rom.weights_bytes} of weights); RAM: activations {s.memory.no_reuse_bytes} "
+          f"bytes without reuse, TFLite Micro arena head {s.memory.arena_head_bytes} bytes, "
+          f"{s.arena.total_bytes} bytes in all on this host")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from ..errors import UsageError
 from ..passes.reorder_for_memory import ReorderForMemory
 from ..serde.files import refuse_overwrite
 from ._common import Subparsers, add_command, load_model, num, print_json, read_inputs, shown
-from ._table import Column, abbreviations, table
+from ._table import Cell, Column, abbreviations, table
 
 __all__ = ["memory_text", "quant_error_text", "register", "summary_text"]
 
-_BUILDS = {"host": "64-bit host (tflite-micro wheel, as measured)",
-           "target32": "32-bit target (modelled)"}
+_BUILDS = {"host": "64-bit host", "target32": "32-bit target"}
+_BUILD_NOTES = {"host": "the tflite-micro wheel's build, as it measures", "target32": "modelled"}
 
 
 def register(sub: Subparsers) -> None:
@@ -128,30 +128,33 @@ def _cmd_quant_error(args: argparse.Namespace) -> int:
 
 def summary_text(result: Summary, *, width: int | None = None) -> str:
     """The summary as the terminal shows it: a table of layers, then totals, ROM and RAM."""
-    names = abbreviations((o.name or "" for layer in result.layers for o in layer.outputs), 32)
+    names = abbreviations((o.name or "" for layer in result.layers for o in layer.outputs), 28)
     rows = [_row(layer, names) for layer in result.layers]
     lines = [f"{shown(result.file)}" if result.file is not None else "model",
              *table([Column("#", right=True), Column("operator"), Column("options", sep=" "),
-                    Column("output"), Column("MACs", right=True), Column("OPs", right=True),
-                    Column("weights", right=True), Column("activations", right=True)],
-                   rows, width=width),
+                     Column("output", sep=" "), Column("MACs", right=True),
+                     Column("OPs", right=True), Column("weights", right=True),
+                     Column("activations", right=True)], rows, width=width),
              f"total: {num(result.total_macs)} MACs ({_k(result.total_macs)}), "
              f"{num(result.total_ops)} OPs ({_k(result.total_ops)})"]
-    r = result.rom
-    lines.append(f"ROM: {num(r.file_bytes)} bytes = weights {num(r.weights_bytes)} + metadata "
-                 f"{num(r.metadata_bytes)} + unreferenced buffers {num(r.unreferenced_bytes)} + "
-                 f"flatbuffer overhead {num(r.flatbuffer_overhead_bytes)} (of which "
-                 f"quantization vectors {num(r.quantization_bytes)})")
-    m = result.memory
-    ram: list[tuple[str, int, str]] = [
-        ("no reuse (every activation at once)", m.no_reuse_bytes, ""),
-        ("peak live set", m.peak_live_bytes, ""),
-        ("arena head (GreedyMemoryPlanner)", m.arena_head_bytes, ""),
-        *((f"arena total, {_BUILDS[a.target]}", a.total_bytes,
-           f" = head + persistent tail {num(a.tail_bytes)}") for a in result.arenas)]
-    label = max(len(r[0]) for r in ram)
-    lines.append("RAM (TensorFlow Lite Micro, the model's operator order):")
-    lines += [f"  {what:<{label}}  {num(n):>9} bytes{more}" for what, n, more in ram]
+    r, m = result.rom, result.memory
+    facts: list[tuple[str, int, str]] = [
+        ("ROM (the file)", r.file_bytes, ""),
+        ("  weights", r.weights_bytes, ""),
+        ("  metadata", r.metadata_bytes, ""),
+        *((("  unreferenced buffers", r.unreferenced_bytes, ""),) if r.unreferenced_bytes
+          else ()),
+        ("  flatbuffer overhead", r.flatbuffer_overhead_bytes,
+         f" (quantization vectors {num(r.quantization_bytes)})"),
+        ("RAM (TensorFlow Lite Micro, this operator order)", -1, ""),
+        ("  no reuse (every activation at once)", m.no_reuse_bytes, ""),
+        ("  peak live set", m.peak_live_bytes, ""),
+        ("  arena head (GreedyMemoryPlanner)", m.arena_head_bytes, ""),
+        *((f"  arena, {_BUILDS[a.target]}", a.total_bytes,
+           f" (tail {num(a.tail_bytes)}; {_BUILD_NOTES[a.target]})") for a in result.arenas)]
+    label = max(len(what) for what, n, _ in facts if n >= 0)
+    lines += [what if n < 0 else f"{what:<{label}}  {num(n):>9} bytes{more}"
+              for what, n, more in facts]
     return "\n".join(lines)
 
 
@@ -177,15 +180,15 @@ def memory_text(result: Memory, *, width: int | None = None) -> str:
         f"{num(result.peak_live_bytes)} bytes, arena head {num(result.arena_head_bytes)} bytes"])
 
 
-def _row(layer: Layer, names: dict[str, str]) -> tuple[str, ...]:
-    return (str(layer.index), f"{layer.opcode} v{layer.version}", layer.options,
-            ", ".join(_operand(o, names) for o in layer.outputs), num(layer.macs),
+def _row(layer: Layer, names: dict[str, str]) -> tuple[Cell, ...]:
+    return (str(layer.index), f"{layer.opcode} v{layer.version}", tuple(layer.options.split()),
+            tuple(part for o in layer.outputs for part in _operand(o, names)), num(layer.macs),
             num(layer.ops), num(layer.weight_bytes), num(layer.activation_bytes))
 
 
-def _operand(o: Operand, names: dict[str, str]) -> str:
+def _operand(o: Operand, names: dict[str, str]) -> tuple[str, str]:
     shape = "?" if o.shape is None else "x".join(map(str, o.shape))
-    return f"{names.get(o.name or '', o.name or '-')} {o.dtype.lower()}[{shape}]"
+    return f"{o.dtype.lower()}[{shape}]", names.get(o.name or "", o.name or "-")
 
 
 def _k(n: int) -> str:
