@@ -19,16 +19,19 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import RuntimeUnavailable, UsageError
+from ..serde.files import write_chunks
 from .weights import WeightTensor
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .layers import Layer
     from .memory import Memory, Step
     from .quant_error import LayerError, QuantizationError, TensorError
 
-__all__ = ["FORMATS", "channel_histograms", "dense_images", "memory_timeline", "png_bytes",
+__all__ = ["FORMATS", "channel_histograms", "dense_images", "layer_bars", "memory_timeline",
+           "png_bytes",
            "quant_error_plot", "require_matplotlib", "save", "weight_histograms"]
 
 FORMATS = ("png", "svg")
@@ -60,11 +63,14 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 110) -> str:
-    """Write ``fig`` to ``path`` as PNG or SVG (from the suffix); returns the format."""
+    """Write ``fig`` to ``path`` (atomically) as PNG or SVG, from the suffix; returns the
+    format."""
     kind = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if kind not in FORMATS:
         raise UsageError(f"{os.fspath(path)}: plots are written as .png or .svg")
-    fig.savefig(path, format=kind, dpi=dpi)
+    out = io.BytesIO()
+    fig.savefig(out, format=kind, dpi=dpi)
+    write_chunks(path, [out.getvalue()])
     return kind
 
 
@@ -246,3 +252,27 @@ def _step_label(step: Step) -> str:
     if step.operator is not None:
         return f"{step.time} {step.opcode}"
     return f"{step.time} untouched" if step.subgraph is None else f"{step.time} inputs"
+
+
+def layer_bars(layers: Sequence[Layer]) -> Figure:
+    """Per layer: MACs (top) and weight and activation bytes (bottom), as bars."""
+    fig = _figure(min(14.0, max(6.0, 0.22 * len(layers) + 2.5)), 5.6)
+    if not layers:
+        return _none(fig, "layers")
+    macs, memory = fig.subplots(2, 1, sharex=True)
+    x = np.arange(len(layers))
+    macs.bar(x, [row.macs for row in layers], color="#4a6fb5")
+    macs.set_ylabel("MACs", fontsize=8)
+    macs.set_title(f"{len(layers)} layers, {sum(row.macs for row in layers):,} MACs, "
+                   f"{sum(row.ops for row in layers):,} OPs", fontsize=9)
+    memory.bar(x - 0.2, [row.weight_bytes for row in layers], 0.4, label="weight bytes",
+               color="#dd8452")
+    memory.bar(x + 0.2, [row.activation_bytes for row in layers], 0.4,
+               label="activation bytes", color="#55a868")
+    memory.set_ylabel("bytes", fontsize=8)
+    memory.legend(fontsize=7)
+    memory.set_xticks(x, [f"{row.index} {row.opcode}" for row in layers], rotation=90,
+                      fontsize=7)
+    for ax in (macs, memory):
+        ax.tick_params(axis="y", labelsize=7)
+    return fig
