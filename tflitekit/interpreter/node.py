@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import UnsupportedOperatorError
 from ..ir import Operator, Tensor, dtypes
 from ..ir.opfacts import FACTS
 from ..options import BuiltinOperator, Table, TensorType
@@ -112,10 +113,11 @@ class Node:
         return any(o is not None and o.batched for o in self.inputs)
 
     def input(self, index: int) -> Operand:
-        """Input ``index``, which must be present."""
+        """Input ``index``, which must be present: a missing one refuses the operator
+        (:class:`~tflitekit.UnsupportedOperatorError`, as a kernel's ``prepare`` does)."""
         operand = self.inputs[index] if index < len(self.inputs) else None
         if operand is None:
-            raise ValueError(f"{self.where or self.name}: input {index} is missing")
+            raise UnsupportedOperatorError(f"{self.where or self.name}: input {index} is missing")
         return operand
 
     def __repr__(self) -> str:

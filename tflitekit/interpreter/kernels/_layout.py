@@ -12,7 +12,7 @@ from ..kernel import expect_types, unsupported
 from ..node import Array, Node, Operand
 
 __all__ = ["DATA_TYPES", "INDEX_TYPES", "axis", "constant_ints", "data_types", "elements",
-           "operand", "same_batch", "same_type"]
+           "same_batch", "same_type"]
 
 DATA_TYPES = (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32,
               TensorType.INT64, TensorType.UINT8, TensorType.BOOL)
@@ -26,17 +26,9 @@ def data_types(without: TensorType) -> tuple[TensorType, ...]:
     return tuple(t for t in DATA_TYPES if t != without)
 
 
-def operand(node: Node, index: int) -> Operand:
-    """Input ``index``, which must be present."""
-    found = node.inputs[index] if index < len(node.inputs) else None
-    if found is None:
-        unsupported(node, f"input {index} is missing")
-    return found
-
-
 def constant_ints(node: Node, index: int, what: str) -> list[int]:
     """The entries of a constant integer operand (a scalar counts as one entry)."""
-    found = operand(node, index)
+    found = node.input(index)
     if found.data is None:
         unsupported(node, f"{what} {found.name!r} is not constant")
     if found.data.dtype.kind not in "iu":

@@ -26,7 +26,6 @@ from ._layout import (
     constant_ints,
     data_types,
     elements,
-    operand,
     same_batch,
     same_type,
 )
@@ -36,7 +35,7 @@ __all__ = ["KERNELS"]
 
 def _prepare_transpose(node: Node) -> tuple[int, ...]:
     """The permutation of the batched axes."""
-    data = operand(node, 0)
+    data = node.input(0)
     same_type(node, data)
     perm = constant_ints(node, 1, "perm")
     if sorted(perm) != list(range(len(data.shape))):
@@ -65,10 +64,10 @@ class _Pad:
 def _prepare_pad(node: Node) -> _Pad:
     """PAD pads with 0, or with the output's zero point when it is int8 or uint8; PADV2 pads
     with its third input (of the input's type and quantization), when there is one."""
-    data, out = operand(node, 0), node.outputs[0]
+    data, out = node.input(0), node.outputs[0]
     fill = node.inputs[2] if len(node.inputs) > 2 else None
     same_type(node, data, fill)
-    expect_types(node, operand(node, 1), *INDEX_TYPES)
+    expect_types(node, node.input(1), *INDEX_TYPES)
     rank = len(data.shape)
     paddings = constant_ints(node, 1, "paddings")
     if len(paddings) != 2 * rank or min(paddings, default=0) < 0:
@@ -121,7 +120,7 @@ def _prepare_concatenation(node: Node) -> int:
     settings = options(node, ConcatenationOptions)
     if settings.fused_activation_function != ActivationFunctionType.NONE:
         unsupported(node, f"fused activation {settings.fused_activation_function.name}")
-    values = [operand(node, i) for i in range(len(node.inputs))]
+    values = [node.input(i) for i in range(len(node.inputs))]
     if not values:
         unsupported(node, "no input")
     same_type(node, values[0], *values[1:])
@@ -153,7 +152,7 @@ def _run_concatenation(at: int, arrays: Sequence[Array | None]) -> list[Array]:
 
 
 def _split_axis(node: Node, index: int, data: Operand) -> int:
-    expect_types(node, operand(node, index), *INDEX_TYPES)
+    expect_types(node, node.input(index), *INDEX_TYPES)
     where = constant_ints(node, index, "axis")
     if len(where) != 1:
         unsupported(node, f"axis {where} is not a single value")
@@ -162,7 +161,7 @@ def _split_axis(node: Node, index: int, data: Operand) -> int:
 
 def _prepare_split(node: Node) -> tuple[int, int, list[int]]:
     """The data input, the batched axis, and where to cut it."""
-    data = operand(node, 1)
+    data = node.input(1)
     same_type(node, data, allowed=data_types(without=TensorType.BOOL))
     at = _split_axis(node, 0, data)
     count = options(node, SplitOptions).num_splits
@@ -174,9 +173,9 @@ def _prepare_split(node: Node) -> tuple[int, int, list[int]]:
 
 
 def _prepare_split_v(node: Node) -> tuple[int, int, list[int]]:
-    data = operand(node, 0)
+    data = node.input(0)
     same_type(node, data, allowed=data_types(without=TensorType.BOOL))
-    expect_types(node, operand(node, 1), *INDEX_TYPES)
+    expect_types(node, node.input(1), *INDEX_TYPES)
     at = _split_axis(node, 2, data)
     sizes = constant_ints(node, 1, "size_splits")
     stretch = [i for i, s in enumerate(sizes) if s == -1]

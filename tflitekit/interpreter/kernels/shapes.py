@@ -23,7 +23,7 @@ from ...options import (
 )
 from ..kernel import Kernel, Registry, expect_types, options, unsupported
 from ..node import Array, Node
-from ._layout import INDEX_TYPES, axis, constant_ints, data_types, elements, operand, same_type
+from ._layout import INDEX_TYPES, axis, constant_ints, data_types, elements, same_type
 
 __all__ = ["KERNELS"]
 
@@ -33,7 +33,7 @@ __all__ = ["KERNELS"]
 
 def _same_bytes(node: Node) -> None:
     """The data types these operators take: any fixed-size type, the same in and out."""
-    data = operand(node, 0)
+    data = node.input(0)
     if data.dtype is None:
         unsupported(node, f"{data.name!r} is {data.type_name}")
     same_type(node, data, allowed=(data.type,))
@@ -44,7 +44,7 @@ def _prepare_reshape(node: Node) -> tuple[int, ...]:
     dimension may be -1. A shape computed at run time is the output's static shape, as
     TFLite Micro reads it."""
     _same_bytes(node)
-    data = operand(node, 0)
+    data = node.input(0)
     shape = node.inputs[1] if len(node.inputs) > 1 else None
     if shape is not None and shape.data is None:
         wanted = list(node.outputs[0].shape)
@@ -72,7 +72,7 @@ def _resolve(node: Node, wanted: list[int], size: int) -> tuple[int, ...]:
 
 def _prepare_squeeze(node: Node) -> tuple[int, ...]:
     _same_bytes(node)
-    shape = operand(node, 0).shape
+    shape = node.input(0).shape
     dims = options(node, SqueezeOptions).squeeze_dims
     if not dims:
         return tuple(d for d in shape if d != 1)
@@ -84,8 +84,8 @@ def _prepare_squeeze(node: Node) -> tuple[int, ...]:
 
 def _prepare_expand_dims(node: Node) -> tuple[int, ...]:
     _same_bytes(node)
-    shape = operand(node, 0).shape
-    expect_types(node, operand(node, 1), *INDEX_TYPES)
+    shape = node.input(0).shape
+    expect_types(node, node.input(1), *INDEX_TYPES)
     where = constant_ints(node, 1, "axis")
     if len(where) != 1:
         unsupported(node, f"axis {where} is not a single value")
@@ -106,7 +106,7 @@ def _prepare_shape(node: Node) -> Array:
     """The result itself: the static shape of one sample, unbatched."""
     expect_types(node, node.outputs[0], TensorType.INT32, TensorType.INT64)
     assert node.outputs[0].dtype is not None
-    return np.array([operand(node, 0).shape], node.outputs[0].dtype)
+    return np.array([node.input(0).shape], node.outputs[0].dtype)
 
 
 def _run_shape(result: Array, arrays: Sequence[Array | None]) -> list[Array]:
@@ -128,7 +128,7 @@ def _prepare_fill(node: Node) -> _Fill:
     run time, as converters do for a dynamic batch from SHAPE, STRIDED_SLICE and PACK) the
     output's static shape, which ``run`` checks the values against. TFLite Micro refuses
     computed dims; LiteRT resizes the output to them."""
-    dims, value = operand(node, 0), operand(node, 1)
+    dims, value = node.input(0), node.input(1)
     expect_types(node, dims, *INDEX_TYPES)
     same_type(node, value, allowed=data_types(without=TensorType.UINT8))
     if len(dims.shape) != 1 or value.shape != ():
@@ -163,7 +163,7 @@ def _prepare_pack(node: Node) -> int:
     """The axis of the batched output the values are stacked on."""
     settings = options(node, PackOptions)
     count = settings.values_count
-    values = [operand(node, i) for i in range(len(node.inputs))]
+    values = [node.input(i) for i in range(len(node.inputs))]
     if not values:
         unsupported(node, "no input")
     same_type(node, values[0], *values[1:], allowed=data_types(without=TensorType.BOOL))
@@ -182,7 +182,7 @@ def _run_pack(at: int, arrays: Sequence[Array | None]) -> list[Array]:
 def _prepare_unpack(node: Node) -> tuple[int, int]:
     """The batched axis to split and the number of outputs."""
     settings = options(node, UnpackOptions)
-    data = operand(node, 0)
+    data = node.input(0)
     same_type(node, data, allowed=data_types(without=TensorType.INT64))
     at = axis(node, settings.axis, len(data.shape))
     if settings.num != data.shape[at] or len(node.outputs) != settings.num:

@@ -17,7 +17,7 @@ from ...errors import TFLiteKitError
 from ...options import BuiltinOperator, GatherOptions, StridedSliceOptions, TensorType
 from ..kernel import Kernel, Registry, expect_types, options, unsupported
 from ..node import Array, Node
-from ._layout import INDEX_TYPES, axis, constant_ints, elements, operand, same_type
+from ._layout import INDEX_TYPES, axis, constant_ints, elements, same_type
 
 __all__ = ["KERNELS"]
 
@@ -52,10 +52,10 @@ def _as_slice(kept: range) -> slice:
 
 
 def _prepare_slice(node: Node) -> _Window:
-    data = operand(node, 0)
+    data = node.input(0)
     same_type(node, data)
     for i in (1, 2):
-        expect_types(node, operand(node, i), *INDEX_TYPES)
+        expect_types(node, node.input(i), *INDEX_TYPES)
     begin, size = constant_ints(node, 1, "begin"), constant_ints(node, 2, "size")
     shape = data.shape
     if len(begin) != len(shape) or len(size) != len(shape):
@@ -78,10 +78,10 @@ _NEW_AXIS = -2  # a new dimension of size 1
 
 def _prepare_strided_slice(node: Node) -> _Window:
     settings = options(node, StridedSliceOptions)
-    data = operand(node, 0)
+    data = node.input(0)
     same_type(node, data)
     for i in (1, 2, 3):
-        expect_types(node, operand(node, i), *INDEX_TYPES)
+        expect_types(node, node.input(i), *INDEX_TYPES)
     begin, end, strides = (constant_ints(node, i, name)
                            for i, name in ((1, "begin"), (2, "end"), (3, "strides")))
     if not len(begin) == len(end) == len(strides):
@@ -185,7 +185,7 @@ def _prepare_gather(node: Node) -> _Gather:
     Indices must lie in [0, dimension): constant ones are checked here; computed ones at run
     time (LiteRT fails the run; TFLite Micro reads outside the tensor)."""
     settings = options(node, GatherOptions)
-    params, indices = operand(node, 0), operand(node, 1)
+    params, indices = node.input(0), node.input(1)
     same_type(node, params)
     expect_types(node, indices, TensorType.INT16, *INDEX_TYPES)
     p_shape, i_shape = params.shape, indices.shape
