@@ -53,7 +53,7 @@ tr.total td{font-weight:600;background:#eef1f5}
 img{max-width:100%;height:auto;display:block}
 .note{color:#8a5a00;background:#fff7e0;border:1px solid #f0d890;border-radius:6px;
 padding:6px 10px}
-code{font-size:12px}
+code{font-size:12px}td span{white-space:nowrap}
 """
 
 
