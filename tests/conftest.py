@@ -34,7 +34,8 @@ FIXTURE_RUNTIMES = {"repack": "tflm"}
 # The optional tools of the other oracle tiers: marker -> (what is missing, how to get it).
 TOOLS = {"xcore": ("xmos-ai-tools", "pip install --no-deps xmos-ai-tools"),
          "train": ("tensorflow", "pip install tensorflow"),
-         "browser": ("a Chromium browser", "install chromium and put it on PATH")}
+         "browser": ("a Chromium browser",
+                     "apt-get install chromium (Debian), or put Chromium on PATH")}
 
 
 def _tools() -> dict[str, bool]:

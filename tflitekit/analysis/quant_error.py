@@ -40,11 +40,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import FormatError, UsageError
+from ..errors import UsageError
 from ..interpreter import Interpreter
 from ..interpreter.fixedpoint import round_half_away
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from ..options import BuiltinOperator
+from .dequantize import broadcast_scales, real_values
 from .jsonable import json_value
 
 __all__ = [
@@ -200,43 +201,12 @@ class QuantizationError:
 # --------------------------------------------------------------------------------------------
 
 
-def _scales(tensor: Tensor, ndim: int, batched: bool) -> tuple[Array, Array] | None:
-    """``tensor``'s scales and zero points shaped to broadcast over a value of ``ndim``
-    dimensions (with a leading batch when ``batched``); None when it is not quantized."""
-    q = tensor.quantization
-    if q is None or not q.is_quantized or q.scale is None:
-        return None
-    scale = q.scale.astype(np.float64)
-    zero = (np.zeros(scale.shape) if q.zero_point is None or q.zero_point.size == 0
-            else q.zero_point.astype(np.float64))
-    if scale.size == 1:
-        return scale.reshape(()), np.asarray(zero.reshape(-1)[0])
-    axis = q.quantized_dimension + (1 if batched else 0)
-    if axis >= ndim:
-        raise FormatError(f"tensor {tensor.name!r} is quantized per channel along dimension "
-                          f"{q.quantized_dimension}, which its value of {ndim} dimensions "
-                          f"{'(with a batch) ' if batched else ''}lacks")
-    shape = [1] * ndim
-    shape[axis] = scale.size
-    return scale.reshape(shape), np.broadcast_to(zero, scale.shape).reshape(shape)
-
-
-def _real(tensor: Tensor, value: Array, *, batched: bool) -> Array:
-    """The real values (float64) of ``value``, a value of ``tensor``: dequantized when the
-    tensor is an integer one with a scale, else as they are."""
-    found = _scales(tensor, value.ndim, batched) if value.dtype.kind in "iu" else None
-    if found is None:
-        return value.astype(np.float64)
-    scale, zero = found
-    return scale * (value.astype(np.float64) - zero)
-
-
 def _quantize(tensor: Tensor, x: Array) -> Array:
     """``x`` quantized to ``tensor`` as TFLite's QUANTIZE does: ``round(x / scale)`` in float32
     (halves away from zero), plus the zero point, clamped to the type."""
     dtype = tensor.numpy_dtype
     assert dtype is not None
-    found = _scales(tensor, np.ndim(x), batched=np.ndim(x) > len(tensor.shape or ()))
+    found = broadcast_scales(tensor, np.ndim(x), batched=np.ndim(x) > len(tensor.shape or ()))
     if found is None:
         return np.asarray(x).astype(dtype)
     scale, zero = found
@@ -248,7 +218,7 @@ def _quantize(tensor: Tensor, x: Array) -> Array:
 def _real_range(tensor: Tensor) -> tuple[float, float] | None:
     """The real range an integer per-tensor quantized tensor can represent."""
     dtype = tensor.numpy_dtype
-    found = _scales(tensor, 0, batched=False)
+    found = broadcast_scales(tensor, 0)
     if dtype is None or dtype.kind not in "iu" or found is None or found[0].size != 1:
         return None
     scale, zero = (float(v) for v in found)
@@ -374,7 +344,7 @@ def _comparable(float_tensor: Tensor, quantized_tensor: Tensor) -> bool:
 def _bias_quantization(op: Operator, bias: Tensor) -> tuple[Array, Array] | None:
     """A bias's scale and zero point: its own, else the input's scale times the weights' (per
     channel) and zero."""
-    found = _scales(bias, 1, batched=False)
+    found = broadcast_scales(bias, 1)
     if found is not None:
         return found
     scales = [t.quantization.scale.astype(np.float64) for t in op.inputs[:2]
@@ -394,12 +364,12 @@ def _constants(f: Operator, q: Operator) -> tuple[list[TensorError], list[Tensor
         reference, value = np.asarray(tf.data, np.float64), np.asarray(tq.data)
         if tq.dtype in (dtypes.from_numpy(np.int32), dtypes.from_numpy(np.int64)):
             found = _bias_quantization(q, tq)
-            real = (_real(tq, value, batched=False) if found is None
+            real = (real_values(tq, value) if found is None
                     else found[0] * (value.astype(np.float64) - found[1]))
             biases.append(_error("bias", tf, tq, reference, real, quantization=found))
         else:
-            found = _scales(tq, reference.ndim, batched=False)
-            weights.append(_error("weight", tf, tq, reference, _real(tq, value, batched=False),
+            found = broadcast_scales(tq, reference.ndim)
+            weights.append(_error("weight", tf, tq, reference, real_values(tq, value),
                                   quantization=found))
     return weights, biases
 
@@ -540,7 +510,7 @@ def _activations(role: Role, pairs: Sequence[tuple[Tensor, Tensor]], float_run: 
             continue
         reference = float_run.tensor(tf).astype(np.float64)
         found.append(_error(role, tf, tq, reference,
-                            _real(tq, quantized_run.tensor(tq), batched=True)))
+                            real_values(tq, quantized_run.tensor(tq), batched=True)))
     return found
 
 

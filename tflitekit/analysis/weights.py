@@ -12,6 +12,7 @@ import numpy.typing as npt
 from ..errors import UsageError
 from ..ir import Model, Operator, Tensor
 from ..ir.opfacts import Shapes, Types, facts
+from .dequantize import real_values
 
 __all__ = ["WeightTensor", "Weights", "weights"]
 
@@ -85,7 +86,7 @@ def weights(model: Model, subgraph: int = 0) -> Weights:
                 continue
             seen.add(id(t))
             role = _role(op, slot)
-            values = _real(t, data)
+            values = real_values(t, data)
             values.flags.writeable = False
             found.append(WeightTensor(
                 t.name, k, op.opcode.name if op.opcode is not None else "?", role,
@@ -123,24 +124,3 @@ def _channel_axis(op: Operator, t: Tensor, role: Role, ndim: int) -> int | None:
         return None
     operands = facts(op.type).operands
     return ndim - 1 if operands is not None and operands.shapes is Shapes.DEPTHWISE else 0
-
-
-def _real(t: Tensor, data: Array) -> Array:
-    """Integer data with a scale dequantized, per tensor or per channel along the quantized
-    dimension; other data (and scales that fit neither way) as it is."""
-    q = t.quantization
-    if data.dtype.kind not in "iu" or q is None or not q.is_quantized or q.scale is None:
-        return data.astype(np.float64)
-    scale = q.scale.astype(np.float64)
-    zero = (np.zeros(scale.size) if q.zero_point is None or q.zero_point.size == 0
-            else q.zero_point.astype(np.float64))
-    if scale.size > 1:
-        axis = q.quantized_dimension
-        if axis >= data.ndim or data.shape[axis] != scale.size or zero.size not in (1, scale.size):
-            return data.astype(np.float64)
-        shape = [1] * data.ndim
-        shape[axis] = scale.size
-        scale, zero = scale.reshape(shape), np.broadcast_to(zero, scale.shape).reshape(shape)
-    else:
-        scale, zero = scale.reshape(()), zero.reshape(-1)[:1].reshape(())
-    return np.asarray(scale * (data.astype(np.float64) - zero))
