@@ -287,7 +287,7 @@ _CALLS = {Op.IF: ("then_subgraph_index", "else_subgraph_index"),
           Op.CALL_ONCE: ("init_subgraph_index",)}
 
 
-def called_subgraphs(model: Model, op: Operator) -> list[int]:
+def subgraphs_run_by(model: Model, op: Operator) -> list[int]:
     """Indices of the subgraphs a control-flow operator runs, in TFLite Micro's order."""
     called = [getattr(op.options, name) for name in _CALLS.get(op.type, ())]
     for index in called:
@@ -366,7 +366,7 @@ class _Lifetimes:
                 if b is not None:
                     b.created(self.scope)
             start = self.scope
-            for called in called_subgraphs(self.model, op):
+            for called in subgraphs_run_by(self.model, op):
                 self.scope += 1
                 self.scopes[self.scope] = (called, None)
                 self._mark(called, active | {s})

@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..ir import Model, Operator, Subgraph, Tensor
 from ..ir.opfacts import facts
 from ..serde.numbering import Numbering
-from .memory import OFFLINE_METADATA, Memory, called_subgraphs, memory
+from .memory import OFFLINE_METADATA, Memory, subgraphs_run_by, memory
 
 __all__ = ["Reordering", "best_order"]
 
@@ -105,7 +105,7 @@ class _Problem:
         self.successors = [sum(1 << j for j in range(self.n) if self.after[j] >> k & 1)
                            for k in range(self.n)]
         self.ready0 = sum(1 << k for k in range(self.n) if not self.after[k])
-        self.nested = any(called_subgraphs(model, op) for op in ops)
+        self.nested = any(subgraphs_run_by(model, op) for op in ops)
         produced = {t for out in self.outputs for t in out}
         unproduced = [t for t in range(len(self.size)) if t not in produced]
         self.resident0 = sum(self.size[t] for t in unproduced

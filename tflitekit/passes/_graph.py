@@ -10,8 +10,8 @@ from ..ir import Model, Operator, OperatorCode, Subgraph, Tensor
 from ..ir.opfacts import facts
 from ..options import BuiltinOperator
 
-__all__ = ["called_subgraphs", "describe", "entry_subgraphs", "has_side_effects", "operator_code",
-           "order_problem", "retarget_signatures", "sorted_operators"]
+__all__ = ["called_subgraphs", "describe", "ensure_ordered", "entry_subgraphs", "has_side_effects",
+           "operator_code", "order_problem", "retarget_signatures", "sorted_operators"]
 
 def has_side_effects(op: Operator) -> bool:
     """True when running ``op`` may matter even if nothing reads its outputs: custom, control
@@ -110,3 +110,12 @@ def order_problem(graph: Subgraph) -> str | None:
                 return (f"operator {k} ({op.opcode.name}) reads {tensor.name!r} before operator "
                         f"{position[id(producer)]} ({producer.opcode.name}) produces it")
     return None
+
+
+def ensure_ordered(model: Model) -> None:
+    """:class:`PassError` naming the subgraph and operator unless every subgraph of ``model``
+    runs its operators in topological order (the ``ensures`` of the passes that reorder)."""
+    for index, graph in enumerate(model.subgraphs):
+        problem = order_problem(graph)
+        if problem is not None:
+            raise PassError(f"subgraph {index}: {problem}")

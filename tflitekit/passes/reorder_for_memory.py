@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..analysis.memory import OFFLINE_METADATA
 from ..analysis.reorder import best_order
 from ..ir import Model
-from ._graph import order_problem
+from ._graph import ensure_ordered
 from .base import Pass, PassError, Report
 
 __all__ = ["ReorderForMemory", "reorder_for_memory"]
@@ -32,10 +32,7 @@ class ReorderForMemory(Pass):
                             "for its own operator order")
 
     def ensures(self, model: Model) -> None:
-        for index, graph in enumerate(model.subgraphs):
-            problem = order_problem(graph)
-            if problem is not None:
-                raise PassError(f"subgraph {index}: {problem}")
+        ensure_ordered(model)
 
     def run(self, model: Model, report: Report) -> None:
         for index, graph in enumerate(model.subgraphs):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Model
-from ._graph import order_problem, sorted_operators
-from .base import Pass, PassError, Report
+from ._graph import ensure_ordered, sorted_operators
+from .base import Pass, Report
 
 __all__ = ["TopologicalSort", "topological_sort"]
 
@@ -22,10 +22,7 @@ class TopologicalSort(Pass):
     name = "topological_sort"
 
     def ensures(self, model: Model) -> None:
-        for index, graph in enumerate(model.subgraphs):
-            problem = order_problem(graph)
-            if problem is not None:
-                raise PassError(f"subgraph {index}: {problem}")
+        ensure_ordered(model)
 
     def run(self, model: Model, report: Report) -> None:
         for index, graph in enumerate(model.subgraphs):
