@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..ir import Model, Operator, Subgraph, Tensor
 from ..ir.opfacts import facts
 from ..serde.numbering import Numbering
-from .memory import OFFLINE_METADATA, Memory, subgraphs_run_by, memory
+from .memory import OFFLINE_METADATA, Memory, memory, subgraphs_run_by
 
 __all__ = ["Reordering", "best_order"]
 
