@@ -22,6 +22,8 @@ ARGV: dict[str, list[str]] = {
     "summary": ["MODEL"],
     "memory": ["MODEL", "--reorder", "OUT"],
     "quant-error": ["MODEL", "MODEL"],
+    "plot": ["MODEL", "graph", "-o", "OUT.svg"],
+    "report": ["MODEL", "-o", "OUT"],
     "run": ["MODEL"],
     "compare": ["MODEL"],
     "strip-float-io": ["MODEL", "OUT"],
@@ -33,7 +35,7 @@ ARGV: dict[str, list[str]] = {
 
 
 def _argv(command: str, model: str | Path, out: Path) -> list[str]:
-    parts = {"MODEL": str(model), "OUT": str(out)}
+    parts = {"MODEL": str(model), "OUT": str(out), "OUT.svg": f"{out}.svg"}
     return [command, *(parts.get(a, a) for a in ARGV[command])]
 
 
