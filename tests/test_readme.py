@@ -1,8 +1,10 @@
 """The README cannot drift: its ```python and ```bash blocks are executed.
 
 Conventions the README follows (any number of blocks, in any order):
-- A block preceded by ``<!-- not run: REASON -->`` is skipped (and must give a reason). Other
-  languages (```text, tables) are never run.
+- A block preceded by ``<!-- not run: REASON -->`` is skipped (and must give a reason); one
+  preceded by ``<!-- needs: MODULE -->`` runs where that optional module imports (matplotlib
+  for plots) and is skipped, naming it, elsewhere. Other languages (```text, tables) are never
+  run.
 - Each block runs in a fresh directory that holds a small real model (built with
   :func:`tflitekit.testing.build_runnable_model`) under every name in ``MODEL_NAMES``; any other
   file a block reads, it writes first.
@@ -36,6 +38,7 @@ MODEL_NAMES = ("model.tflite", "in.tflite")
 
 _FENCE = re.compile(r"^```(\w*)[ \t]*$")
 _NOT_RUN = re.compile(r"^<!--\s*not run:\s*(.*?)\s*-->$")
+_NEEDS = re.compile(r"^<!--\s*needs:\s*([\w.]+)\s*-->$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Block:
     line: int  # of the opening fence, 1-based
     code: str
     not_run: str | None  # the reason given by a ``<!-- not run: ... -->`` comment
+    needs: str | None = None  # the module named by a ``<!-- needs: ... -->`` comment
 
 
 def blocks(text: str) -> list[Block]:
@@ -60,9 +64,10 @@ def blocks(text: str) -> list[Block]:
         if end is None:
             raise AssertionError(f"README.md:{i + 1}: unclosed code fence")
         before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-        marker = _NOT_RUN.match(before)
+        marker, needs = _NOT_RUN.match(before), _NEEDS.match(before)
         found.append(Block(fence.group(1), i + 1, "\n".join(lines[i + 1:end]) + "\n",
-                           marker.group(1) if marker else None))
+                           marker.group(1) if marker else None,
+                           needs.group(1) if needs else None))
         i = end + 1
     return found
 
@@ -138,6 +143,8 @@ def test_readme_block(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     if block.not_run is not None:
         assert block.not_run, f"README.md:{block.line}: a not-run block must say why"
         pytest.skip(f"README.md:{block.line}: not run: {block.not_run}")
+    if block.needs is not None:
+        pytest.importorskip(block.needs, reason=f"README.md:{block.line} needs {block.needs}")
     run_block(block, _workdir(tmp_path), monkeypatch, pytestconfig)
 
 
@@ -160,6 +167,11 @@ x = 1
 rm -rf /
 ```
 
+<!-- needs: matplotlib -->
+```bash
+tflitekit plot model.tflite macs -o macs.png
+```
+
 ```text
 $ tflitekit info model.tflite
 ```
@@ -169,7 +181,9 @@ $ tflitekit info model.tflite
 def test_blocks_are_found_with_their_markers() -> None:
     assert blocks(SAMPLE) == [Block("python", 3, "x = 1\n", None),
                               Block("bash", 8, "rm -rf /\n", "needs a GPU"),
-                              Block("text", 12, "$ tflitekit info model.tflite\n", None)]
+                              Block("bash", 13, "tflitekit plot model.tflite macs -o macs.png\n",
+                                    None, "matplotlib"),
+                              Block("text", 17, "$ tflitekit info model.tflite\n", None)]
     with pytest.raises(AssertionError, match="unclosed"):
         blocks("```python\nx = 1\n")
 
