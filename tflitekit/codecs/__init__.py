@@ -5,5 +5,10 @@ contract; placing encoded tensors inside a model is the job of the ``compress_we
 from __future__ import annotations
 
 from .base import CODECS, Codec, CodecParams, Encoded, decode, encode, register
+from .bq import BQ, bin_edges, bin_of
+from .cluster import KMeans, kmeans_1d
+from .packing import Packed, pack_indices, unpack_indices
 
-__all__ = ["CODECS", "Codec", "CodecParams", "Encoded", "decode", "encode", "register"]
+__all__ = ["BQ", "CODECS", "Codec", "CodecParams", "Encoded", "KMeans", "Packed", "bin_edges",
+           "bin_of", "decode", "encode", "kmeans_1d", "pack_indices", "register",
+           "unpack_indices"]

@@ -18,7 +18,7 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ _MAGIC = b"TKC1"
 class CodecParams(Protocol):
     """Frozen dataclass of a codec's parameters (its type selects the codec)."""
 
-    __dataclass_fields__: dict[str, Any]
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
 P = TypeVar("P", bound=CodecParams)

@@ -1,0 +1,145 @@
+"""Weight clustering: 1-D k-means (Lloyd's algorithm) on the values of an array.
+
+Per slice (the whole array, or each slice along ``axis``): when the slice has at most ``k``
+distinct values, the table is those values (exact). Otherwise Lloyd's algorithm runs in float64 on
+the distinct values weighted by their counts, from ``init``:
+
+- ``"kmeans++"``: k-means++ seeding (each next centre drawn with probability proportional to
+  count * squared distance to the nearest centre so far);
+- ``"linear"``: evenly spaced between the minimum and the maximum (TF-MOT's LINEAR);
+- ``"density"``: evenly spaced points of the empirical CDF mapped back to values (quantiles);
+- ``"random"``: distinct values drawn at random;
+
+all drawn from ``numpy.random.default_rng(seed)``, so the result is reproducible. With
+``preserve_zero`` one centre is fixed at 0 (so a 0 stays exactly 0) and ``k - 1`` are free.
+The centres are then put in the array's dtype (integers rounded half away from zero and clipped
+to the dtype's range), deduplicated, every element is assigned to its nearest table value (a tie
+to the smaller), and unused entries are dropped. The quantization: ``decode(encode(x))`` is, per
+element, the nearest value of its slice's table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CodecError
+from .base import Codec, CodecParams, Encoded, register
+from .packing import Packed
+from .tables import (
+    Quantize1D,
+    check_array,
+    decode_table,
+    encode_table,
+    nearest,
+    to_dtype,
+    unit_scale,
+)
+
+__all__ = ["INITS", "KMEANS", "KMeans", "kmeans_1d"]
+
+Array = npt.NDArray[Any]
+F64 = npt.NDArray[np.float64]
+INITS = ("kmeans++", "linear", "density", "random")
+
+
+@dataclass(frozen=True)
+class KMeans:
+    """k-means parameters: ``k`` centres per slice, their ``init`` (one of :data:`INITS`) and
+    ``seed``; ``axis``: one clustering per slice along it (``None``: per tensor);
+    ``preserve_zero``: a centre fixed at 0; ``max_iter`` Lloyd iterations at most; ``then``:
+    the index coder."""
+
+    k: int
+    init: str = "kmeans++"
+    seed: int = 0
+    axis: int | None = None
+    preserve_zero: bool = False
+    max_iter: int = 100
+    then: CodecParams = field(default_factory=Packed)
+
+
+def _init(u: F64, w: F64, m: int, init: str, rng: np.random.Generator, fixed: F64) -> F64:
+    """``m`` starting centres from the distinct values ``u`` (sorted, more than ``m``)."""
+    if m == 0:
+        return np.zeros(0)
+    if init == "linear":
+        return np.linspace(u[0], u[-1], m)
+    if init == "density":
+        cdf = np.cumsum(w) / w.sum()
+        return np.interp(np.linspace(cdf[0], 1.0, m), cdf, u)
+    if init == "random":
+        return rng.choice(u, m, replace=False)
+    centres = list(fixed)
+    d2 = np.min((u[:, None] - fixed[None, :]) ** 2, axis=1) * w if len(fixed) else w.copy()
+    for _ in range(m):
+        if not d2.sum() > 0:  # distances below float64 resolution: any value not yet a centre
+            d2 = np.isin(u, centres, invert=True).astype(np.float64)
+        pick = u[rng.choice(len(u), p=d2 / d2.sum())]
+        d2 = np.minimum(d2, (u - pick) ** 2 * w) if centres else (u - pick) ** 2 * w
+        centres.append(pick)
+    return np.array(centres[len(fixed):])
+
+
+def kmeans_1d(u: F64, w: F64, k: int, init: str = "kmeans++",
+              rng: np.random.Generator | None = None, preserve_zero: bool = False,
+              max_iter: int = 100) -> F64:
+    """Weighted 1-D k-means of the sorted distinct values ``u`` (weights ``w``, more than ``k``
+    values): the sorted centres (float64; some may have no member)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    scale = unit_scale(u)  # a power of two: exact, and no overflow in the sums
+    u = u / scale
+    fixed = np.zeros(1 if preserve_zero else 0)
+    centres = np.sort(np.concatenate([_init(u, w, k - len(fixed), init, rng, fixed), fixed]))
+    for _ in range(max_iter):
+        members = nearest(u, centres)
+        count = np.bincount(members, weights=w, minlength=len(centres))
+        total = np.bincount(members, weights=w * u, minlength=len(centres))
+        moved = np.where(count > 0, total / np.where(count > 0, count, 1), centres)
+        if preserve_zero:
+            moved[centres == 0] = 0.0
+        moved.sort()
+        if np.array_equal(moved, centres):
+            break
+        centres = moved
+    return centres * scale
+
+
+def _quantize(params: KMeans) -> Quantize1D:
+    rng = np.random.default_rng(params.seed)
+
+    def quantize(row: Array) -> tuple[Array, Array]:
+        distinct, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+        if len(distinct) <= params.k:
+            return distinct, inverse.ravel()
+        u = distinct.astype(np.float64)
+        centres = kmeans_1d(u, counts.astype(np.float64), params.k, params.init, rng,
+                            params.preserve_zero, params.max_iter)
+        table = np.unique(to_dtype(centres, row.dtype))
+        assign = nearest(u, table.astype(np.float64))
+        used = np.unique(assign)
+        return table[used], np.searchsorted(used, assign)[inverse.ravel()]
+    return quantize
+
+
+def _encode(array: Array, params: KMeans) -> Encoded:
+    if params.k < 1:
+        raise CodecError(f"kmeans: k is at least 1, not {params.k}")
+    if params.init not in INITS:
+        raise CodecError(f"kmeans: init is one of {INITS}, not {params.init!r}")
+    if params.max_iter < 0:
+        raise CodecError("kmeans: max_iter is non-negative")
+    axis = check_array(array, params.axis, "kmeans")
+    return encode_table("kmeans", params, array, axis, params.then, _quantize(params))
+
+
+def _decode(encoded: Encoded) -> Array:
+    params: KMeans = encoded.params
+    axis = None if params.axis is None else params.axis % len(encoded.shape)
+    return decode_table(encoded, axis)
+
+
+KMEANS = register(Codec("kmeans", KMeans, _encode, _decode, lossless=False))
