@@ -95,15 +95,15 @@ def _quantize(params: BQ) -> Quantize1D:
         bins = bin_of(x, edges)
         nbins = max(len(edges) - 1, 1)
         counts = np.bincount(bins, minlength=nbins)
+        used = counts[counts > 0]
+        scale = unit_scale(x)  # a power of two: exact, and the sums stay finite
         if params.value == "mean":
-            scale = unit_scale(x)  # a power of two: exact, and the sums stay finite
-            sums = np.bincount(bins, weights=x / scale, minlength=nbins)[counts > 0]
-            centres = sums / counts[counts > 0] * scale
+            centres = np.bincount(bins, weights=x / scale, minlength=nbins)[counts > 0] / used
         else:
-            ordered = np.sort(x)  # bins are monotone in x: each bin is a run of the sorted values
-            used = counts[counts > 0]
+            ordered = np.sort(x) / scale  # bins are monotone in x: runs of the sorted values
             start = np.cumsum(used) - used
             centres = (ordered[start + (used - 1) // 2] + ordered[start + used // 2]) / 2
+        centres *= scale
         rank = np.cumsum(counts > 0) - 1
         return to_dtype(centres, row.dtype), rank[bins]
     return quantize

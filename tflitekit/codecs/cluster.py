@@ -10,7 +10,8 @@ the distinct values weighted by their counts, from ``init``:
 - ``"density"``: evenly spaced points of the empirical CDF mapped back to values (quantiles);
 - ``"random"``: distinct values drawn at random;
 
-all drawn from ``numpy.random.default_rng(seed)``, so the result is reproducible. With
+all drawn from ``numpy.random.default_rng(seed)`` afresh for every slice, so the result is
+reproducible and each slice's clustering is that of the slice alone. With
 ``preserve_zero`` one centre is fixed at 0 (so a 0 stays exactly 0) and ``k - 1`` are free.
 The centres are then put in the array's dtype (integers rounded half away from zero and clipped
 to the dtype's range), deduplicated, every element is assigned to its nearest table value (a tie
@@ -109,13 +110,12 @@ def kmeans_1d(u: F64, w: F64, k: int, init: str = "kmeans++",
 
 
 def _quantize(params: KMeans) -> Quantize1D:
-    rng = np.random.default_rng(params.seed)
-
     def quantize(row: Array) -> tuple[Array, Array]:
         distinct, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
         if len(distinct) <= params.k:
             return distinct, inverse.ravel()
         u = distinct.astype(np.float64)
+        rng = np.random.default_rng(params.seed)  # per slice: the slices are independent
         centres = kmeans_1d(u, counts.astype(np.float64), params.k, params.init, rng,
                             params.preserve_zero, params.max_iter)
         table = np.unique(to_dtype(centres, row.dtype))
