@@ -68,12 +68,13 @@ def bin_edges(values: npt.ArrayLike, params: BQ) -> npt.NDArray[np.float64]:
     if x.size == 0:
         return np.zeros(0)
     lo, hi = float(x.min()), float(x.max())
+    scale = unit_scale(x)  # statistics of x / scale: no overflow
     if params.edges == "initial":
-        mu, sigma = float(x.mean()), float(x.std())
-        inner = np.array([mu - sigma, mu, mu + sigma])
+        mu, sigma = float((x / scale).mean()), float((x / scale).std())
+        inner = np.array([mu - sigma, mu, mu + sigma]) * scale
     elif params.edges == "quantile":
         assert params.bins is not None
-        inner = np.quantile(x, np.linspace(0.0, 1.0, params.bins + 1))
+        inner = np.quantile(x / scale, np.linspace(0.0, 1.0, params.bins + 1)) * scale
     else:
         inner = np.asarray(params.edges, np.float64)
     return np.unique(np.concatenate([[lo, hi], np.clip(inner, lo, hi)]))

@@ -75,7 +75,8 @@ def slices(array: Array, axis: int | None) -> Array:
     """The array as ``[slices, elements]`` rows: one row, or one per index along ``axis``."""
     if axis is None:
         return array.reshape(1, -1)
-    return np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1)
+    moved = np.moveaxis(array, axis, 0)
+    return moved.reshape(len(moved), int(np.prod(moved.shape[1:], dtype=np.int64)))
 
 
 def encode_table(name: str, params: Any, array: Array, axis: int | None, then: CodecParams,
