@@ -42,23 +42,26 @@ class Backend(ABC):
 
 class ReferenceBackend(Backend):
     """TFLite Micro's reference kernels, transcribed to vectorised numpy
-    (:data:`tflitekit.interpreter.kernels.KERNELS`)."""
+    (:data:`tflitekit.interpreter.kernels.KERNELS`), and its custom operators' kernels by custom
+    code (:data:`~tflitekit.interpreter.kernels.CUSTOM_KERNELS`)."""
 
     name = "reference"
 
-    def __init__(self, kernels: Mapping[Any, Kernel] | None = None) -> None:
-        self._default = kernels is None
-        if kernels is None:
-            from .kernels import KERNELS
-            kernels = KERNELS
-        self.kernels = kernels
+    def __init__(self, kernels: Mapping[Any, Kernel] | None = None,
+                 custom: Mapping[str, Kernel] | None = None) -> None:
+        self._default = kernels is None and custom is None
+        from .kernels import CUSTOM_KERNELS, KERNELS
+        self.kernels = KERNELS if kernels is None else kernels
+        self.custom = CUSTOM_KERNELS if custom is None else custom
 
     def __reduce__(self) -> tuple[Any, ...]:
         """The default kernels pickle by name (for process-based executors)."""
-        return (ReferenceBackend, () if self._default else (dict(self.kernels),))
+        return (ReferenceBackend, () if self._default else (dict(self.kernels),
+                                                            dict(self.custom)))
 
     def prepare(self, node: Node) -> Prepared:
-        kernel = self.kernels.get(node.opcode) if node.custom_code is None else None
+        kernel = (self.kernels.get(node.opcode) if node.custom_code is None
+                  else self.custom.get(node.custom_code))
         if kernel is None:
             raise UnsupportedOperatorError(f"{node.where or node.name}: no kernel for "
                                            f"{node.name}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from .add_float_io import AddFloatIO, add_float_io
 from .base import CHECK_ENV, Pass, PassError, PassManager, PassResult, PipelineResult, Report
+from .compress_weights import CompressWeights, compress_weights
+from .decompress_weights import DecompressWeights, decompress_weights
 from .dedupe_buffers import DedupeBuffers, dedupe_buffers
 from .fold_constants import FoldConstants, fold_constants
 from .pipelines import optimize, optimize_pipeline
@@ -27,6 +29,8 @@ from .toposort import TopologicalSort, topological_sort
 __all__ = [
     "CHECK_ENV",
     "AddFloatIO",
+    "CompressWeights",
+    "DecompressWeights",
     "DedupeBuffers",
     "FoldConstants",
     "Pass",
@@ -47,6 +51,8 @@ __all__ = [
     "TopologicalSort",
     "add_float_io",
     "apply_rules",
+    "compress_weights",
+    "decompress_weights",
     "dedupe_buffers",
     "fold_constants",
     "optimize",

@@ -1,9 +1,12 @@
 """The reference kernels, one module per operator family, each with its ``KERNELS`` table.
 
 :data:`KERNELS` merges the families' tables; an operator belongs to exactly one family.
+:data:`CUSTOM_KERNELS` holds the custom operators' kernels, by custom code.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from ...options import BuiltinOperator
 from ..kernel import Kernel, Registry
@@ -11,6 +14,7 @@ from . import (
     activations,
     binary,
     conv,
+    decode,
     fully_connected,
     movement,
     nonlinear,
@@ -23,7 +27,7 @@ from . import (
     softmax,
 )
 
-__all__ = ["KERNELS"]
+__all__ = ["CUSTOM_KERNELS", "KERNELS"]
 
 _FAMILIES = (activations, binary, conv, fully_connected, movement, nonlinear, pooling, quantize,
              reduce, resize, shapes, slicing, softmax)
@@ -41,3 +45,4 @@ def _merge() -> dict[BuiltinOperator, Kernel]:
 
 
 KERNELS: Registry = _merge()
+CUSTOM_KERNELS: Mapping[str, Kernel] = decode.CUSTOM_KERNELS

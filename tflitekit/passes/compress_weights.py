@@ -1,0 +1,256 @@
+"""compress_weights: encode constant weight tensors inside the model, in one of two forms.
+
+**TFLite Micro form** (``format="tflm"``, codecs ``"lut"`` and ``"huffman"``): the model runs in
+TFLite Micro, which decodes the weights itself. Each compressed tensor keeps its place and name
+but becomes a UINT8 ``[nbytes]`` tensor of encoded bytes (no quantization); an ancillary UINT8
+tensor ``<name>_ancillary`` holds the 16-byte header and tables (:mod:`tflitekit.codecs.tflm`);
+before each operator that reads compressed tensors, one ``TFLM_DECODE`` custom operator (no
+custom options) takes an ``[encoded, ancillary]`` pair per tensor and writes ``<name>_decoded``,
+a copy of the original tensor without data. LUT tables are per channel exactly when the tensor
+is quantized per channel (on its quantized dimension, 0 or the last), as the runtime decodes.
+
+**tflitekit container** (``format="container"``, any :mod:`tflitekit.codecs` parameters): the
+file is still a valid ``.tflite`` but does not run until ``decompress_weights``. Each compressed
+tensor keeps its place, name and quantization; its type becomes UINT8, its shape ``[nbytes]``
+and its buffer the bytes of :meth:`~tflitekit.codecs.Encoded.to_bytes`. The metadata entry
+``TFLITEKIT_COMPRESSION`` (UTF-8 JSON) lists them::
+
+    {"version": 1,
+     "tensors": [{"subgraph": 0, "tensor": 3, "name": "w", "dtype": "INT8",
+                  "shape": [8, 3, 3, 1], "shape_signature": null, "codec": "kmeans"}]}
+
+``subgraph`` and ``tensor`` are indices in the file, ``dtype`` the original TensorType name,
+``shape`` / ``shape_signature`` the original ones. A reader that sees an unknown ``version``
+must refuse the file.
+
+Values are stored losslessly: a LUT needs at most ``2**bits`` distinct values per channel (at
+most 128), so cluster the weights first, here with ``quantize=`` (codec parameters whose
+``decode(encode(w))`` replaces each tensor's values before it is stored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import codecs
+from ..codecs import tflm
+from ..errors import CodecError, PassError
+from ..ir import Model, Operator, Subgraph, Tensor, dtypes
+from ..options import TensorType
+from .base import Pass, Report
+
+__all__ = ["CONTAINER_METADATA", "CONTAINER_VERSION", "CompressWeights", "compress_weights"]
+
+CONTAINER_METADATA = "TFLITEKIT_COMPRESSION"
+CONTAINER_VERSION = 1
+_WEIGHT_TYPES = (TensorType.INT8, TensorType.INT16)
+_CONTAINER_TYPES = (TensorType.INT8, TensorType.INT16, TensorType.FLOAT32)
+
+Format = Literal["tflm", "container"]
+
+
+@dataclass
+class CompressWeights(Pass):
+    """Encode constant tensors (see the module docstring for both storage forms).
+
+    ``tensors``: names to compress (each must be a constant read by operators; a tensor that
+    cannot be compressed raises :class:`PassError`), or None for every constant weight tensor
+    (INT8 / INT16, FLOAT32 too in the container) whose encoding is smaller than its data;
+    the others are skipped with the reason. ``codec``: ``"lut"`` or ``"huffman"`` in the
+    TFLite Micro form, codec parameters in the container. ``bits``: the LUT index width
+    (default: the fewest that fit). ``quantize``: codec parameters applied to the values first
+    (``decode(encode(values))``), e.g. a k-means clustering.
+    """
+
+    tensors: Collection[str] | None = None
+    codec: Any = "lut"
+    bits: int | None = None
+    quantize: Any = None
+    format: Format = "tflm"
+
+    name = "compress_weights"
+
+    def requires(self, model: Model) -> None:
+        if self.format == "tflm":
+            if self.codec not in ("lut", "huffman"):
+                raise PassError(f"the tflm format takes codec 'lut' or 'huffman', not "
+                                f"{self.codec!r} (use format='container')")
+            if self.bits is not None and (self.codec != "lut" or not 1 <= self.bits <= 7):
+                raise PassError("bits is the LUT index width, 1 to 7")
+        elif self.format == "container":
+            if type(self.codec) not in codecs.CODECS:
+                raise PassError(f"the container format takes codec parameters (one of "
+                                f"{sorted(p.__name__ for p in codecs.CODECS)}), not "
+                                f"{self.codec!r}")
+        else:
+            raise PassError(f"format {self.format!r}: expected 'tflm' or 'container'")
+        if self.quantize is not None and type(self.quantize) not in codecs.CODECS:
+            raise PassError(f"quantize takes codec parameters, not {self.quantize!r}")
+        if self.tensors is not None:
+            known = {t.name for t in model.tensors()}
+            missing = sorted(set(self.tensors) - known)
+            if missing:
+                raise PassError(f"no tensor named {', '.join(map(repr, missing))}")
+
+    def run(self, model: Model, report: Report) -> None:
+        shared = _buffer_users(model)
+        for g, graph in enumerate(model.subgraphs):
+            pending: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+            for t, tensor in enumerate(graph.tensors):
+                why = self._refusal(tensor, shared)
+                if why is None:
+                    why = self._encode(model, (g, t), tensor, pending, report)
+                    if why is None:
+                        continue
+                if self.tensors is not None and tensor.name in self.tensors:
+                    raise PassError(f"cannot compress {tensor.name!r}: {why}")
+                if why and self.tensors is None and tensor.is_constant:
+                    report.skip(f"{tensor.name!r}: {why}")
+            if pending:
+                _insert_decodes(graph, pending)
+
+    def _refusal(self, tensor: Tensor, shared: dict[int, int]) -> str | None:
+        """Why ``tensor`` is not a candidate ('' when it is silently not one)."""
+        if self.tensors is not None and tensor.name not in self.tensors:
+            return ""
+        if not tensor.is_constant or tensor.buffer is None:
+            return "" if self.tensors is None else "it is not a constant"
+        allowed = _WEIGHT_TYPES if self.format == "tflm" else _CONTAINER_TYPES
+        if self.tensors is None and tensor.dtype not in allowed:
+            return ""
+        if not tensor.consumers or tensor.is_graph_output or tensor.is_graph_input:
+            return "no operator reads it, or it is a subgraph input or output"
+        if shared[id(tensor.buffer)] > 1:
+            return "its buffer is shared with another tensor"
+        return None
+
+    def _values(self, tensor: Tensor) -> np.ndarray:
+        values = tensor.data
+        assert values is not None
+        if self.quantize is not None:
+            values = codecs.decode(codecs.encode(values, self.quantize)).astype(values.dtype)
+        return np.asarray(values)
+
+    def _encode(self, model: Model, where: tuple[int, int], tensor: Tensor,
+                pending: dict[int, tuple[Tensor, Tensor, Tensor]], report: Report) -> str | None:
+        """Compress ``tensor`` (at ``where``: subgraph, tensor index) in place, adding its
+        decoded template and ancillary tensor to ``pending`` in the tflm form; the reason when
+        it is not compressed."""
+        try:
+            values = self._values(tensor)
+            if self.format == "container":
+                payload = codecs.encode(values, self.codec).to_bytes()
+                size = len(payload)
+            else:
+                encoded, ancillary = _tflm_encode(values, tensor, self.codec, self.bits)
+                size = len(encoded) + len(ancillary)
+        except CodecError as exc:
+            return str(exc)
+        before = int(values.nbytes)
+        if self.tensors is None and size >= before:
+            return f"its encoding ({size} bytes) is no smaller than its data ({before} bytes)"
+        assert tensor.buffer is not None
+        if self.format == "container":
+            _add_entry(model, {"subgraph": where[0], "tensor": where[1], "name": tensor.name,
+                               "dtype": dtypes.name(tensor.dtype), "shape": list(values.shape),
+                               "shape_signature": None if tensor.shape_signature is None
+                               else list(tensor.shape_signature), "codec": self.codec_name})
+            tensor.buffer.data = np.frombuffer(payload, np.uint8)
+        else:
+            template = _clone(tensor, f"{tensor.name}_decoded")
+            tensor.buffer.data = np.frombuffer(encoded, np.uint8)
+            anc = Tensor.constant(f"{tensor.name}_ancillary", np.frombuffer(ancillary, np.uint8))
+            pending[id(tensor)] = (tensor, template, anc)
+            tensor.quantization = None
+        tensor.dtype = TensorType.UINT8
+        tensor.shape = (size if self.format == "container" else len(encoded),)
+        tensor.shape_signature = None
+        report.change(f"{tensor.name!r}: {before} -> {size} bytes "
+                      f"({8 * size / max(values.size, 1):.2f} bits per weight, {self.codec_name})")
+        return None
+
+    @property
+    def codec_name(self) -> str:
+        if isinstance(self.codec, str):
+            return self.codec
+        return str(codecs.CODECS[type(self.codec)].name)
+
+
+def _tflm_encode(values: np.ndarray, tensor: Tensor, codec: str,
+                 bits: int | None) -> tuple[bytes, bytes]:
+    if codec == "huffman":
+        return tflm.encode_huffman(values)
+    q = tensor.quantization
+    scales = 0 if q is None or q.scale is None else q.scale.size
+    layout = tflm.channels(values.shape, scales, 0 if q is None else q.quantized_dimension)
+    return tflm.encode_lut(values, layout, bits)
+
+
+def _insert_decodes(graph: Subgraph, pairs: dict[int, tuple[Tensor, Tensor, Tensor]]) -> None:
+    """One TFLM_DECODE before each operator reading compressed tensors, one pair per tensor
+    (``pairs``: compressed tensor id -> (tensor, decoded template, ancillary tensor))."""
+    for anc in (p[2] for p in pairs.values()):
+        graph.add_tensor(anc)
+    for op in list(graph.operators):
+        reads = [t for t in dict.fromkeys(op.inputs) if t is not None and id(t) in pairs]
+        if not reads:
+            continue
+        inputs: list[Tensor | None] = []
+        outputs = []
+        for tensor in reads:
+            _, template, anc = pairs[id(tensor)]
+            decoded = graph.add_tensor(_clone(template, template.name))
+            inputs += [tensor, anc]
+            outputs.append(decoded)
+            for index, t in enumerate(op.inputs):
+                if t is tensor:
+                    op.set_input(index, decoded)
+        graph.add_operator(Operator(tflm.DECODE, inputs, outputs), before=op)
+
+
+def _clone(tensor: Tensor, name: str | None) -> Tensor:
+    """A copy of ``tensor``'s description (no data, no graph)."""
+    return Tensor(name, tensor.shape, tensor.dtype,
+                  quantization=None if tensor.quantization is None else tensor.quantization.copy(),
+                  is_variable=tensor.is_variable, sparsity=tensor.sparsity,
+                  shape_signature=tensor.shape_signature, has_rank=tensor.has_rank,
+                  variant_tensors=tensor.variant_tensors)
+
+
+def _buffer_users(model: Model) -> dict[int, int]:
+    users: dict[int, int] = {}
+    for tensor in model.tensors():
+        if tensor.buffer is not None:
+            users[id(tensor.buffer)] = users.get(id(tensor.buffer), 0) + 1
+    return users
+
+
+def read_container(model: Model) -> dict[str, Any] | None:
+    """The ``TFLITEKIT_COMPRESSION`` entry of ``model`` (None when it has none)."""
+    raw = model.get_metadata(CONTAINER_METADATA)
+    if raw is None:
+        return None
+    entry: dict[str, Any] = json.loads(raw)
+    if entry.get("version") != CONTAINER_VERSION:
+        raise PassError(f"{CONTAINER_METADATA} version {entry.get('version')!r}; this tflitekit "
+                        f"reads version {CONTAINER_VERSION}")
+    return entry
+
+
+def _add_entry(model: Model, tensor: dict[str, Any]) -> None:
+    entry = read_container(model) or {"version": CONTAINER_VERSION, "tensors": []}
+    entry["tensors"].append(tensor)
+    model.add_metadata(CONTAINER_METADATA, json.dumps(entry, separators=(",", ":")).encode())
+
+
+def compress_weights(model: Model, *, tensors: Collection[str] | None = None,
+                     codec: Any = "lut", bits: int | None = None, quantize: Any = None,
+                     format: Format = "tflm") -> Model:
+    """Compress ``model``'s weights in place (see :class:`CompressWeights`); returns it."""
+    CompressWeights(tensors, codec, bits, quantize, format)(model)
+    return model
