@@ -13,10 +13,19 @@ import pytest
 from tflitekit import Interpreter, UsageError
 from tflitekit.codecs import decode, encode
 from tflitekit.codecs.bq import BQ, bin_of
+from tflitekit.codecs.huffman import Huffman
 from tflitekit.codecs.metrics import accuracy, agreement, custom, model_inputs
-from tflitekit.codecs.search import BQSearch, _perturb, bq_search
-from tflitekit.ir import Model
-from tflitekit.testing import build_runnable_model
+from tflitekit.codecs.search import (
+    BQSearch,
+    _perturb,
+    allocate_bits,
+    bq_search,
+    channel_axis,
+    weight_tensors,
+)
+from tflitekit.ir import Model, Quantization, Tensor
+from tflitekit.options import BuiltinOperator, FullyConnectedOptions
+from tflitekit.testing import build_runnable_model, single_op
 
 
 def _samples(n: int = 400, seed: int = 3) -> np.ndarray:
@@ -169,3 +178,62 @@ def test_search_refuses_bad_arguments() -> None:
         bq_search(model, "flat", agreement(model, _samples(4)), executor=ThreadPoolExecutor(1))
     with pytest.raises(UsageError, match="split must be"):
         _search(model, split="mode")
+
+
+# -- bit allocation ----------------------------------------------------------------------------
+
+
+def _dense(seed: int = 5) -> Model:
+    """One FULLY_CONNECTED with 10 x 256 normally distributed int8 weights (large enough for
+    clustering to pay for its tables)."""
+    rng = np.random.default_rng(seed)
+    w = np.clip(np.rint(rng.normal(0, 30, (10, 256))), -127, 127).astype(np.int8)
+    return single_op(BuiltinOperator.FULLY_CONNECTED, [
+        Tensor("x", (1, 256), "int8", quantization=Quantization(0.05, 0)),
+        Tensor.constant("w", w, quantization=Quantization(0.01, 0)),
+        Tensor.constant("b", rng.integers(-500, 500, 10, dtype=np.int32),
+                        quantization=Quantization(0.0005, 0))],
+        [Tensor("y", (1, 10), "int8", quantization=Quantization(0.5, 0))],
+        FullyConnectedOptions())
+
+
+def test_allocation_chooses_the_smallest_options_within_the_tolerance() -> None:
+    model = _dense()
+    metric = agreement(model, np.random.default_rng(2).integers(-128, 128, (500, 256),
+                                                                dtype=np.int8))
+    result = allocate_bits(model, metric, max_drop=20.0, bits=(1, 2, 3, 4, 8),
+                           executor=ThreadPoolExecutor(1))
+    (choice,) = result.choices
+    w = next(t for t in model.main.tensors if t.name == "w").data
+    assert choice.tensor == "w" and [t.name for t in weight_tensors(model)] == ["w"]
+    assert result.baseline == 100.0 and result.metric >= 80.0
+    assert choice.bytes_before == 2560 and choice.params is not None
+    assert choice.bytes_after == encode(w, choice.params).nbytes < 2560
+    assert choice.bits_per_weight == 8 * choice.bytes_after / 2560
+    # every candidate is smaller than the raw tensor; the choice is the smallest one whose
+    # drop alone is within the tolerance (one tensor: the estimate is the measurement)
+    assert [c.bits for c in result.candidates] == [1, 2, 3, 4]  # 8 bits: no saving
+    within = [c for c in result.candidates if c.drop <= 20.0]
+    assert choice.bytes_after == min(c.nbytes for c in within)
+    assert choice.params.k == 8 and choice.params.then == Huffman()
+    assert result.evaluations == 2 + 4
+    assert json.loads(json.dumps(result.to_json()))["bytes_after"] == result.bytes_after
+    # the same choices in worker processes (k-means is seeded)
+    with ProcessPoolExecutor(2) as pool:
+        again = allocate_bits(model, metric, max_drop=20.0, bits=(1, 2, 3, 4, 8), executor=pool)
+    assert again.choices == result.choices and again.candidates == result.candidates
+
+
+def test_allocation_leaves_a_tensor_alone_when_no_option_is_within_the_tolerance() -> None:
+    model = _dense()
+    metric = agreement(model, np.random.default_rng(2).integers(-128, 128, (500, 256),
+                                                                dtype=np.int8))
+    result = allocate_bits(model, metric, max_drop=0.0, bits=(1,),
+                           executor=ThreadPoolExecutor(1))
+    assert result.choices[0].params is None and result.metric == result.baseline
+
+
+def test_channel_axis_follows_the_quantization() -> None:
+    model = build_runnable_model()
+    by_name = {t.name: t for t in model.main.tensors}
+    assert channel_axis(by_name["conv/w"]) == 0 and channel_axis(by_name["fc/w"]) is None

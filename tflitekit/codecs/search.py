@@ -32,12 +32,15 @@ import numpy.typing as npt
 from ..errors import UsageError
 from ..interpreter import Progress
 from ..ir import Model, Tensor
-from .base import decode, encode
+from .base import CodecParams, _params_json, decode, encode
 from .bq import BQ, bin_edges, bin_of
+from .cluster import KMeans
+from .huffman import Huffman
 from .metrics import Metric
 from .tables import to_dtype
 
-__all__ = ["BQSearch", "BQStep", "Evaluator", "bq_search"]
+__all__ = ["Allocation", "BQSearch", "BQStep", "Candidate", "Evaluator", "TensorChoice",
+           "allocate_bits", "bq_search", "channel_axis", "weight_tensors"]
 
 Array = npt.NDArray[Any]
 #: Replacement data by tensor index in the main subgraph.
@@ -303,3 +306,183 @@ def bq_search(model: Model, tensor: Tensor | str, metric: Metric, *, max_drop: f
         evaluations = evaluate.done
     return BQSearch(weight.name or "", metric.name, baseline, max_drop, factor, tuple(steps),
                     stopped, evaluations, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-tensor bit allocation
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One tensor clustered to ``2**bits`` values per slice and entropy coded: its size
+    (``nbytes``, header and tables included) and the metric drop with it alone."""
+
+    tensor: str
+    bits: int
+    nbytes: int
+    drop: float
+
+
+@dataclass(frozen=True)
+class TensorChoice:
+    """The option chosen for one tensor: ``params`` (None: left as it is) and its cost."""
+
+    tensor: str
+    params: KMeans | None
+    bytes_before: int
+    bytes_after: int
+    elements: int
+
+    @property
+    def bits_per_weight(self) -> float:
+        return 8 * self.bytes_after / self.elements
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The result of :func:`allocate_bits`: a choice per tensor, the combined ``metric``
+    (measured, within ``max_drop`` of ``baseline``), every candidate measured."""
+
+    metric_name: str
+    baseline: float
+    metric: float
+    max_drop: float
+    choices: tuple[TensorChoice, ...]
+    candidates: tuple[Candidate, ...]
+    evaluations: int
+    seconds: float
+
+    @property
+    def bytes_before(self) -> int:
+        return sum(c.bytes_before for c in self.choices)
+
+    @property
+    def bytes_after(self) -> int:
+        return sum(c.bytes_after for c in self.choices)
+
+    @property
+    def params(self) -> dict[str, KMeans]:
+        """The codec parameters of every tensor that is compressed, by name."""
+        return {c.tensor: c.params for c in self.choices if c.params is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = _json({k: v for k, v in asdict(self).items() if k != "choices"})
+        out["choices"] = [{"tensor": c.tensor, "params": _params_json(c.params),
+                           "bytes_before": c.bytes_before, "bytes_after": c.bytes_after,
+                           "bits_per_weight": c.bits_per_weight} for c in self.choices]
+        out["bytes_before"], out["bytes_after"] = self.bytes_before, self.bytes_after
+        return out
+
+
+def weight_tensors(model: Model, min_size: int = 64) -> list[Tensor]:
+    """The main subgraph's weights worth compressing: constant int8, uint8, int16 or float
+    tensors of at least ``min_size`` elements (biases, shapes and indices are left alone)."""
+    kinds = {np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.float16),
+             np.dtype(np.float32)}
+    return [t for t in model.subgraphs[0].tensors
+            if t.is_constant and t.numpy_dtype in kinds and t.data is not None
+            and t.data.size >= min_size and t.data.dtype == t.numpy_dtype]
+
+
+def channel_axis(tensor: Tensor) -> int | None:
+    """The axis of the tensor's per-channel quantization, None when it is per tensor."""
+    q = tensor.quantization
+    if q is None or q.scale is None or len(q.scale) <= 1:
+        return None
+    return int(q.quantized_dimension)
+
+
+def allocate_bits(model: Model, metric: Metric, *, max_drop: float = 0.2,
+                  bits: Sequence[int] = (2, 3, 4, 5, 6, 7, 8), coder: CodecParams | None = None,
+                  tensors: Sequence[Tensor | str] | None = None, seed: int = 0,
+                  executor: Executor | None = None, progress: Progress | None = None
+                  ) -> Allocation:
+    """Choose for each weight tensor (``tensors``, default :func:`weight_tensors`) the smallest
+    encoding under the constraint that the model's ``metric`` stays within ``max_drop`` of the
+    unchanged model's.
+
+    The options of a tensor are to leave it as it is, or k-means with ``2**b`` values for each
+    ``b`` in ``bits`` (per channel when the tensor is quantized per channel, seeded with
+    ``seed``) with the indices coded by ``coder`` (default canonical Huffman); an option's size
+    is its whole encoding. Each lossy option is measured alone (one evaluation each, fanned out
+    on ``executor``); then, greedily, the move with the most bytes saved per unit of added
+    estimated drop (drops summed, improvements counted as 0) is taken while the estimate stays
+    within ``max_drop``. The combination is then measured; while it falls outside, the moves
+    are undone, latest first.
+    """
+    start = time.perf_counter()
+    chosen = weight_tensors(model) if tensors is None else [_weight(model, t) for t in tensors]
+    then = Huffman() if coder is None else coder
+    options: dict[int, list[tuple[KMeans | None, int, Array]]] = {}
+    variants: list[tuple[int, int]] = []  # (tensor, option) pairs that need a measurement
+    for i, t in enumerate(chosen):
+        w = np.array(t.data)
+        options[i] = [(None, w.nbytes, w)]
+        for b in bits:
+            params = KMeans(k=2 ** b, seed=seed, axis=channel_axis(t), then=then)
+            encoded = encode(w, params)
+            quantized = decode(encoded)
+            if encoded.nbytes < w.nbytes:
+                options[i].append((params, encoded.nbytes, quantized))
+                if not np.array_equal(quantized, w):
+                    variants.append((i, len(options[i]) - 1))
+    drops: dict[tuple[int, int], float] = {(i, 0): 0.0 for i in options}
+    drops.update({(i, o): 0.0 for i, opts in options.items() for o in range(1, len(opts))})
+    with _evaluator(model, metric, executor, progress) as evaluate:
+        evaluate.expect(2 + len(variants))
+        baseline = evaluate([{}])[0]
+        scores = evaluate([{chosen[i]: options[i][o][2]} for i, o in variants])
+        drops.update({v: baseline - s for v, s in zip(variants, scores, strict=True)})
+        moves = _greedy(options, drops, max_drop)
+        current = dict.fromkeys(options, 0)
+        for i, o in moves:
+            current[i] = o
+        while True:
+            score = evaluate([{chosen[i]: options[i][o][2] for i, o in current.items() if o}])[0]
+            if score >= baseline - max_drop or not moves:
+                break
+            i, _ = moves.pop()
+            current[i] = next((o for j, o in reversed(moves) if j == i), 0)
+            evaluate.expect(1)
+        evaluations = evaluate.done
+    return Allocation(
+        metric.name, baseline, score, max_drop,
+        tuple(TensorChoice(t.name or "", options[i][current[i]][0], options[i][0][1],
+                           options[i][current[i]][1], int(options[i][0][2].size))
+              for i, t in enumerate(chosen)),
+        tuple(Candidate(chosen[i].name or "", _bits(options[i][o][0]), options[i][o][1],
+                        drops[i, o])
+              for i, opts in options.items() for o in range(1, len(opts))),
+        evaluations, time.perf_counter() - start)
+
+
+def _bits(params: KMeans | None) -> int:
+    return 0 if params is None else params.k.bit_length() - 1
+
+
+def _greedy(options: dict[int, list[tuple[KMeans | None, int, Array]]],
+            drops: dict[tuple[int, int], float], max_drop: float) -> list[tuple[int, int]]:
+    """The moves (tensor, option) taken in order: each the best bytes saved per added
+    estimated drop that keeps the estimate within ``max_drop``."""
+    current = dict.fromkeys(options, 0)
+    total = 0.0
+    moves: list[tuple[int, int]] = []
+    while True:
+        best: tuple[float, int, int, float] | None = None
+        for i, opts in options.items():
+            now = max(drops[i, current[i]], 0.0)
+            for o in range(1, len(opts)):
+                saved = opts[current[i]][1] - opts[o][1]
+                added = max(drops[i, o], 0.0) - now
+                if saved <= 0 or total + added > max_drop:
+                    continue
+                rank = saved / max(added, 1e-9)
+                if best is None or rank > best[0]:
+                    best = (rank, i, o, added)
+        if best is None:
+            return moves
+        _, i, o, added = best
+        current[i] = o
+        total += added
+        moves.append((i, o))
