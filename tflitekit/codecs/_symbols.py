@@ -15,10 +15,10 @@ __all__ = ["entropy_bits", "integer_symbols"]
 
 def integer_symbols(array: npt.NDArray[Any], codec: str) -> tuple[
         npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.intp]]:
-    """``(symbols, counts, indices)``: the distinct values of an integer ``array`` ascending (in
-    its dtype, native byte order), how often each occurs, and every element's (C order) index
-    into ``symbols``. :class:`CodecError` naming ``codec`` for a non-integer array."""
-    if array.dtype.kind not in "iu":
+    """``(symbols, counts, indices)``: the distinct values of an integer (or bool) ``array``,
+    ascending, in its dtype (native byte order); how often each occurs; and every element's
+    (C order) index into ``symbols``. :class:`CodecError` naming ``codec`` for other arrays."""
+    if array.dtype.kind not in "biu":
         raise CodecError(f"{codec} codes integer arrays, not {array.dtype}")
     symbols, indices, counts = np.unique(array.ravel(), return_inverse=True, return_counts=True)
     return (symbols.astype(symbols.dtype.newbyteorder("=")), counts.astype(np.int64),

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CodecError
-from ._symbols import integer_symbols
+from ._symbols import entropy_bits, integer_symbols
 from .base import Codec, Encoded, register
 
 __all__ = ["RANS", "RANS_CODEC", "quantize_frequencies"]
@@ -30,15 +30,15 @@ __all__ = ["RANS", "RANS_CODEC", "quantize_frequencies"]
 LOWER = np.uint64(1 << 32)  # states live in [2**32, 2**64)
 WORD = np.uint64(32)
 MAX_PRECISION = 28
-ELEMENTS_PER_LANE = 4096
+BITS_PER_LANE = 1 << 15  # a lane's 64-bit final state: 0.2 % of what it codes
 MAX_LANES = 256
 
 
 @dataclass(frozen=True)
 class RANS:
     """rANS with frequencies quantized to ``2**precision_bits`` (1..28; an array with more
-    distinct values is refused) and ``lanes`` interleaved states (``None``: one per 4,096
-    elements, 1..256 — each lane's final state costs 8 bytes)."""
+    distinct values is refused) and ``lanes`` interleaved states (``None``: one per 2**15 bits of
+    empirical entropy, 1..256 — each lane's final state costs 8 bytes)."""
 
     precision_bits: int = 16
     lanes: int | None = None
@@ -67,12 +67,13 @@ def quantize_frequencies(counts: npt.ArrayLike, precision_bits: int) -> npt.NDAr
     return freqs
 
 
-def _lanes(params: RANS, n: int) -> int:
+def _lanes(params: RANS, counts: npt.NDArray[np.int64]) -> int:
+    n = int(counts.sum())
     if params.lanes is not None:
         if params.lanes < 1:
             raise CodecError(f"rans: lanes must be positive, not {params.lanes}")
         return min(params.lanes, max(n, 1))
-    return int(np.clip(n // ELEMENTS_PER_LANE, 1, MAX_LANES))
+    return int(np.clip(entropy_bits(counts) // BITS_PER_LANE, 1, min(MAX_LANES, max(n, 1))))
 
 
 def _check_precision(bits: int) -> None:
@@ -83,7 +84,7 @@ def _check_precision(bits: int) -> None:
 def _encode(array: npt.NDArray[Any], params: RANS) -> Encoded:
     _check_precision(params.precision_bits)
     symbols, counts, indices = integer_symbols(array, "rans")
-    n, lanes = indices.size, _lanes(params, indices.size)
+    n, lanes = indices.size, _lanes(params, counts)
     if symbols.size <= 1:
         return Encoded("rans", params, array.shape, array.dtype.str, (("symbols", symbols),))
     bits = params.precision_bits
@@ -125,7 +126,8 @@ def _decode(encoded: Encoded) -> npt.NDArray[Any]:
     bits = params.precision_bits
     if freqs.size != symbols.size or int(freqs.sum()) != 1 << bits or 0 in freqs:
         raise CodecError("rans: the frequencies do not match the symbols and the precision")
-    if state.size != _lanes(params, n) or bool((state < LOWER).any()):
+    fixed = params.lanes is not None and state.size != min(params.lanes, n)
+    if fixed or not 1 <= state.size <= n or bool((state < LOWER).any()):
         raise CodecError("rans: the lane states do not match the parameters")
     ends = np.cumsum(freqs)
     starts = ends - freqs
