@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CodecError
+from .packing import pack_indices, unpack_indices
 
 __all__ = ["DECODE", "HUFFMAN", "LUT", "Layout", "channels", "decode", "encode_huffman",
            "encode_lut"]
@@ -84,21 +85,6 @@ def _unrows(rows: Array, shape: tuple[int, ...], layout: Layout) -> Array:
     return np.moveaxis(rows.reshape(moved), 0, layout.axis)
 
 
-def _pack(indices: Array, bits: int) -> bytes:
-    """Fixed-width indices, MSB first, the last byte zero-padded."""
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
-    stream = ((indices.astype(np.int64)[:, None] >> shifts) & 1).astype(np.uint8)
-    return np.packbits(stream.reshape(-1)).tobytes()
-
-
-def _unpack(data: Array, bits: int, count: int) -> Array:
-    stream = np.unpackbits(data)[:count * bits]
-    if stream.size < count * bits:
-        raise CodecError(f"{data.size} bytes hold fewer than {count} {bits}-bit indices")
-    weights = 1 << np.arange(bits - 1, -1, -1, dtype=np.int64)
-    return stream.reshape(count, bits).astype(np.int64) @ weights
-
-
 def _header(kind: int, param: int, stride: int = 0) -> bytearray:
     head = bytearray(HEADER)
     head[0], head[1], head[4], head[5], head[6] = kind, 1, 1, param, stride
@@ -129,7 +115,7 @@ def encode_lut(values: Array, layout: Layout, bits: int | None = None) -> tuple[
     ancillary = _header(LUT, (axis << 4) | bits, stride)
     ancillary += padded.astype(padded.dtype.newbyteorder("<")).tobytes()
     order = _unrows(indices, values.shape, layout).reshape(-1)  # file order
-    return _pack(order, bits), bytes(ancillary)
+    return pack_indices(order, bits), bytes(ancillary)
 
 
 def _decode_lut(encoded: Array, ancillary: Array, shape: tuple[int, ...], dtype: np.dtype[Any],
@@ -140,7 +126,7 @@ def _decode_lut(encoded: Array, ancillary: Array, shape: tuple[int, ...], dtype:
     if bits == 0:
         raise CodecError("LUT index width 0")
     count = int(np.prod(shape, dtype=np.int64))
-    indices = _unpack(encoded, bits, count)
+    indices = unpack_indices(encoded.tobytes(), bits, count).astype(np.int64)
     table_bytes = layout.count * stride * dtype.itemsize
     if ancillary.size < HEADER + table_bytes:
         raise CodecError(f"the ancillary data holds {ancillary.size - HEADER} table bytes, "
