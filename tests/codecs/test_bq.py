@@ -80,8 +80,10 @@ def expected_slice(row: np.ndarray, params: BQ) -> np.ndarray:
     bins = bin_of(x, bin_edges(x, params))
     out = np.empty_like(x)
     for b in np.unique(bins):
-        members = x[bins == b]
-        out[bins == b] = np.mean(members) if params.value == "mean" else np.median(members)
+        scale = 2.0 ** 1000 if np.abs(x).max() > 1e300 else 1.0  # no overflow in the sums
+        members = x[bins == b] / scale
+        centre = np.mean(members) if params.value == "mean" else np.median(members)
+        out[bins == b] = centre * scale
     if row.dtype.kind == "f":
         return out
     info = np.iinfo(row.dtype)

@@ -71,7 +71,8 @@ def bin_edges(values: npt.ArrayLike, params: BQ) -> npt.NDArray[np.float64]:
     scale = unit_scale(x)  # statistics of x / scale: no overflow
     if params.edges == "initial":
         mu, sigma = float((x / scale).mean()), float((x / scale).std())
-        inner = np.array([mu - sigma, mu, mu + sigma]) * scale
+        with np.errstate(over="ignore"):  # an edge past the float64 range is clipped below
+            inner = np.array([mu - sigma, mu, mu + sigma]) * scale
     elif params.edges == "quantile":
         assert params.bins is not None
         inner = np.quantile(x / scale, np.linspace(0.0, 1.0, params.bins + 1)) * scale
@@ -98,11 +99,13 @@ def _quantize(params: BQ) -> Quantize1D:
         counts = np.bincount(bins, minlength=nbins)
         used = counts[counts > 0]
         scale = unit_scale(x)  # a power of two: exact, and the sums stay finite
+        ordered = np.sort(x) / scale  # bins are monotone in x: runs of the sorted values
+        start = np.cumsum(used) - used
         if params.value == "mean":
             centres = np.bincount(bins, weights=x / scale, minlength=nbins)[counts > 0] / used
+            # a float64 sum may round a mean past its bin's extremes (e.g. a constant bin)
+            centres = np.clip(centres, ordered[start], ordered[start + used - 1])
         else:
-            ordered = np.sort(x) / scale  # bins are monotone in x: runs of the sorted values
-            start = np.cumsum(used) - used
             centres = (ordered[start + (used - 1) // 2] + ordered[start + used // 2]) / 2
         centres *= scale
         rank = np.cumsum(counts > 0) - 1
