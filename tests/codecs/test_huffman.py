@@ -36,8 +36,9 @@ def _kraft(lengths: np.ndarray) -> float:
 
 def test_deflate_example() -> None:
     # RFC 1951 section 3.2.2: lengths (3, 3, 3, 3, 3, 2, 4, 4) for A..H.
-    codes = canonical_codes([3, 3, 3, 3, 3, 2, 4, 4])
-    assert [format(int(c), f"0{n}b") for c, n in zip(codes, [3, 3, 3, 3, 3, 2, 4, 4], strict=True)] == [
+    lengths = [3, 3, 3, 3, 3, 2, 4, 4]
+    codes = canonical_codes(lengths)
+    assert [format(int(c), f"0{n}b") for c, n in zip(codes, lengths, strict=True)] == [
         "010", "011", "100", "101", "110", "00", "1110", "1111"]
 
 

@@ -2,8 +2,9 @@
 
 Code lengths are the optimal ones under a length limit (package-merge), codes canonical
 (DEFLATE's rule: ordered by length, then by symbol value). The tables are DEFLATE's compact form:
-``counts`` (uint32, how many symbols have each length 1, 2, ..., the longest) and ``symbols`` (the
-distinct values in canonical order, in the array's dtype). The payload is the elements' codes in
+``counts`` (how many symbols have each length 1, 2, ..., the longest; the smallest unsigned
+dtype that holds them) and ``symbols`` (the distinct values in canonical order, in the array's
+dtype). The payload is the elements' codes in
 C order, MSB-first from the top bit of byte 0, the last byte padded with zero bits; an array of
 one distinct value has no payload. Encoding and decoding are numpy-vectorised: codes are summed
 into 32-bit words at their cumulative bit offsets; decoding finds every bit position's code
@@ -179,7 +180,8 @@ def _encode(array: npt.NDArray[Any], params: Huffman) -> Encoded:
     payload = b""
     if symbols.size > 1:
         payload = _write(canonical_codes(lengths)[indices], lengths[indices])
-    tables = (("counts", per_length.astype(np.uint32)), ("symbols", symbols[canonical]))
+    tables = (("counts", per_length.astype(np.min_scalar_type(per_length.max(initial=0)))),
+              ("symbols", symbols[canonical]))
     return Encoded("huffman", params, array.shape, array.dtype.str, tables, payload)
 
 
