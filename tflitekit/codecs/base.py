@@ -90,19 +90,19 @@ class Encoded:
         return 8 * self.nbytes / size if size else 0.0
 
     def to_bytes(self) -> bytes:
-        """The self-describing serialization (little-endian): magic, version, a JSON header
-        (codec, parameters, shape, dtype, tables' dtypes and shapes, sizes), the tables' data,
-        the payload, then the inner encoding's own serialization."""
-        header = json.dumps({
-            "codec": self.codec, "params": _params_json(self.params), "shape": list(self.shape),
-            "dtype": self.dtype,
-            "tables": [[k, v.dtype.str, list(v.shape)] for k, v in self.tables],
-            "payload": len(self.payload), "inner": self.inner is not None,
-        }, separators=(",", ":")).encode()
-        parts = [_MAGIC, struct.pack("<BI", FORMAT_VERSION, len(header)), header]
-        parts += [np.ascontiguousarray(v).astype(v.dtype.newbyteorder("<")).tobytes()
-                  for _, v in self.tables]
-        parts.append(self.payload)
+        """The self-describing serialization, little-endian: ``TKC1``, the format version, the
+        codec name, its parameters as compact JSON (fields at their default left out), the
+        dtype, the shape, each table (name, dtype, shape, data), the payload, then the inner
+        encoding's own serialization. Strings and JSON are length-prefixed (one byte, or two
+        for the JSON); dimensions and sizes are uint32."""
+        params = json.dumps(_params_json(self.params), separators=(",", ":")).encode()
+        parts = [_MAGIC, struct.pack("<B", FORMAT_VERSION), _text(self.codec),
+                 struct.pack("<H", len(params)), params, _text(self.dtype),
+                 _dims(self.shape), struct.pack("<B", len(self.tables))]
+        for name, value in self.tables:
+            parts += [_text(name), _text(value.dtype.str), _dims(value.shape),
+                      np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()]
+        parts += [struct.pack("<IB", len(self.payload), self.inner is not None), self.payload]
         if self.inner is not None:
             parts.append(self.inner.to_bytes())
         return b"".join(parts)
@@ -122,9 +122,24 @@ def _params_json(params: Any) -> Any:
     out: dict[str, Any] = {"type": type(params).__name__}
     for f in dataclasses.fields(params):
         value = getattr(params, f.name)
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue  # the parameters' class restores it
+        if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
+            continue
         out[f.name] = (_params_json(value) if dataclasses.is_dataclass(value)
                        else list(value) if isinstance(value, tuple) else value)
     return out
+
+
+def _text(value: str) -> bytes:
+    data = value.encode()
+    if len(data) > 255:
+        raise CodecError(f"name too long for an encoding: {value[:20]!r}...")
+    return struct.pack("<B", len(data)) + data
+
+
+def _dims(shape: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<B{len(shape)}I", len(shape), *shape)
 
 
 def _params_from_json(value: Any) -> Any:
@@ -146,40 +161,56 @@ def _params_from_json(value: Any) -> Any:
     return kind(**kwargs)
 
 
+class _Reader:
+    """Reads :meth:`Encoded.to_bytes`'s fields in order, refusing to run past the end."""
+
+    def __init__(self, data: memoryview, at: int) -> None:
+        self.data, self.at = data, at
+
+    def take(self, size: int) -> memoryview:
+        if size < 0 or self.at + size > len(self.data):
+            raise CodecError("truncated encoding")
+        self.at += size
+        return self.data[self.at - size:self.at]
+
+    def unpack(self, fmt: str) -> tuple[int, ...]:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def text(self) -> str:
+        return bytes(self.take(self.unpack("<B")[0])).decode()
+
+    def dims(self) -> tuple[int, ...]:
+        (ndim,) = self.unpack("<B")
+        return self.unpack(f"<{ndim}I")
+
+
 def _parse(data: memoryview, at: int) -> tuple[Encoded, int]:
+    r = _Reader(data, at)
     try:
-        if bytes(data[at:at + 4]) != _MAGIC:
+        if bytes(r.take(4)) != _MAGIC:
             raise CodecError("not a tflitekit encoding (no 'TKC1' magic)")
-        version, size = struct.unpack_from("<BI", data, at + 4)
+        (version,) = r.unpack("<B")
         if version != FORMAT_VERSION:
             raise CodecError(f"encoding format version {version}; this tflitekit reads "
                              f"{FORMAT_VERSION}")
-        at += 9
-        header = json.loads(bytes(data[at:at + size]))
-        at += size
+        codec = r.text()
+        params = _params_from_json(json.loads(bytes(r.take(r.unpack("<H")[0]))))
+        dtype, shape = r.text(), r.dims()
         tables = []
-        for name, dtype, shape in header["tables"]:
-            dt = np.dtype(dtype)
-            count = int(np.prod(shape, dtype=np.int64))
-            end = at + count * dt.itemsize
-            if end > len(data):
-                raise CodecError(f"table {name!r} runs past the end of the data")
-            tables.append((str(name), np.frombuffer(data[at:end], dt).reshape(shape)
+        for _ in range(r.unpack("<B")[0]):
+            name, dt, dims = r.text(), np.dtype(r.text()), r.dims()
+            raw = r.take(int(np.prod(dims, dtype=np.int64)) * dt.itemsize)
+            tables.append((name, np.frombuffer(raw, dt).reshape(dims)
                            .astype(dt.newbyteorder("="))))
-            at = end
-        payload = bytes(data[at:at + int(header["payload"])])
-        if len(payload) != int(header["payload"]):
-            raise CodecError("the payload runs past the end of the data")
-        at += len(payload)
+        size, has_inner = r.unpack("<IB")
+        payload = bytes(r.take(size))
         inner = None
-        if header["inner"]:
-            inner, at = _parse(data, at)
-        return Encoded(str(header["codec"]), _params_from_json(header["params"]),
-                       tuple(int(d) for d in header["shape"]), str(header["dtype"]),
-                       tuple(tables), payload, inner), at
+        if has_inner:
+            inner, r.at = _parse(data, r.at)
+        return Encoded(codec, params, shape, dtype, tuple(tables), payload, inner), r.at
     except CodecError:
         raise
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, struct.error) as exc:
         raise CodecError(f"malformed encoding: {exc}") from None
 
 
