@@ -80,7 +80,7 @@ def expected_slice(row: np.ndarray, params: BQ) -> np.ndarray:
     bins = bin_of(x, bin_edges(x, params))
     out = np.empty_like(x)
     for b in np.unique(bins):
-        scale = 2.0 ** 1000 if np.abs(x).max() > 1e300 else 1.0  # no overflow in the sums
+        scale = 2.0 ** 1000 if np.abs(x[bins == b]).max() > 1e300 else 1.0  # sums stay finite
         members = x[bins == b] / scale
         centre = np.mean(members) if params.value == "mean" else np.median(members)
         out[bins == b] = centre * scale

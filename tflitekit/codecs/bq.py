@@ -98,18 +98,20 @@ def _quantize(params: BQ) -> Quantize1D:
         nbins = max(len(edges) - 1, 1)
         counts = np.bincount(bins, minlength=nbins)
         used = counts[counts > 0]
-        scale = unit_scale(x)  # a power of two: exact, and the sums stay finite
-        ordered = np.sort(x) / scale  # bins are monotone in x: runs of the sorted values
+        rank = (np.cumsum(counts > 0) - 1)[bins]
+        ordered = np.sort(x)  # bins are monotone in x: runs of the sorted values
         start = np.cumsum(used) - used
+        first, last = ordered[start], ordered[start + used - 1]
         if params.value == "mean":
-            centres = np.bincount(bins, weights=x / scale, minlength=nbins)[counts > 0] / used
-            # a float64 sum may round a mean past its bin's extremes (e.g. a constant bin)
-            centres = np.clip(centres, ordered[start], ordered[start + used - 1])
+            # per bin, a power of two above its magnitudes: exact, and the sums stay finite
+            scale = np.ldexp(1.0, np.minimum(np.frexp(np.maximum(-first, last))[1], 1023))
+            centres = np.bincount(rank, weights=x / scale[rank]) / used * scale
         else:
-            centres = (ordered[start + (used - 1) // 2] + ordered[start + used // 2]) / 2
-        centres *= scale
-        rank = np.cumsum(counts > 0) - 1
-        return to_dtype(centres, row.dtype), rank[bins]
+            a, b = ordered[start + (used - 1) // 2], ordered[start + used // 2]
+            with np.errstate(over="ignore"):  # the branch that would overflow is not taken
+                centres = np.where(np.sign(a) == np.sign(b), a + (b - a) / 2, (a + b) / 2)
+        # a float64 sum may round a mean past its bin's extremes (e.g. a constant bin)
+        return to_dtype(np.clip(centres, first, last), row.dtype), rank
     return quantize
 
 
