@@ -7,8 +7,10 @@ from __future__ import annotations
 from .base import CODECS, Codec, CodecParams, Encoded, decode, encode, register
 from .bq import BQ, bin_edges, bin_of
 from .cluster import KMeans, kmeans_1d
+from .huffman import Huffman
 from .packing import Packed, pack_indices, unpack_indices
+from .rans import RANS
 
-__all__ = ["BQ", "CODECS", "Codec", "CodecParams", "Encoded", "KMeans", "Packed", "bin_edges",
-           "bin_of", "decode", "encode", "kmeans_1d", "pack_indices", "register",
-           "unpack_indices"]
+__all__ = ["BQ", "CODECS", "RANS", "Codec", "CodecParams", "Encoded", "Huffman", "KMeans",
+           "Packed", "bin_edges", "bin_of", "decode", "encode", "kmeans_1d", "pack_indices",
+           "register", "unpack_indices"]
