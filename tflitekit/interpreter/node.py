@@ -7,7 +7,7 @@ operand carries the run's batch (see :mod:`tflitekit.interpreter.kernel`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -124,14 +124,15 @@ class Node:
         return f"Node({self.where or self.name})"
 
 
-def _operand(tensor: Tensor, batched: bool, constant: bool) -> Operand:
+def _operand(tensor: Tensor, batched: bool, constant: bool, value: Array | None = None
+             ) -> Operand:
     q = tensor.quantization
     scale = zero = None
     if q is not None and q.is_quantized:
         scale = np.asarray(q.scale, np.float32)
         zero = (np.zeros(scale.shape, np.int64) if q.zero_point is None or q.zero_point.size == 0
                 else np.asarray(q.zero_point, np.int64))
-    data = None
+    data = value
     if constant and tensor.is_constant:
         data = tensor.data
         if data is not None and data.dtype == tensor.numpy_dtype and tensor.shape is not None:
@@ -150,9 +151,13 @@ def _operand(tensor: Tensor, batched: bool, constant: bool) -> Operand:
 
 
 def describe(op: Operator, batched: Collection[int] = (), *, rounding: Rounding = "double",
-             where: str = "") -> Node:
-    """The node of ``op``: ``batched`` holds the ids of the tensors that carry the batch."""
-    inputs = tuple(None if t is None else _operand(t, id(t) in batched, True) for t in op.inputs)
+             where: str = "", known: Mapping[int, Array] | None = None) -> Node:
+    """The node of ``op``: ``batched`` holds the ids of the tensors that carry the batch;
+    ``known`` the values of computed tensors that are constants all the same (the outputs of
+    a decoder of compressed weights), by tensor id, which the node's operands carry as data."""
+    known = known or {}
+    inputs = tuple(None if t is None else _operand(t, id(t) in batched, True, known.get(id(t)))
+                   for t in op.inputs)
     carries = op.type not in SHAPE_ONLY and any(o is not None and o.batched for o in inputs)
     outputs = tuple(_operand(t, carries, False) for t in op.outputs)
     code = op.opcode

@@ -13,6 +13,7 @@ from ..errors import TFLiteKitError, UnsupportedOperatorError, UsageError
 from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from .backend import Backend, Placement, Plan, Prepared, ReferenceBackend
 from .kernel import refusal
+from .kernels import CONSTANT_OUTPUTS, CUSTOM_KERNELS
 from .node import Array, Node, Rounding, describe
 
 __all__ = ["Interpreter", "Progress"]
@@ -49,6 +50,7 @@ class Interpreter:
         self.backends: tuple[Backend, ...] = tuple(backends) if backends else (ReferenceBackend(),)
         self.operators: tuple[Operator, ...] = tuple(self.graph.operators)
         self._batched: set[int] = set()
+        self._known: dict[int, Array] = {}
         self.nodes: tuple[Node, ...] = self._describe()
         self._prepared, self.plan = self._place()
         self._last_use = self._last_uses()
@@ -56,6 +58,7 @@ class Interpreter:
                            if t is not None and t.is_constant}
         self._constants.update((id(t), _constant(t)) for t in self.graph.outputs
                                if t.is_constant)
+        self._constants.update((k, v[None]) for k, v in self._known.items())
         # every value of a run, in the order a kept chunk returns them after the outputs
         values = [id(t) for t in self.graph.inputs] + list(self._constants)
         values += [id(t) for op in self.operators for t in op.outputs]
@@ -77,8 +80,10 @@ class Interpreter:
                 if t is not None and not t.is_constant and id(t) not in available:
                     raise TFLiteKitError(f"{where} reads {t.name!r}, which nothing computes "
                                          "before it (the operators are not in execution order)")
-            node = describe(op, batched, rounding=self.rounding, where=where)
+            node = describe(op, batched, rounding=self.rounding, where=where, known=self._known)
             nodes.append(node)
+            if node.custom_code in CONSTANT_OUTPUTS and not node.batched:
+                self._known.update(zip(map(id, op.outputs), _evaluate(node), strict=True))
             for t, o in zip(op.outputs, node.outputs, strict=True):
                 available.add(id(t))
                 if o.batched:
@@ -334,6 +339,15 @@ def _rebuild_default(data: bytes, rounding: Rounding) -> Interpreter:
     from ..serde import load
 
     return Interpreter(load(data), rounding=rounding)
+
+
+def _evaluate(node: Node) -> list[Array]:
+    """The outputs of a custom operator of :data:`CONSTANT_OUTPUTS` on its constant inputs, as
+    one sample without the batch axis."""
+    kernel = CUSTOM_KERNELS[node.custom_code or ""]
+    params = kernel.prepare(node)
+    arrays = [None if o is None or o.data is None else o.data[None] for o in node.inputs]
+    return [r[0] for r in kernel.run(params, arrays)]
 
 
 def _constant(tensor: Tensor) -> Array:

@@ -27,7 +27,7 @@ from . import (
     softmax,
 )
 
-__all__ = ["CUSTOM_KERNELS", "KERNELS"]
+__all__ = ["CONSTANT_OUTPUTS", "CUSTOM_KERNELS", "KERNELS"]
 
 _FAMILIES = (activations, binary, conv, fully_connected, movement, nonlinear, pooling, quantize,
              reduce, resize, shapes, slicing, softmax)
@@ -46,3 +46,8 @@ def _merge() -> dict[BuiltinOperator, Kernel]:
 
 KERNELS: Registry = _merge()
 CUSTOM_KERNELS: Mapping[str, Kernel] = decode.CUSTOM_KERNELS
+
+#: Custom operators whose outputs are constants when their inputs are (decoders of compressed
+#: weights): the interpreter computes them once, when it is made, so that the kernels reading
+#: them see constant weights, as TFLite Micro's kernels do after its DECODE.
+CONSTANT_OUTPUTS: frozenset[str] = frozenset(decode.CUSTOM_KERNELS)
