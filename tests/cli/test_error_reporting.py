@@ -24,6 +24,8 @@ ARGV: dict[str, list[str]] = {
     "quant-error": ["MODEL", "MODEL"],
     "plot": ["MODEL", "graph", "-o", "OUT.svg"],
     "report": ["MODEL", "-o", "OUT"],
+    "compress": ["MODEL", "OUT"],
+    "decompress": ["MODEL", "OUT"],
     "run": ["MODEL"],
     "compare": ["MODEL"],
     "strip-float-io": ["MODEL", "OUT"],

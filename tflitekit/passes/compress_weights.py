@@ -30,6 +30,7 @@ most 128), so cluster the weights first, here with ``quantize=`` (codec paramete
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ from ..ir import Model, Operator, Subgraph, Tensor, dtypes
 from ..options import TensorType
 from .base import Pass, PassResult, Report
 
-__all__ = ["CONTAINER_METADATA", "CONTAINER_VERSION", "CompressWeights", "compress_weights"]
+__all__ = ["CONTAINER_METADATA", "CONTAINER_VERSION", "CompressWeights", "CompressedTensor",
+           "compress_weights", "compressed_tensors", "following_quantization"]
 
 CONTAINER_METADATA = "TFLITEKIT_COMPRESSION"
 CONTAINER_VERSION = 1
@@ -138,7 +140,8 @@ class CompressWeights(Pass):
         values = tensor.data
         assert values is not None
         if self.quantize is not None:
-            values = codecs.decode(codecs.encode(values, self.quantize)).astype(values.dtype)
+            params = following_quantization(self.quantize, tensor)
+            values = codecs.decode(codecs.encode(values, params)).astype(values.dtype)
         return np.asarray(values)
 
     def _encode(self, model: Model, where: tuple[int, int], tensor: Tensor,
@@ -149,7 +152,8 @@ class CompressWeights(Pass):
         try:
             values = self._values(tensor)
             if self.format == "container":
-                payload = codecs.encode(values, self.codec).to_bytes()
+                payload = codecs.encode(values,
+                                        following_quantization(self.codec, tensor)).to_bytes()
                 size = len(payload)
             else:
                 encoded, ancillary = _tflm_encode(values, tensor, self.codec, self.bits)
@@ -184,6 +188,72 @@ class CompressWeights(Pass):
         if isinstance(self.codec, str):
             return self.codec
         return str(codecs.CODECS[type(self.codec)].name)
+
+
+def following_quantization(params: Any, tensor: Tensor) -> Any:
+    """``params`` for ``tensor``: codec parameters with an ``axis`` left at None take the
+    tensor's per-channel quantized dimension, so that values are quantized per channel exactly
+    when the tensor is (as its scales are)."""
+    q = tensor.quantization
+    per_channel = q is not None and q.scale is not None and q.scale.size > 1
+    if (per_channel and dataclasses.is_dataclass(params) and hasattr(params, "axis")
+            and params.axis is None):
+        assert q is not None
+        return dataclasses.replace(params, axis=q.quantized_dimension)  # type: ignore[type-var]
+    return params
+
+
+@dataclass(frozen=True)
+class CompressedTensor:
+    """A compressed tensor as the model holds it: its name, original type and shape, the
+    bytes it took and takes now (encoded data plus, in the TFLite Micro form, its ancillary
+    header and tables), and how it is coded (``lut``, ``huffman``, or a codec's name)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    bytes_before: int
+    bytes_after: int
+    codec: str
+
+    @property
+    def bits_per_weight(self) -> float:
+        elements = int(np.prod(self.shape, dtype=np.int64))
+        return 8 * self.bytes_after / elements if elements else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape),
+                "bytes_before": self.bytes_before, "bytes_after": self.bytes_after,
+                "bits_per_weight": self.bits_per_weight, "codec": self.codec}
+
+
+def compressed_tensors(model: Model) -> tuple[CompressedTensor, ...]:
+    """Every compressed tensor of ``model``, in either form (each once)."""
+    found: dict[str, CompressedTensor] = {}
+    for op in model.operators():
+        if not (op.opcode.is_custom and op.opcode.custom_code == tflm.DECODE):
+            continue
+        for encoded, ancillary, decoded in zip(op.inputs[::2], op.inputs[1::2], op.outputs,
+                                               strict=False):
+            if encoded is None or ancillary is None or encoded.buffer is None:
+                continue
+            shape = tuple(decoded.shape or ())
+            size = int(np.prod(shape, dtype=np.int64)) * (dtypes.itemsize(decoded.dtype) or 0)
+            kind = "huffman" if ancillary.data is not None and ancillary.data.size and \
+                int(ancillary.data.reshape(-1)[0]) == 1 else "lut"
+            found.setdefault(encoded.name or "", CompressedTensor(
+                encoded.name or "", dtypes.name(decoded.dtype), shape, size,
+                encoded.buffer.nbytes + (0 if ancillary.buffer is None
+                                         else ancillary.buffer.nbytes), kind))
+    entry = read_container(model)
+    for item in [] if entry is None else entry["tensors"]:
+        tensor = model.subgraphs[item["subgraph"]].tensors[item["tensor"]]
+        shape = tuple(item["shape"])
+        itemsize = dtypes.itemsize(TensorType[item["dtype"]]) or 0
+        found.setdefault(item["name"], CompressedTensor(
+            item["name"], item["dtype"], shape, int(np.prod(shape, dtype=np.int64)) * itemsize,
+            0 if tensor.buffer is None else tensor.buffer.nbytes, item["codec"]))
+    return tuple(found.values())
 
 
 def _tflm_encode(values: np.ndarray, tensor: Tensor, codec: str,
