@@ -1,8 +1,9 @@
 """Fixtures (wrapping :mod:`tflitekit.testing`), the real-model corpus, and the test tiers.
 
-Tests that need a reference runtime carry ``@pytest.mark.litert`` or ``@pytest.mark.tflm`` (a test
-using the ``repack`` fixture needs ``tflm``), and tests of the other oracle tiers ``xcore``,
-``train`` or ``browser``: each is skipped, naming what to install, when its tool is missing.
+Tests that need a reference runtime carry ``@pytest.mark.litert`` or ``@pytest.mark.tflm``
+(a test using the ``repack`` fixture needs ``tflm``), and tests of the other oracle tiers
+``xcore``, ``train``, ``dask`` or ``browser``: each is skipped, naming what to install, when
+its tool is missing.
 
 Model factories are session-scoped fixtures returning functions, so that every test gets a fresh
 model and hypothesis tests may use them too.
@@ -34,6 +35,7 @@ FIXTURE_RUNTIMES = {"repack": "tflm"}
 # The optional tools of the other oracle tiers: marker -> (what is missing, how to get it).
 TOOLS = {"xcore": ("xmos-ai-tools", "pip install --no-deps xmos-ai-tools"),
          "train": ("tensorflow", "pip install tensorflow"),
+         "dask": ("distributed", "pip install distributed"),
          "browser": ("a Chromium browser",
                      "apt-get install chromium (Debian), or put Chromium on PATH")}
 
@@ -42,6 +44,7 @@ def _tools() -> dict[str, bool]:
     """Which optional tools of the oracle tiers are present, keyed by marker."""
     return {"xcore": importlib.util.find_spec("xmos_ai_tools") is not None,
             "train": importlib.util.find_spec("tensorflow") is not None,
+            "dask": importlib.util.find_spec("distributed") is not None,
             "browser": any(shutil.which(name) for name in
                            ("chromium", "chromium-browser", "google-chrome", "chrome"))}
 

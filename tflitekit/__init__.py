@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = frozenset({"analysis", "cli", "interpreter", "passes", "runtimes", "testing"})
+_SUBPACKAGES = frozenset({"analysis", "cli", "codecs", "interpreter", "passes", "runtimes",
+                          "testing"})
 _LAZY = {"Interpreter": "interpreter"}  # public names loaded with their subpackage
 
 __all__ = [

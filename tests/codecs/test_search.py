@@ -159,9 +159,9 @@ def test_search_is_the_same_on_any_executor_and_reports_progress() -> None:
     assert all(t >= d for d, t in calls)
 
 
+@pytest.mark.dask
 def test_search_with_a_dask_cluster() -> None:
-    distributed = pytest.importorskip("distributed", reason="needs distributed "
-                                      "(pip install distributed) for the Dask executor tier")
+    import distributed
     model = build_runnable_model()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
