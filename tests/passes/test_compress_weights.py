@@ -12,7 +12,8 @@ from _clustering import cluster, cluster_array, weight_axis
 import tflitekit
 from tflitekit.codecs import KMeans, tflm
 from tflitekit.errors import PassError
-from tflitekit.passes import CompressWeights, DecompressWeights, compress_weights
+from tflitekit.passes import CompressWeights, DecompressWeights
+from tflitekit.passes.compress_weights import compress_weights, following_quantization
 from tflitekit.testing import assert_models_equal, assert_same_outputs, build_kws_model
 
 WEIGHTS = ["conv/w", "dw/w", "fc/w"]
@@ -110,9 +111,10 @@ def test_container_form_round_trip() -> None:
     base = _clustered(3)
     compressed = base.copy()
     params = KMeans(k=4)
-    for name in WEIGHTS:  # what the lossy codec stores
+    for name in WEIGHTS:  # what the lossy codec stores: per channel where the tensor is
         tensor = base.main.tensor(name)
-        _set(tensor, tflitekit.codecs.decode(tflitekit.codecs.encode(tensor.data, params)))
+        _set(tensor, tflitekit.codecs.decode(tflitekit.codecs.encode(
+            tensor.data, following_quantization(params, tensor))))
     result = CompressWeights(tensors=WEIGHTS, codec=params, format="container")(compressed)
     assert len(result.changes) == 3
     entry = json.loads(compressed.get_metadata("TFLITEKIT_COMPRESSION"))
