@@ -121,10 +121,4 @@ def _encode(array: Array, params: BQ) -> Encoded:
     return encode_table("bq", params, array, axis, params.then, _quantize(params))
 
 
-def _decode(encoded: Encoded) -> Array:
-    params: BQ = encoded.params
-    axis = None if params.axis is None else params.axis % len(encoded.shape)
-    return decode_table(encoded, axis)
-
-
-BQ_CODEC = register(Codec("bq", BQ, _encode, _decode, lossless=False))
+BQ_CODEC = register(Codec("bq", BQ, _encode, decode_table, lossless=False))

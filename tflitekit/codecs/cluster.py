@@ -136,10 +136,4 @@ def _encode(array: Array, params: KMeans) -> Encoded:
     return encode_table("kmeans", params, array, axis, params.then, _quantize(params))
 
 
-def _decode(encoded: Encoded) -> Array:
-    params: KMeans = encoded.params
-    axis = None if params.axis is None else params.axis % len(encoded.shape)
-    return decode_table(encoded, axis)
-
-
-KMEANS = register(Codec("kmeans", KMeans, _encode, _decode, lossless=False))
+KMEANS = register(Codec("kmeans", KMeans, _encode, decode_table, lossless=False))

@@ -102,8 +102,11 @@ def encode_table(name: str, params: Any, array: Array, axis: int | None, then: C
                    inner=encode(np.ascontiguousarray(indices), then))
 
 
-def decode_table(encoded: Encoded, axis: int | None) -> Array:
-    """The values the indices of ``encoded.inner`` select from its ``"values"`` table(s)."""
+def decode_table(encoded: Encoded) -> Array:
+    """The values the indices of ``encoded.inner`` select from its ``"values"`` table(s), per
+    channel along the ``axis`` of the quantizer's parameters when it has one."""
+    axis = encoded.params.axis
+    axis = None if axis is None else axis % len(encoded.shape)
     if encoded.inner is None:
         raise CodecError(f"{encoded.codec}: the encoding has no indices")
     values = encoded.table("values")
