@@ -47,6 +47,7 @@ CASES = [((5, 7), np.int8, 1), ((3, 2, 4), np.int8, 4), ((4, 9), np.int16, 0),
          ((6, 5), np.int32, 6)]
 
 
+@pytest.mark.tflm
 @pytest.mark.parametrize("bits", range(1, 8))
 @pytest.mark.parametrize(("shape", "dtype", "scales"), CASES)
 def test_lut_matches_tflite_micro(shape: tuple[int, ...], dtype: type, scales: int,
@@ -65,6 +66,7 @@ def test_lut_matches_tflite_micro(shape: tuple[int, ...], dtype: type, scales: i
     _check(_decode_model(values, quant, encoded, ancillary), values)
 
 
+@pytest.mark.tflm
 @pytest.mark.parametrize("dtype", [np.int8, np.int16])
 @pytest.mark.parametrize("spread", [0, 3, 40, 120])
 def test_huffman_matches_tflite_micro(dtype: type, spread: int) -> None:
@@ -100,6 +102,7 @@ def _tflm_compressed(bits: int) -> tuple[tflitekit.Model, bytes]:
     return base, bytes(compression.compress(base.to_bytes(), builder.build()))
 
 
+@pytest.mark.tflm
 @pytest.mark.parametrize("bits", [2, 3])
 def test_models_compressed_by_tflite_micro_load_run_and_decompress(bits: int) -> None:
     base, data = _tflm_compressed(bits)
@@ -114,6 +117,7 @@ def test_models_compressed_by_tflite_micro_load_run_and_decompress(bits: int) ->
         np.testing.assert_array_equal(decoded.main.tensor(name).data, base.main.tensor(name).data)
 
 
+@pytest.mark.tflm
 def test_decoded_tensors_equal_tflite_micro_in_a_compressed_model() -> None:
     base = build_kws_model()
     cluster(base, 2)
