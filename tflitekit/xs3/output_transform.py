@@ -1,0 +1,285 @@
+"""The int8 output transform of today's xcore converter (``XC_conv2d_v2``), as a VPU program.
+
+Facts from xmos lib_nn (``OutputTransformFn.hpp/.cpp``, ``output_transform_fn_int8.S``,
+``output_transform_fn_int_channelwise.S``); the code is ours. 16 channels at a time, on raw
+32-bit accumulators ``acc = Σ x·w`` (input zero point, bias and output zero point are all folded
+into the int16 bias), in the 16-bit mode:
+
+1. VLSAT by the initial shift (round half up, saturate to int16). The group form has one shift
+   per layer; a negative one is VLSAT 0 then a saturating left VLASHR. The channelwise form
+   reads one shift per channel (never negative: VLSAT shifts are unsigned).
+2. VLMUL by the int16 multiplier: ``sat16((t·m + 2^13) >> 14)``.
+3. VLADD the int16 bias (saturating).
+4. VLASHR by the final shift (floor; negative: saturating left shift).
+5. The asymmetric VDEPTH8 ``clamp((t + 128) >> 8, -128, 127)``: lanes below -32640 (found with
+   VLADD 0x7f80 and VDEPTH1) are stored as -128, the others through VDEPTH8 and a byte-masked
+   VSTRPV.
+
+The derivation (:func:`derive`) from TFLite quantization is ours: ``out = round(acc·M + C)``
+with ``M`` TFLite's quantized multiplier and ``C = M·(bias - zp_in·Σw) + zp_out`` is written as
+``m·2^-(A'+14) = M·2^B``, ``b = round(C·2^B)``; the bias exponent ``B = 8 + final_shift`` is the
+largest the int16 lanes allow, then the accumulator exponent ``A = -initial_shift`` minimises the
+worst product error. Only accumulators whose output is not clamped matter (every stage is
+monotone, so the clamped ones follow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tflitekit.errors import UsageError
+from tflitekit.interpreter import fixedpoint as fp
+from tflitekit.xs3.isa import Mode, VectorUnit
+
+__all__ = ["GROUP", "OutputTransform", "derive", "output_transform", "tflite_multipliers"]
+
+GROUP = 16
+"""Channels per output-transform step (the 16 accumulators of the 8/16-bit modes)."""
+_I16 = 32767
+_VLMUL_SHIFT = 14
+_NEG_LIMIT = 0x7F80
+"""VLADD of this makes exactly the lanes below -32640 negative (they become -128)."""
+OTHER_PER_GROUP = 14
+"""Scalar issue slots per group in lib_nn's assembly besides those paired with a VPU
+instruction (call, stack, parameter loads, branch, mask arithmetic, return)."""
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _int16s(name: str, value: Any, channels: int) -> npt.NDArray[np.int16]:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        arr = np.full(channels, arr)
+    if arr.shape != (channels,):
+        raise UsageError(f"{name} must be a scalar or {channels} values, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu" or arr.min(initial=0) < -32768 or arr.max(initial=0) > _I16:
+        raise UsageError(f"{name} must be int16 values")
+    return arr.astype(np.int16)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputTransform:
+    """Per-channel int16 parameters of the transform (module docstring). ``initial_shift`` and
+    ``final_shift`` may be given as scalars; they are stored as arrays of the channel count.
+    ``final_shift`` is one value per layer; equal initial shifts are the group form (any sign),
+    unequal ones the channelwise form (each ≥ 0)."""
+
+    initial_shift: npt.NDArray[np.int16]
+    multiplier: npt.NDArray[np.int16]
+    bias: npt.NDArray[np.int16]
+    final_shift: npt.NDArray[np.int16]
+
+    def __post_init__(self) -> None:
+        channels = int(np.asarray(self.multiplier).size)
+        for name in ("multiplier", "bias", "initial_shift", "final_shift"):
+            object.__setattr__(self, name, _int16s(name, getattr(self, name), channels))
+        if len(set(self.final_shift.tolist())) > 1:
+            raise UsageError("final_shift must be one value for every channel")
+        if not self.grouped and self.initial_shift.min() < 0:
+            raise UsageError("channelwise initial shifts must be non-negative (VLSAT's shifts "
+                             "are unsigned); only the group form shifts left")
+
+    @property
+    def channels(self) -> int:
+        return int(self.multiplier.size)
+
+    @property
+    def grouped(self) -> bool:
+        """True for the group form: one initial shift for every channel."""
+        return len(set(self.initial_shift.tolist())) <= 1
+
+
+def _le16(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    return np.asarray(values, "<i2").view(np.uint8)
+
+
+def _pad(values: npt.NDArray[Any], length: int) -> npt.NDArray[Any]:
+    return np.concatenate([values, np.zeros(length - values.size, values.dtype)])
+
+
+def _scalar(vpu: VectorUnit, values: npt.NDArray[Any]) -> Any:
+    """A per-sample scalar register: the instruction-level engine sees its own sample's value,
+    the batched one an array over the batch."""
+    sample = getattr(vpu, "sample", None)
+    if sample is not None:
+        return int(values[sample])
+    return values if len(set(values.tolist())) > 1 else int(values[0])
+
+
+def output_transform(vpu: VectorUnit, transform: OutputTransform,
+                     accumulators: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """Run the transform on ``vpu`` over ``accumulators`` (int32, ``(batch, C)``, batch = the
+    engine memory's batch) and return the int8 outputs ``(batch, C)``. An instruction-level
+    engine computes only its own sample's row."""
+    acc = np.asarray(accumulators, np.int64)
+    mem = vpu.memory  # type: ignore[attr-defined]
+    if acc.ndim != 2 or acc.shape != (mem.batch, transform.channels):
+        raise UsageError(f"accumulators must be (batch={mem.batch}, C={transform.channels}), "
+                         f"got {acc.shape}")
+    groups = -(-transform.channels // GROUP)
+    padded = np.zeros((mem.batch, groups * GROUP), np.int64)
+    padded[:, :transform.channels] = acc
+    ring = np.stack([padded & 0xFFFF, padded >> 16], axis=1)  # (batch, 2, G*16): vR, vD
+    ring = ring.reshape(mem.batch, 2, groups, GROUP).transpose(0, 2, 1, 3).astype("<u2")
+    acc_addr = mem.alloc(ring.reshape(mem.batch, -1).view(np.uint8), per_sample=True)
+    table_addr = mem.alloc(_table(transform, groups))
+    consts = mem.alloc(np.concatenate([_le16(np.full(GROUP, _NEG_LIMIT)),
+                                       np.full(32, 0x80, np.uint8), np.zeros(32, np.uint8)]))
+    scratch = mem.alloc(64, per_sample=True)
+    out = mem.alloc(groups * GROUP + GROUP, per_sample=True)  # VSTRPV spans 32 bytes
+    for g in range(groups):
+        count = min(GROUP, transform.channels - g * GROUP)
+        _group(vpu, transform, acc_addr + 64 * g, table_addr + 96 * g, consts, scratch,
+               out + GROUP * g, count)
+    result: npt.NDArray[np.int8] = mem.view(out, transform.channels, np.int8)
+    return result
+
+
+def _table(transform: OutputTransform, groups: int) -> npt.NDArray[np.uint8]:
+    """Per group: 16 initial shifts (VLSAT's unsigned operand: negative ones read as 0), 16
+    multipliers, 16 biases, each padded to a whole vector."""
+    rows = []
+    n = groups * GROUP
+    shifts = _pad(np.maximum(transform.initial_shift, 0), n).reshape(groups, GROUP)
+    mults = _pad(transform.multiplier, n).reshape(groups, GROUP)
+    biases = _pad(transform.bias, n).reshape(groups, GROUP)
+    for g in range(groups):
+        rows.append(np.concatenate([_le16(shifts[g]), _le16(mults[g]), _le16(biases[g])]))
+    return np.concatenate(rows)
+
+
+def _group(vpu: VectorUnit, transform: OutputTransform, acc: int, table: int, consts: int,
+           scratch: int, out: int, count: int) -> None:
+    """One group of ``count`` ≤ 16 channels (lib_nn's per-group instruction sequence)."""
+    tmp, mask_word = scratch, scratch + 32
+    neg_limit, int8_min, zero = consts, consts + 32, consts + 64
+    vpu.other(OTHER_PER_GROUP)
+    vpu.vsetc(Mode.INT16)
+    vpu.vldr(acc)
+    vpu.vldd(acc + 32)
+    initial = int(transform.initial_shift[0])
+    if transform.grouped and initial < 0:
+        vpu.vlsat(zero)
+        vpu.vstr(tmp)
+        vpu.vlashr(tmp, initial)
+    else:
+        vpu.vlsat(table)
+    vpu.vlmul(table + 32)
+    vpu.vladd(table + 64)
+    vpu.vstr(tmp)
+    vpu.vlashr(tmp, int(transform.final_shift[0]))
+    vpu.vstr(tmp)
+    vpu.vladd(neg_limit)
+    vpu.vdepth1()
+    vpu.vstrpv(mask_word, 0b11)
+    full = (1 << count) - 1
+    vpu.vldr(int8_min)
+    vpu.vstrpv(out, full)
+    negative = vpu.memory.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # type: ignore[attr-defined]
+    vpu.vldr(tmp)
+    vpu.vdepth8()
+    vpu.vstrpv(out, _scalar(vpu, full & ~negative))
+
+
+# -- derivation from TFLite quantization --------------------------------------------------------
+
+
+def tflite_multipliers(input_scale: float, weight_scales: npt.ArrayLike,
+                       output_scale: float) -> npt.NDArray[np.float64]:
+    """The effective multipliers TFLite applies, per channel: ``s_in·s_w / s_out`` in double,
+    quantized as TFLite quantizes it (a 31-bit mantissa and a shift), returned as the exact
+    value that quantized form represents."""
+    real = float(input_scale) * np.asarray(weight_scales, np.float64).reshape(-1) \
+        / float(output_scale)
+    fixed, shift = fp.quantize_multipliers(real)
+    return np.ldexp(fixed.astype(np.float64), (shift - 31).astype(np.int32))
+
+
+def _ranges(weights: npt.NDArray[np.int64], mult: npt.NDArray[np.float64],
+            const: npt.NDArray[np.float64]) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
+    """Per channel, the accumulators that matter: reachable with int8 inputs and not clamped
+    (with a margin of one output step); and whether any do."""
+    hi = np.sum(np.maximum(127 * weights, -128 * weights), axis=1)
+    lo = np.sum(np.minimum(127 * weights, -128 * weights), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.where(mult > 0, np.ceil((128.5 - const) / mult), hi)
+        bottom = np.where(mult > 0, np.floor((-129.5 - const) / mult), lo)
+    hi = np.minimum(hi, top.clip(-2**40, 2**40).astype(np.int64))
+    lo = np.maximum(lo, bottom.clip(-2**40, 2**40).astype(np.int64))
+    live = (hi >= lo) & (mult > 0)
+    return np.where(live, lo, 0), np.where(live, hi, 0), live
+
+
+def _fits(big: IntArray, exp: int) -> npt.NDArray[np.bool_]:
+    """Whether ``round(big · 2^exp)`` fits in int16 (big ≥ 0)."""
+    scaled = big << exp if exp >= 0 else (big + (1 << (-exp - 1))) >> -exp
+    return scaled <= _I16
+
+
+def derive(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
+           multipliers: npt.ArrayLike, output_zero: int, *,
+           channelwise: bool = False) -> OutputTransform:
+    """Transform parameters for a layer ``out = clamp(round(M·(Σ (x - zp_in)·w + bias)) +
+    zp_out)``: ``weights`` int8 ``(C, ...)`` (each channel's weights, any layout), ``bias``
+    int32 ``(C,)`` or None, ``multipliers`` ``M`` per channel (or one; see
+    :func:`tflite_multipliers`). ``channelwise`` gives each channel its own initial shift."""
+    w = np.asarray(weights, np.int64)
+    w = w.reshape(w.shape[0], -1)
+    channels = w.shape[0]
+    mult = np.broadcast_to(np.asarray(multipliers, np.float64).reshape(-1), (channels,)).copy()
+    if (mult < 0).any():
+        raise UsageError("multipliers must be non-negative")
+    b32 = np.zeros(channels, np.int64) if bias is None else np.asarray(bias, np.int64)
+    const = mult * (b32 - input_zero * w.sum(axis=1)).astype(np.float64) + output_zero
+    lo, hi, live = _ranges(w, mult, const)
+    mult = np.where(live, mult, 0.0)
+    const = np.where(live, const, np.clip(np.round(const), -128, 127))
+    biggest = np.maximum(np.abs(lo), np.abs(hi))
+    for b_exp in range(8, -24, -1):
+        bias16 = np.round(np.ldexp(const, b_exp))
+        if np.abs(bias16).max(initial=0) > _I16:
+            continue
+        product = np.ldexp(np.maximum(np.abs(lo * mult), np.abs(hi * mult)), b_exp)
+        benign = (bias16 <= _I16 - np.ldexp(127.5, b_exp) - 1) \
+            & (bias16 >= np.ldexp(126.5, b_exp) - _I16)
+        if not ((product <= _I16 - 1) | benign).all():
+            continue
+        shifts = _accumulator_exponents(biggest, mult, b_exp, channelwise)
+        if shifts is None:
+            continue
+        m16 = np.round(np.ldexp(mult, b_exp - shifts + _VLMUL_SHIFT)).astype(np.int64)
+        return OutputTransform((-shifts).astype(np.int16), m16.astype(np.int16),
+                               bias16.astype(np.int16), np.full(channels, b_exp - 8, np.int16))
+    raise UsageError("no output transform represents these parameters in int16")
+
+
+def _accumulator_exponents(biggest: IntArray, mult: npt.NDArray[np.float64], b_exp: int,
+                           channelwise: bool) -> IntArray | None:
+    """The accumulator exponent ``A`` (per channel, or one for all) with the smallest worst
+    error ``½ + |acc·2^A|·|Δm| / 2^14`` (+ ``½·m / 2^14`` when VLSAT rounds), among those where
+    the scaled accumulators and the multipliers fit in int16; None when none fits."""
+    best_err = np.full(biggest.size, np.inf)
+    best = np.zeros(biggest.size, np.int64)
+    group_best: tuple[float, int] | None = None
+    for a_exp in range(16, -33, -1):
+        if channelwise and a_exp > 0:
+            continue
+        exact = np.ldexp(mult, b_exp - a_exp + _VLMUL_SHIFT)
+        m16 = np.round(exact)
+        ok = _fits(biggest, a_exp) & (m16 <= _I16)
+        t1 = np.ldexp(biggest.astype(np.float64), a_exp)
+        err = 0.5 + t1 * np.abs(m16 - exact) / 2**14 + (a_exp < 0) * 0.5 * m16 / 2**14
+        err = np.where(ok, err, np.inf)
+        if channelwise:
+            better = err < best_err
+            best_err = np.where(better, err, best_err)
+            best = np.where(better, a_exp, best)
+        elif np.isfinite(err).all() and (group_best is None or err.max() < group_best[0]):
+            group_best = (float(err.max()), a_exp)
+    if channelwise:
+        return best if np.isfinite(best_err).all() else None
+    return None if group_best is None else np.full(biggest.size, group_best[1], np.int64)
