@@ -3,7 +3,7 @@
 ``xmos-ai-tools`` ships them inside ``xinterpreters/libs/linux/xtflm_python.so``. Nothing here is
 copied from it: we only call its exported functions. The library is found with
 :func:`importlib.util.find_spec` (the package is not imported) and loaded on first use, so this
-module imports where the package is absent; :func:`available` says whether it is there.
+module imports where the package is absent (the ``xcore`` marker skips its tests there).
 
 Layouts (from lib_nn's public headers ``vpu_sim.h``, ``vpu.hpp``, ``OutputTransformFn.hpp``):
 
@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MODES", "Simulator", "available", "library_path", "otfn_int8",
-           "otfn_int8_channelwise"]
+__all__ = ["MODES", "Simulator", "library_path", "otfn_int8", "otfn_int8_channelwise"]
 
 #: VSETC control values of the three lane widths, by lane bits.
 MODES = {32: 0x000, 16: 0x100, 8: 0x200}
@@ -79,11 +78,6 @@ def library_path() -> Path | None:
         if path.is_file():
             return path
     return None
-
-
-def available() -> bool:
-    """Whether the simulator library is installed."""
-    return library_path() is not None
 
 
 @cache
