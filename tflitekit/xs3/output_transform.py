@@ -101,13 +101,20 @@ def _pad(values: npt.NDArray[Any], length: int) -> npt.NDArray[Any]:
     return np.concatenate([values, np.zeros(length - values.size, values.dtype)])
 
 
-def _scalar(vpu: VectorUnit, values: npt.NDArray[Any]) -> Any:
-    """A per-sample scalar register: the instruction-level engine sees its own sample's value,
-    the batched one an array over the batch."""
+def _store_masked(vpu: VectorUnit, addr: int, masks: npt.NDArray[np.int64]) -> None:
+    """VSTRPV with a mask computed by the scalar core, so one per sample: the instruction-level
+    engine uses its own sample's; the batched engine, whose VSTRPV takes one mask for every
+    sample, stores sample by sample where they differ (one VSTRPV counted)."""
     sample = getattr(vpu, "sample", None)
-    if sample is not None:
-        return int(values[sample])
-    return values if len(set(values.tolist())) > 1 else int(values[0])
+    if sample is not None or len(set(masks.tolist())) == 1:
+        vpu.vstrpv(addr, int(masks[0 if sample is None else sample]))
+        return
+    vpu.counts["VSTRPV"] += 1
+    rows = np.asarray(vpu.registers()["vR"], np.uint8)  # type: ignore[attr-defined]
+    lanes = np.arange(32)
+    for s, mask in enumerate(masks.tolist()):
+        vpu.memory.write(addr, rows[s], (mask >> lanes) & 1 == 1,  # type: ignore[attr-defined]
+                         sample=s)
 
 
 def output_transform(vpu: VectorUnit, transform: OutputTransform,
@@ -182,7 +189,7 @@ def _group(vpu: VectorUnit, transform: OutputTransform, acc: int, table: int, co
     negative = vpu.memory.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # type: ignore[attr-defined]
     vpu.vldr(tmp)
     vpu.vdepth8()
-    vpu.vstrpv(out, _scalar(vpu, full & ~negative))
+    _store_masked(vpu, out, full & ~negative)
 
 
 # -- derivation from TFLite quantization --------------------------------------------------------
