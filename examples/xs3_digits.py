@@ -31,6 +31,12 @@ import tflitekit
 from tflitekit.analysis.quant_error import TensorError, quantization_error
 from tflitekit.interpreter.fixedpoint import multiply_by_quantized_multiplier, quantize_multipliers
 from tflitekit.passes import prune, strip_float_io
+from tflitekit.xs3.batch_vpu import BatchVPU
+from tflitekit.xs3.bso import bso_params, fully_connected_bso
+from tflitekit.xs3.estimate import estimate
+from tflitekit.xs3.memory import Memory
+from tflitekit.xs3.output_transform import tflite_multipliers
+from tflitekit.xs3.vpu import VPU
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED, TEST_SIZE = 0, 360  # the split of scripts/make_digits_model.py
@@ -92,6 +98,35 @@ def integer_preactivation(fc: tflitekit.Operator, x_q: np.ndarray) -> np.ndarray
     return np.clip(y, -128, 127).astype(np.int8)
 
 
+def xs3(fc: tflitekit.Operator, x_q: np.ndarray, tflite_pre: np.ndarray, y: np.ndarray) -> None:
+    """The layer on the XS3 vector unit with the BSO output stage: one image instruction by
+    instruction, then the whole set on the batched engine."""
+    x_t, w_t, b_t = fc.inputs
+    assert x_t is not None and w_t is not None and b_t is not None
+    (s_x,), (z_x,) = quantization(x_t)
+    s_w, _ = quantization(w_t)
+    (s_out,), (z_out,) = quantization(fc.outputs[0])
+    weights = w_t.data
+    params = bso_params(weights, b_t.data, int(z_x), tflite_multipliers(s_x, s_w, s_out),
+                        int(z_out))
+    one = VPU(Memory(batch=1))
+    first = fully_connected_bso(one, weights, params, x_q[:1])
+    cost = estimate(one.counts)
+    vlmaccr = one.counts["VLMACCR"]
+    print(f"XS3, BSO output stage, one image instruction by instruction: {cost.instructions}"
+          f" instructions ({cost.vpu} vector, {vlmaccr} of them VLMACCR; {cost.other} scalar),"
+          f" {cost.microseconds:.2f} us at {cost.model.clock_mhz:.0f} MHz"
+          f" ({cost.model.clocks_per_thread_cycle} clocks per instruction, dual issue ignored)")
+    batch = BatchVPU(Memory(batch=len(x_q)))
+    out = fully_connected_bso(batch, weights, params, x_q)
+    assert np.array_equal(out[:1], first), "the two engines must agree"
+    differ = out != tflite_pre
+    diff = np.abs(out.astype(np.int32) - tflite_pre)
+    print(f"XS3 on all {len(x_q)} images at once: accuracy {percent(out, y)};"
+          f" {differ.sum()} of {out.size} pre-activations ({100 * differ.mean():.2f} %) differ"
+          f" from TFLite's, by at most {diff.max()}")
+
+
 def main() -> int:
     x, y = digits_test_set()
     float_model = tflitekit.load(DATA / "digits_float.tflite")
@@ -110,6 +145,7 @@ def main() -> int:
     same = np.array_equal(numpy_pre, tflite_pre)
     print(f"integer pre-activation rebuilt with numpy: {'equal to' if same else 'DIFFERENT from'}"
           f" the interpreter's on all {tflite_pre.size} values")
+    xs3(fc, x_q.reshape(len(x), -1), tflite_pre.reshape(len(x), -1), y)
 
     size = len(int8_model.to_bytes())
     strip_float_io(int8_model)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +90,34 @@ def test_surgery_on_a_given_model(tmp_path: Path) -> None:
     assert not any(line.startswith(("strip_float_io: subgraph", "fold_constants"))
                    for line in lines)
     assert second.read_bytes() == first.read_bytes()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
+                    reason="needs scikit-learn (pip install scikit-learn), the digits data")
+def test_xs3_digits_compares_rebuilds_and_emulates_the_layer() -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "xs3_digits.py")],
+                            capture_output=True, text=True, check=True)
+    out = result.stdout
+    accuracy = dict(re.findall(r"(float|int8) (\d+\.\d+) %", out.splitlines()[0]))
+    assert float(accuracy["float"]) > 90 and float(accuracy["int8"]) > 90
+    errors = dict(re.findall(r"^  (\S+(?: \S+)?) +\S+ +relative error +(\d+\.\d+) %", out, re.M))
+    assert list(errors) == ["input", "weights", "bias", "pre-activation", "output"]
+    assert all(0 < float(e) < 5 for e in errors.values())
+    assert "integer pre-activation rebuilt with numpy: equal to the interpreter's on all 3600" \
+        in out
+    # One image instruction by instruction: 2 chunks of 32 inputs x 16 VLMACCR for 10 outputs,
+    # 5 core clocks per instruction at 800 MHz.
+    one = re.search(r"one image instruction by instruction: (\d+) instructions \((\d+) vector, "
+                    r"(\d+) of them VLMACCR; (\d+) scalar\), (\d+\.\d+) us at 800 MHz", out)
+    assert one is not None
+    total, vector, vlmaccr, scalar = map(int, one.groups()[:4])
+    assert (total, vlmaccr) == (vector + scalar, 32)
+    assert float(one[5]) == pytest.approx(total * 5 / 800, abs=0.005)
+    # The whole set at once: as accurate as int8 TFLite within one image, outputs within ±1.
+    batch = re.search(r"all 360 images at once: accuracy (\d+\.\d+) %; (\d+) of 3600 "
+                      r"pre-activations \(\d+\.\d+ %\) differ from TFLite's, by at most (\d+)", out)
+    assert batch is not None
+    assert abs(float(batch[1]) - float(accuracy["int8"])) <= 100 / 360 + 1e-9
+    assert int(batch[2]) < 0.15 * 3600 and int(batch[3]) <= 1
+    assert "interface INT8[1, 64], INT8[1, 10]" in out
+    assert "returns the int8 outputs of the original: True" in out
