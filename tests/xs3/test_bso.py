@@ -16,6 +16,7 @@ from tflitekit.errors import UsageError
 from tflitekit.ir import Quantization, Tensor
 from tflitekit.options import BuiltinOperator, FullyConnectedOptions
 from tflitekit.testing import single_op
+from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.bso import BSOParams, bso_params, fully_connected_bso
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.output_transform import tflite_multipliers
@@ -51,8 +52,7 @@ def run_vpu(w: Array, p: BSOParams, x: Array) -> Array:
 
 
 def run_batch(w: Array, p: BSOParams, x: Array) -> Array:
-    engine = pytest.importorskip("tflitekit.xs3.batch_vpu").BatchVPU
-    return fully_connected_bso(engine(Memory(len(x))), w, p, x)
+    return fully_connected_bso(BatchVPU(Memory(len(x))), w, p, x)
 
 
 @st.composite

@@ -16,6 +16,7 @@ from tflitekit.errors import UsageError
 from tflitekit.ir import Quantization, Tensor
 from tflitekit.options import BuiltinOperator, FullyConnectedOptions
 from tflitekit.testing import single_op
+from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.output_transform import (
     OutputTransform,
@@ -50,8 +51,7 @@ def run_vpu(t: OutputTransform, acc: Array) -> Array:
 
 
 def run_batch(t: OutputTransform, acc: Array) -> Array:
-    engine = pytest.importorskip("tflitekit.xs3.batch_vpu").BatchVPU
-    return output_transform(engine(Memory(len(acc))), t, acc)
+    return output_transform(BatchVPU(Memory(len(acc))), t, acc)
 
 
 _int16 = st.integers(-32768, 32767)

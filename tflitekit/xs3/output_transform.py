@@ -35,7 +35,8 @@ from tflitekit.errors import UsageError
 from tflitekit.interpreter import fixedpoint as fp
 from tflitekit.xs3.isa import Mode, VectorUnit
 
-__all__ = ["GROUP", "OutputTransform", "derive", "output_transform", "tflite_multipliers"]
+__all__ = ["GROUP", "OutputTransform", "Placed", "derive", "output_transform", "place",
+           "tflite_multipliers", "transform_group"]
 
 GROUP = 16
 """Channels per output-transform step (the 16 accumulators of the 8/16-bit modes)."""
@@ -117,6 +118,32 @@ def _store_masked(vpu: VectorUnit, addr: int, masks: npt.NDArray[np.int64]) -> N
                          sample=s)
 
 
+@dataclass(frozen=True, eq=False)
+class Placed:
+    """A transform's constants placed in an engine's memory (:func:`place`)."""
+
+    transform: OutputTransform
+    table: int
+    consts: int
+    scratch: int
+
+
+def place(memory: Any, transform: OutputTransform) -> Placed:
+    """Allocate what :func:`transform_group` reads: per group of 16 channels the initial shifts
+    (VLSAT's unsigned operand: a negative group shift reads as 0), multipliers and biases, a
+    vector each; the 0x7f80, 0x80 and zero vectors; 64 bytes of scratch per sample."""
+    groups = -(-transform.channels // GROUP)
+    n = groups * GROUP
+    fields = [_pad(np.maximum(transform.initial_shift, 0), n), _pad(transform.multiplier, n),
+              _pad(transform.bias, n)]
+    table = np.concatenate([_le16(f[g * GROUP:(g + 1) * GROUP])
+                            for g in range(groups) for f in fields])
+    consts = np.concatenate([_le16(np.full(GROUP, _NEG_LIMIT)), np.full(32, 0x80, np.uint8),
+                             np.zeros(32, np.uint8)])
+    return Placed(transform, memory.alloc(table), memory.alloc(consts),
+                  memory.alloc(64, per_sample=True))
+
+
 def output_transform(vpu: VectorUnit, transform: OutputTransform,
                      accumulators: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """Run the transform on ``vpu`` over ``accumulators`` (int32, ``(batch, C)``, batch = the
@@ -133,41 +160,26 @@ def output_transform(vpu: VectorUnit, transform: OutputTransform,
     ring = np.stack([padded & 0xFFFF, padded >> 16], axis=1)  # (batch, 2, G*16): vR, vD
     ring = ring.reshape(mem.batch, 2, groups, GROUP).transpose(0, 2, 1, 3).astype("<u2")
     acc_addr = mem.alloc(ring.reshape(mem.batch, -1).view(np.uint8), per_sample=True)
-    table_addr = mem.alloc(_table(transform, groups))
-    consts = mem.alloc(np.concatenate([_le16(np.full(GROUP, _NEG_LIMIT)),
-                                       np.full(32, 0x80, np.uint8), np.zeros(32, np.uint8)]))
-    scratch = mem.alloc(64, per_sample=True)
+    placed = place(mem, transform)
     out = mem.alloc(groups * GROUP + GROUP, per_sample=True)  # VSTRPV spans 32 bytes
     for g in range(groups):
-        count = min(GROUP, transform.channels - g * GROUP)
-        _group(vpu, transform, acc_addr + 64 * g, table_addr + 96 * g, consts, scratch,
-               out + GROUP * g, count)
+        transform_group(vpu, placed, acc_addr + 64 * g, out + GROUP * g, g)
     result: npt.NDArray[np.int8] = mem.view(out, transform.channels, np.int8)
     return result
 
 
-def _table(transform: OutputTransform, groups: int) -> npt.NDArray[np.uint8]:
-    """Per group: 16 initial shifts (VLSAT's unsigned operand: negative ones read as 0), 16
-    multipliers, 16 biases, each padded to a whole vector."""
-    rows = []
-    n = groups * GROUP
-    shifts = _pad(np.maximum(transform.initial_shift, 0), n).reshape(groups, GROUP)
-    mults = _pad(transform.multiplier, n).reshape(groups, GROUP)
-    biases = _pad(transform.bias, n).reshape(groups, GROUP)
-    for g in range(groups):
-        rows.append(np.concatenate([_le16(shifts[g]), _le16(mults[g]), _le16(biases[g])]))
-    return np.concatenate(rows)
-
-
-def _group(vpu: VectorUnit, transform: OutputTransform, acc: int, table: int, consts: int,
-           scratch: int, out: int, count: int) -> None:
-    """One group of ``count`` ≤ 16 channels (lib_nn's per-group instruction sequence)."""
-    tmp, mask_word = scratch, scratch + 32
-    neg_limit, int8_min, zero = consts, consts + 32, consts + 64
+def transform_group(vpu: VectorUnit, placed: Placed, ring: int, out: int, group: int) -> None:
+    """Group ``group``'s outputs (≤ 16 bytes at ``out``) from the accumulators at ``ring`` (16
+    low halves, then 16 high halves: what VSTR and VSTD leave), as lib_nn's per-group sequence."""
+    transform = placed.transform
+    count = min(GROUP, transform.channels - group * GROUP)
+    table = placed.table + 96 * group
+    tmp, mask_word = placed.scratch, placed.scratch + 32
+    neg_limit, int8_min, zero = placed.consts, placed.consts + 32, placed.consts + 64
     vpu.other(OTHER_PER_GROUP)
     vpu.vsetc(Mode.INT16)
-    vpu.vldr(acc)
-    vpu.vldd(acc + 32)
+    vpu.vldr(ring)
+    vpu.vldd(ring + 32)
     initial = int(transform.initial_shift[0])
     if transform.grouped and initial < 0:
         vpu.vlsat(zero)
@@ -186,7 +198,8 @@ def _group(vpu: VectorUnit, transform: OutputTransform, acc: int, table: int, co
     full = (1 << count) - 1
     vpu.vldr(int8_min)
     vpu.vstrpv(out, full)
-    negative = vpu.memory.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # type: ignore[attr-defined]
+    mem = vpu.memory  # type: ignore[attr-defined]
+    negative = mem.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # a scalar load
     vpu.vldr(tmp)
     vpu.vdepth8()
     _store_masked(vpu, out, full & ~negative)
