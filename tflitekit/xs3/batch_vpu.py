@@ -1,0 +1,282 @@
+"""The vectorised XS3 vector unit: :class:`~tflitekit.xs3.vpu.VPU`'s semantics over a batch.
+
+Each register is a ``(batch, 32)`` uint8 array, one row per sample of the memory; every
+instruction is a few numpy operations over the whole batch and all lanes, computed in int64 (the
+widest intermediate, a 32-bit-mode product, is below 2**62). The semantics, their sources and
+their divergences from xmos' C simulator are documented on :class:`~tflitekit.xs3.vpu.VPU`;
+``tests/xs3/test_batch_vpu.py`` checks both engines agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tflitekit.errors import UsageError
+from tflitekit.xs3.isa import VECTOR_BYTES, Counting, Mode, ModeInfo, counted, mode_info
+from tflitekit.xs3.memory import Memory
+
+__all__ = ["BatchVPU"]
+
+Bytes = npt.NDArray[np.uint8]
+Ints = npt.NDArray[np.int64]
+
+_SIGNED: dict[int, np.dtype[np.integer]] = {
+    8: np.dtype("<i1"), 16: np.dtype("<i2"), 32: np.dtype("<i4")}
+_UNSIGNED: dict[int, np.dtype[np.integer]] = {
+    8: np.dtype("<u1"), 16: np.dtype("<u2"), 32: np.dtype("<u4")}
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
+_BYTE_INDEX = np.arange(VECTOR_BYTES)
+
+
+def _unpack(reg: Bytes, bits: int, *, signed: bool = True) -> Ints:
+    """The lanes of ``reg`` (batch, 32) as int64 (batch, 256 / bits)."""
+    return np.ascontiguousarray(reg).view((_SIGNED if signed else _UNSIGNED)[bits]).astype(np.int64)
+
+
+def _pack(values: Ints, bits: int, *, signed: bool = True) -> Bytes:
+    """``values`` (batch, k) as k little-endian lanes of ``bits``, the rest of 32 bytes zero."""
+    raw = values.astype((_SIGNED if signed else _UNSIGNED)[bits]).view(np.uint8)
+    out = np.zeros((values.shape[0], VECTOR_BYTES), np.uint8)
+    out[:, :raw.shape[1]] = raw
+    return out
+
+
+def _round_shr(x: Ints, shift: int) -> Ints:
+    return (x + (1 << (shift - 1))) >> shift
+
+
+class BatchVPU(Counting):
+    """XS3 vector units for every sample of ``memory`` (default: a fresh ``Memory()``), run in
+    lock step. Registers are ``(batch, 32)`` uint8; the mode starts as int32 (VSETC 0)."""
+
+    def __init__(self, memory: Memory | None = None) -> None:
+        super().__init__()
+        self.memory = Memory() if memory is None else memory
+        self.batch = self.memory.batch
+        self._mode = Mode.INT32
+        zero = np.zeros((self.batch, VECTOR_BYTES), np.uint8)
+        self.vC, self.vD, self.vR = zero, zero.copy(), zero.copy()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        """The mode VSETC last set."""
+        return self._mode
+
+    @property
+    def _info(self) -> ModeInfo:
+        return mode_info(self._mode)
+
+    def registers(self) -> dict[str, Bytes]:
+        """``{"vC", "vD", "vR"}``: a copy of each register, ``(batch, 32)`` uint8."""
+        return {"vC": self.vC.copy(), "vD": self.vD.copy(), "vR": self.vR.copy()}
+
+    def set_registers(self, vC: npt.ArrayLike | None = None, vD: npt.ArrayLike | None = None,
+                      vR: npt.ArrayLike | None = None) -> None:
+        """Replace the given registers (``(batch, 32)`` or ``(32,)`` for every sample)."""
+        for name, value in (("vC", vC), ("vD", vD), ("vR", vR)):
+            if value is not None:
+                arr = np.asarray(value, np.uint8)
+                if arr.shape[-1:] != (VECTOR_BYTES,):
+                    raise UsageError(f"{name} needs {VECTOR_BYTES} bytes a row, got {arr.shape}")
+                setattr(self, name, np.broadcast_to(arr, (self.batch, VECTOR_BYTES)).copy())
+
+    def accumulators(self) -> Ints:
+        """The accumulators of the current mode, ``(batch, n)`` int64 (layout: ``VPU``)."""
+        info = self._info
+        low = _unpack(self.vR, info.vr_bits, signed=False)
+        if info.acc_bits == 32:
+            high = _unpack(self.vD, 16)
+            return (high[:, :16] << 16) | low[:, :16]
+        high = ((_unpack(self.vD, 32, signed=False) & 0xFF) ^ 0x80) - 0x80
+        return (high << 32) | low
+
+    def _set_accumulators(self, accs: Ints) -> None:
+        bits = self._info.vr_bits
+        self.vD = _pack(accs >> bits, bits)
+        self.vR = _pack(accs & ((1 << bits) - 1), bits, signed=False)
+
+    def _load(self, addr: int) -> Bytes:
+        loaded: Bytes = self.memory.read(addr, VECTOR_BYTES).copy()  # never a view of memory
+        return loaded
+
+    def _lanes(self, reg: Bytes) -> Ints:
+        return _unpack(reg, self._info.bits)
+
+    def _sat(self, x: Ints) -> Ints:
+        bound = self._info.max
+        return np.clip(x, -bound, bound)
+
+    # -- control, loads and stores ---------------------------------------------------------------
+
+    @counted("VSETC")
+    def vsetc(self, mode: int) -> None:
+        """Set the mode (a :class:`Mode` or its VSETC value)."""
+        mode_info(mode)
+        self._mode = Mode(mode)
+
+    @counted("VCLRDR")
+    def vclrdr(self) -> None:
+        """Clear vD and vR."""
+        self.vD = np.zeros_like(self.vD)
+        self.vR = np.zeros_like(self.vR)
+
+    @counted("VLDR")
+    def vldr(self, addr: int) -> None:
+        """vR ← the 32 bytes at ``addr``."""
+        self.vR = self._load(addr)
+
+    @counted("VLDD")
+    def vldd(self, addr: int) -> None:
+        """vD ← the 32 bytes at ``addr``."""
+        self.vD = self._load(addr)
+
+    @counted("VLDC")
+    def vldc(self, addr: int) -> None:
+        """vC ← the 32 bytes at ``addr``."""
+        self.vC = self._load(addr)
+
+    @counted("VSTR")
+    def vstr(self, addr: int) -> None:
+        """The 32 bytes at ``addr`` ← vR."""
+        self.memory.write(addr, self.vR)
+
+    @counted("VSTD")
+    def vstd(self, addr: int) -> None:
+        """The 32 bytes at ``addr`` ← vD."""
+        self.memory.write(addr, self.vD)
+
+    @counted("VSTC")
+    def vstc(self, addr: int) -> None:
+        """The 32 bytes at ``addr`` ← vC."""
+        self.memory.write(addr, self.vC)
+
+    @counted("VSTRPV")
+    def vstrpv(self, addr: int, mask: int) -> None:
+        """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of ``mask`` is set."""
+        self.memory.write(addr, self.vR, (mask >> _BYTE_INDEX) & 1 == 1)
+
+    # -- multiply-accumulate ---------------------------------------------------------------------
+
+    def _products(self, addr: int, lanes: int) -> Ints:
+        """vC·mem over the first ``lanes`` lanes; rounded ``>> 30`` in the 32-bit mode."""
+        p = self._lanes(self.vC)[:, :lanes] * self._lanes(self._load(addr))[:, :lanes]
+        return _round_shr(p, 30) if self._mode == Mode.INT32 else p
+
+    @counted("VLMACC")
+    def vlmacc(self, addr: int) -> None:
+        """acc[i] ← sat(acc[i] + vC[i]·mem[i]) for each accumulator."""
+        info = self._info
+        total = self.accumulators() + self._products(addr, info.accumulators)
+        self._set_accumulators(np.clip(total, -info.acc_max, info.acc_max))
+
+    @counted("VLMACCR")
+    def vlmaccr(self, addr: int) -> None:
+        """Rotate in sat(acc[last] + Σ vC·mem) (one saturation, on the total)."""
+        self._rotate_in(self._products(addr, self._info.lanes).sum(axis=1))
+
+    @counted("VLMACCR1")
+    def vlmaccr1(self, addr: int) -> None:
+        """Rotate in sat(acc[last] + 128 - popcount(vC ^ mem)); 8/16-bit modes only."""
+        if self._mode == Mode.INT32:
+            raise UsageError("VLMACCR1 needs the 8- or 16-bit mode")
+        diff = _POPCOUNT[self.vC ^ self._load(addr)].sum(axis=1)
+        self._rotate_in(128 - diff)
+
+    def _rotate_in(self, total: Ints) -> None:
+        accs = self.accumulators()
+        bound = self._info.acc_max
+        new = np.clip(accs[:, -1] + total, -bound, bound)
+        self._set_accumulators(np.concatenate([new[:, None], accs[:, :-1]], axis=1))
+
+    @counted("VLSAT")
+    def vlsat(self, addr: int) -> None:
+        """vR ← sat(acc rounded-shifted by per-accumulator unsigned shifts from memory); vD ← 0."""
+        info = self._info
+        accs = self.accumulators()
+        shifts = _unpack(self._load(addr), info.shift_bytes * 8, signed=False)
+        capped = np.minimum(shifts, info.max_sat_shift - 1)
+        rounded = np.where(capped > 0, ((accs >> np.maximum(capped - 1, 0)) + 1) >> 1, accs)
+        out = np.where(shifts >= info.max_sat_shift, -(accs < 0).astype(np.int64),
+                       self._sat(rounded))
+        self.vR = _pack(out, info.bits)
+        self.vD = np.zeros_like(self.vD)
+
+    # -- element-wise ----------------------------------------------------------------------------
+
+    @counted("VLASHR")
+    def vlashr(self, addr: int, shr: int) -> None:
+        """vR ← mem shifted right by ``shr`` (floor; negative: saturating left), saturated."""
+        info = self._info
+        x = self._lanes(self._load(addr))
+        if shr >= info.bits:
+            out = -(x < 0).astype(np.int64)
+        elif shr <= -info.bits:
+            out = np.sign(x) * info.max
+        elif shr < 0:
+            out = self._sat(x << -shr)
+        else:
+            out = self._sat(x >> shr)
+        self.vR = _pack(out, info.bits)
+
+    @counted("VLADD")
+    def vladd(self, addr: int) -> None:
+        """vR ← sat(vR + mem)."""
+        self.vR = _pack(self._sat(self._lanes(self.vR) + self._lanes(self._load(addr))),
+                        self._info.bits)
+
+    @counted("VLSUB")
+    def vlsub(self, addr: int) -> None:
+        """vR ← sat(mem - vR)."""
+        self.vR = _pack(self._sat(self._lanes(self._load(addr)) - self._lanes(self.vR)),
+                        self._info.bits)
+
+    @counted("VLADDD")
+    def vladdd(self, addr: int) -> None:
+        """vD ← sat(vD + mem) (an assumption: see ``VPU.vladdd``)."""
+        self.vD = _pack(self._sat(self._lanes(self.vD) + self._lanes(self._load(addr))),
+                        self._info.bits)
+
+    @counted("VLMUL")
+    def vlmul(self, addr: int) -> None:
+        """vR ← sat((vR·mem + 2**(k-1)) >> k), k = 6, 14, 30."""
+        info = self._info
+        product = self._lanes(self.vR) * self._lanes(self._load(addr))
+        self.vR = _pack(self._sat(_round_shr(product, info.vlmul_shift)), info.bits)
+
+    @counted("VPOS")
+    def vpos(self) -> None:
+        """vR ← max(vR, 0)."""
+        self.vR = _pack(np.maximum(self._lanes(self.vR), 0), self._info.bits)
+
+    @counted("VSIGN")
+    def vsign(self) -> None:
+        """vR lane ← ±one by the lane's sign (zero counts as positive)."""
+        one = self._info.one
+        self.vR = _pack(np.where(self._lanes(self.vR) >= 0, one, -one), self._info.bits)
+
+    # -- depth conversion --------------------------------------------------------------------------
+
+    @counted("VDEPTH1")
+    def vdepth1(self) -> None:
+        """vR word 0 ← the sign bits of vR's lanes (bit i = lane i < 0); the rest ← 0."""
+        negative = self._lanes(self.vR) < 0
+        weights = np.left_shift(1, np.arange(negative.shape[1], dtype=np.int64))
+        self.vR = _pack((negative * weights).sum(axis=1, keepdims=True), 32, signed=False)
+
+    @counted("VDEPTH8")
+    def vdepth8(self) -> None:
+        """vR int8 lanes ← sat8 of each lane rounded-shifted right by (bits - 8)."""
+        info = self._info
+        if info.bits == 8:
+            raise UsageError("VDEPTH8 needs the 16- or 32-bit mode")
+        self.vR = _pack(np.clip(_round_shr(self._lanes(self.vR), info.bits - 8), -127, 127), 8)
+
+    @counted("VDEPTH16")
+    def vdepth16(self) -> None:
+        """vR int16 lanes ← sat16((x + 2**15) >> 16) of each int32 lane; 32-bit mode only."""
+        if self._mode != Mode.INT32:
+            raise UsageError("VDEPTH16 needs the 32-bit mode")
+        self.vR = _pack(np.clip(_round_shr(self._lanes(self.vR), 16), -32767, 32767), 16)
