@@ -165,6 +165,12 @@ class BatchVPU(Counting):
         p = self._lanes(self.vC)[:, :lanes] * self._lanes(self._load(addr))[:, :lanes]
         return _round_shr(p, 30) if self._mode == Mode.INT32 else p
 
+    def _dot(self, addr: int) -> Ints:
+        """Σ over every lane of vC·mem (each product rounded in the 32-bit mode)."""
+        if self._mode == Mode.INT32:
+            return np.einsum("ij->i", self._products(addr, self._info.lanes))
+        return np.einsum("ij,ij->i", self._lanes(self.vC), self._lanes(self._load(addr)))
+
     @counted("VLMACC")
     def vlmacc(self, addr: int) -> None:
         """acc[i] ← sat(acc[i] + vC[i]·mem[i]) for each accumulator."""
@@ -175,14 +181,14 @@ class BatchVPU(Counting):
     @counted("VLMACCR")
     def vlmaccr(self, addr: int) -> None:
         """Rotate in sat(acc[last] + Σ vC·mem) (one saturation, on the total)."""
-        self._rotate_in(self._products(addr, self._info.lanes).sum(axis=1))
+        self._rotate_in(self._dot(addr))
 
     @counted("VLMACCR1")
     def vlmaccr1(self, addr: int) -> None:
         """Rotate in sat(acc[last] + 128 - popcount(vC ^ mem)); 8/16-bit modes only."""
         if self._mode == Mode.INT32:
             raise UsageError("VLMACCR1 needs the 8- or 16-bit mode")
-        diff = _POPCOUNT[self.vC ^ self._load(addr)].sum(axis=1)
+        diff = np.einsum("ij->i", _POPCOUNT[self.vC ^ self._load(addr)])
         self._rotate_in(128 - diff)
 
     def _rotate_in(self, total: Ints) -> None:
