@@ -167,9 +167,12 @@ class BatchVPU(Counting):
 
     def _dot(self, addr: int) -> Ints:
         """Σ over every lane of vC·mem (each product rounded in the 32-bit mode)."""
+        total: Ints
         if self._mode == Mode.INT32:
-            return np.einsum("ij->i", self._products(addr, self._info.lanes))
-        return np.einsum("ij,ij->i", self._lanes(self.vC), self._lanes(self._load(addr)))
+            total = np.einsum("ij->i", self._products(addr, self._info.lanes))
+        else:
+            total = np.einsum("ij,ij->i", self._lanes(self.vC), self._lanes(self._load(addr)))
+        return total
 
     @counted("VLMACC")
     def vlmacc(self, addr: int) -> None:
