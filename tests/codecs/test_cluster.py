@@ -3,14 +3,17 @@ nearest value of its slice's table) over every dtype and shape."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
-from _codec_arrays import axis_for, value_arrays
-from hypothesis import given
+from _codec_arrays import VALUE_DTYPES, axis_for, elements, value_arrays
+from hypothesis import example, given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from tflitekit.codecs import Encoded, KMeans, Packed, decode, encode, kmeans_1d
-from tflitekit.codecs.cluster import INITS
+from tflitekit.codecs.cluster import INITS, nearest_entry
 from tflitekit.errors import CodecError
 
 
@@ -83,29 +86,65 @@ def kmeans_params(draw: st.DrawFn, array: np.ndarray) -> KMeans:
                   draw(st.sampled_from([Packed(), Packed(6)])))
 
 
+@st.composite
+def arrays_and_params(draw: st.DrawFn) -> tuple[np.ndarray, KMeans]:
+    array = draw(value_arrays())
+    return array, draw(kmeans_params(array))
+
+
+def exact(value: object) -> Fraction:
+    """A value of any integer or float dtype as the rational it is (no rounding, no overflow)."""
+    return Fraction(int(value)) if isinstance(value, np.integer) else Fraction(float(value))
+
+
+def nearest_brute(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """For each value, the index of its nearest table entry, the smaller on a tie, in rationals."""
+    t = [exact(v) for v in table]
+    index = {}
+    for x in np.unique(values):
+        d = [abs(exact(x) - v) for v in t]
+        index[x.item()] = d.index(min(d))
+    return np.array([index[x.item()] for x in values.ravel()], np.intp).reshape(values.shape)
+
+
 def check_nearest(row: np.ndarray, q: np.ndarray, table: np.ndarray, params: KMeans) -> None:
-    x, t, got = row.astype(np.float64), table.astype(np.float64), q.astype(np.float64)
-    assert len(t) <= params.k and np.all(np.diff(t) > 0)
+    assert len(table) <= params.k and np.all(table[:-1] < table[1:])
     if row.size == 0:
-        assert len(t) == 0
+        assert len(table) == 0
         return
-    assert np.isin(got, t).all()
-    distance = np.abs(x[:, None] - t[None, :])
-    best = distance.min(axis=1)
-    mine = np.abs(x - got)
-    np.testing.assert_array_equal(mine, best)  # the nearest table value ...
-    ties = distance == best[:, None]
-    np.testing.assert_array_equal(got, np.where(ties, t[None, :], np.inf).min(axis=1))
+    # every element is the nearest table value (exactly: float64 differences of huge or distant
+    # values round), the smaller on a tie
+    np.testing.assert_array_equal(q, table[nearest_brute(row, table)])
+    # each table value is a rounded mean of values, or the preserved 0
+    low, high = row.min(), row.max()
+    if params.preserve_zero:
+        low, high = min(low, 0), max(high, 0)
+    assert low <= table[0] and table[-1] <= high
     if len(np.unique(row)) <= params.k:
         np.testing.assert_array_equal(q, row)
     if params.preserve_zero:
         assert np.all(q[row == 0] == 0)
 
 
-@given(st.data())
-def test_documented_quantization(data: st.DataObject) -> None:
-    array = data.draw(value_arrays())
-    params = data.draw(kmeans_params(array))
+# Found by hypothesis: k-means++ on values 2^-1000 and less of the largest (scaled, they collapse
+# to 0 and every distance is 0: the probabilities were NaN); float32 values past 2^53 (float64
+# distances round: a nearer table value was not picked, and the float64 check itself was wrong).
+SPREAD = np.array([1e-282, 2e-282, 3e-282, 5e-300, 1e-290, 0.0, 1e97, 2e-282])
+NEAR_2_53 = np.array([[2.0**53, 0], [-1, 2.0**54]], np.float32)
+ONE_VALUE_TOP = np.array([0.0, 0.25, 0.5] + [1.491] * 12)  # 1.491 * 12 / 12 > 1.491 in float64
+
+
+@given(arrays_and_params())
+@example((SPREAD, KMeans(3)))
+@example((SPREAD, KMeans(3, preserve_zero=True, seed=2)))
+@example((np.array([[9.007e15, 0], [-1, 1.8e16]], np.float32),
+          KMeans(3, init="linear", preserve_zero=True, max_iter=0)))
+@example((NEAR_2_53, KMeans(3, init="linear", preserve_zero=True, max_iter=0)))
+@example((np.array([-1, 2.0**53 + 2**30, 2.0**54 + 2**31], np.float32),
+          KMeans(2, init="linear", max_iter=0)))
+@example((ONE_VALUE_TOP, KMeans(2, init="linear")))
+def test_documented_quantization(case: tuple[np.ndarray, KMeans]) -> None:
+    array, params = case
     encoded = encode(array, params)
     out = decode(Encoded.from_bytes(encoded.to_bytes()))
     assert out.dtype == array.dtype and out.shape == array.shape
@@ -117,6 +156,59 @@ def test_documented_quantization(data: st.DataObject) -> None:
     for i in range(array.shape[axis]):
         check_nearest(np.take(array, i, axis).ravel(), np.take(out, i, axis).ravel(),
                       values[i, :counts[i]], params)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("preserve_zero", [False, True])
+def test_kmeanspp_values_far_below_the_largest(seed: int, preserve_zero: bool) -> None:
+    # scaled by 2^323 all but 1e97 underflow to 0: once 0 and 1e97 are drawn, every distance is 0
+    encoded = encode(SPREAD, KMeans(3, seed=seed, preserve_zero=preserve_zero))
+    np.testing.assert_array_equal(encoded.table("values"), [0, 1e97])
+    np.testing.assert_array_equal(decode(encoded), np.where(SPREAD > 1, 1e97, 0))
+    u = np.unique(SPREAD)
+    centres = kmeans_1d(u, np.ones(len(u)), 4, rng=np.random.default_rng(seed), max_iter=0)
+    assert len(centres) == 4 and set(centres) <= {0.0, 1e97}
+
+
+@pytest.mark.parametrize(("array", "params", "expected"), [
+    # 2^53 is as far from 0 as from 2^54: the smaller (a float64 check saw -1 tie too, as
+    # 2^53 + 1 rounds to 2^53)
+    (NEAR_2_53, KMeans(3, init="linear", preserve_zero=True, max_iter=0), [[0, 0], [-1, 2**54]]),
+    (np.array([[9.007e15, 0], [-1, 1.8e16]], np.float32),
+     KMeans(3, init="linear", preserve_zero=True, max_iter=0), [[1.8e16, 0], [-1, 1.8e16]]),
+    # 2^53 + 2^30 is 1 nearer to 2^54 + 2^31 than to -1; in float64 both distances are 2^53 + 2^30
+    (np.array([-1, 2.0**53 + 2**30, 2.0**54 + 2**31], np.float32),
+     KMeans(2, init="linear", max_iter=0), [-1, 2.0**54 + 2**31, 2.0**54 + 2**31]),
+    (np.array([-1, 2.0**59 + 2**8, 2.0**60 + 2**9]), KMeans(2, init="linear", max_iter=0),
+     [-1, 2.0**60 + 2**9, 2.0**60 + 2**9]),
+    # distances past the float64 range
+    (np.array([-1.7e308, 1e292, -1e292, 1.7e308]), KMeans(2, init="linear", max_iter=0),
+     [-1.7e308, 1.7e308, -1.7e308, 1.7e308]),
+    # the float64 mean of a cluster of one value past it is clipped back to the value
+    (ONE_VALUE_TOP, KMeans(2, init="linear"), [0.25] * 3 + [1.491] * 12),
+])
+def test_assigned_to_the_exactly_nearest(array: np.ndarray, params: KMeans,
+                                         expected: list[float]) -> None:
+    np.testing.assert_array_equal(roundtrip(array, params), np.array(expected, array.dtype))
+
+
+@given(st.data())
+def test_nearest_entry(data: st.DataObject) -> None:
+    dtype = np.dtype(data.draw(st.sampled_from((*VALUE_DTYPES, "int64", "uint64"))))
+    table = np.unique(data.draw(hnp.arrays(dtype, st.integers(1, 6), elements=elements(dtype))))
+    # values anywhere, on the table, and at and about the midpoints
+    values = data.draw(hnp.arrays(dtype, st.integers(0, 12), elements=elements(dtype)))
+    if dtype.kind == "f" and len(table) > 1:
+        with np.errstate(over="ignore"):
+            mid = (table[:-1] / 2 + table[1:] / 2).astype(dtype)
+        mid = mid[np.isfinite(mid)]
+        values = np.concatenate([values, mid, np.nextafter(mid, dtype.type(np.inf)),
+                                 np.nextafter(mid, dtype.type(-np.inf))])
+    elif len(table) > 1:
+        mid = table[:-1] // 2 + table[1:] // 2
+        values = np.concatenate([values, mid, mid + 1])
+    values = np.concatenate([values, table])
+    np.testing.assert_array_equal(nearest_entry(values, table), nearest_brute(values, table))
 
 
 @given(st.data())

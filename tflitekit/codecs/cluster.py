@@ -13,15 +13,19 @@ the distinct values weighted by their counts, from ``init``:
 all drawn from ``numpy.random.default_rng(seed)`` afresh for every slice, so the result is
 reproducible and each slice's clustering is that of the slice alone. With
 ``preserve_zero`` one centre is fixed at 0 (so a 0 stays exactly 0) and ``k - 1`` are free.
-The centres are then put in the array's dtype (integers rounded half away from zero and clipped
-to the dtype's range), deduplicated, every element is assigned to its nearest table value (a tie
-to the smaller), and unused entries are dropped. The quantization: ``decode(encode(x))`` is, per
+The values are divided by a power of two to at most 1 in magnitude (exact, bar subnormals), so
+no distance or sum overflows; a centre stays within the values' range. The centres are then put
+in the array's dtype (integers rounded half away from zero and clipped to the dtype's range),
+deduplicated, every element is assigned to its nearest table value (a tie to the smaller), exactly
+(:func:`nearest_entry`: float64 differences would round past 2^53 and overflow past the float64
+range), and unused entries are dropped. The quantization: ``decode(encode(x))`` is, per
 element, the nearest value of its slice's table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -40,7 +44,7 @@ from .tables import (
     unit_scale,
 )
 
-__all__ = ["INITS", "KMEANS", "KMeans", "kmeans_1d"]
+__all__ = ["INITS", "KMEANS", "KMeans", "kmeans_1d", "nearest_entry"]
 
 Array = npt.NDArray[Any]
 F64 = npt.NDArray[np.float64]
@@ -74,14 +78,24 @@ def _init(u: F64, w: F64, m: int, init: str, rng: np.random.Generator, fixed: F6
         return np.interp(np.linspace(cdf[0], 1.0, m), cdf, u)
     if init == "random":
         return rng.choice(u, m, replace=False)
+    # u is scaled into [-1, 1] (kmeans_1d), so count * squared distance cannot overflow; values
+    # far below the largest may underflow to the same scaled value, or their squared distances
+    # to 0, so every distance can be 0 while values are left to draw.
     centres = list(fixed)
+    drawn = np.zeros(len(u), bool)  # m < len(u): one is always left
     d2 = np.min((u[:, None] - fixed[None, :]) ** 2, axis=1) * w if len(fixed) else w.copy()
     for _ in range(m):
-        if not d2.sum() > 0:  # distances below float64 resolution: any value not yet a centre
-            d2 = np.isin(u, centres, invert=True).astype(np.float64)
-        pick = u[rng.choice(len(u), p=d2 / d2.sum())]
-        d2 = np.minimum(d2, (u - pick) ** 2 * w) if centres else (u - pick) ** 2 * w
-        centres.append(pick)
+        total = d2.sum()
+        if total > 0:
+            p = d2 / total
+        else:  # any value not yet a centre, else (all equal once scaled) any not yet drawn
+            fresh = np.isin(u, centres, invert=True)
+            fresh = fresh if fresh.any() else ~drawn
+            p = fresh / np.count_nonzero(fresh)
+        i = rng.choice(len(u), p=p)
+        drawn[i] = True
+        d2 = np.minimum(d2, (u - u[i]) ** 2 * w) if centres else (u - u[i]) ** 2 * w
+        centres.append(u[i])
     return np.array(centres[len(fixed):])
 
 
@@ -106,7 +120,49 @@ def kmeans_1d(u: F64, w: F64, k: int, init: str = "kmeans++",
         if np.array_equal(moved, centres):
             break
         centres = moved
-    return centres * scale
+    # a mean rounded in float64 may pass the extremes (and once scaled back, the float64 range)
+    low, high = float(u[0]), float(u[-1])
+    if preserve_zero:
+        low, high = min(low, 0.0), max(high, 0.0)
+    out: F64 = np.clip(centres, low, high) * scale
+    return out
+
+
+def _above_midpoints(table: Array) -> Array:
+    """For each two neighbours ``a < b`` of the sorted distinct ``table``, the least value of its
+    dtype above ``(a + b) / 2``, exactly: a value ``x`` is nearer to ``b`` than to ``a`` when
+    it is at least that."""
+    if table.dtype.kind in "iu":  # floor((a + b) / 2) + 1 without overflow
+        a, b = table[:-1], table[1:]
+        out: Array = a // 2 + b // 2 + (a % 2 + b % 2) // 2 + 1
+        return out
+    a, b = table[:-1].astype(np.float64), table[1:].astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = a + b
+        err = (a - (s - (s - a))) + (b - (s - a))  # the rounding error of s (TwoSum)
+    # s / 2 is (a + b) / 2 where s is exact (float16/32 values but of distant magnitudes) and
+    # halving it too (not subnormal); the dtype value nearest to it is the one below or above it
+    mid = s / 2
+    exact = np.isfinite(s) & (err == 0) & (mid * 2 == s)
+    mid = np.where(exact, mid, 0.0)
+    c = mid.astype(table.dtype)
+    out = np.where(c.astype(np.float64) > mid, c, np.nextafter(c, np.array(np.inf, c.dtype)))
+    for i in np.flatnonzero(~exact):  # the others in rationals
+        m = (Fraction(float(a[i])) + Fraction(float(b[i]))) / 2
+        v = table.dtype.type(float(m))
+        while Fraction(float(v)) <= m:
+            v = np.nextafter(v, table.dtype.type(np.inf))
+        while Fraction(float(below := np.nextafter(v, table.dtype.type(-np.inf)))) > m:
+            v = below
+        out[i] = v
+    return out
+
+
+def nearest_entry(values: Array, table: Array) -> npt.NDArray[np.intp]:
+    """For each of ``values``, the index of the nearest entry of the sorted distinct, non-empty
+    ``table`` of the same dtype (a tie to the smaller), exactly: on the values as they are,
+    with no rounded or overflowing difference."""
+    return np.searchsorted(_above_midpoints(table), values, side="right")
 
 
 def _quantize(params: KMeans) -> Quantize1D:
@@ -119,7 +175,7 @@ def _quantize(params: KMeans) -> Quantize1D:
         centres = kmeans_1d(u, counts.astype(np.float64), params.k, params.init, rng,
                             params.preserve_zero, params.max_iter)
         table = np.unique(to_dtype(centres, row.dtype))
-        assign = nearest(u, table.astype(np.float64))
+        assign = nearest_entry(distinct, table)
         used = np.unique(assign)
         return table[used], np.searchsorted(used, assign)[inverse.ravel()]
     return quantize
