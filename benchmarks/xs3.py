@@ -6,7 +6,7 @@ Usage::
 
 Layers, with their TFLite weights and quantization, each run as ``tflitekit.xs3.conv`` runs it
 (VLMACCR accumulation and ``XC_conv2d_v2``'s output transform, parameters from
-``output_transform.derive``):
+``output_transform.derive_transform``):
 
 - the micro_speech model's (``TFLITEKIT_CORPUS``, default ``~/.cache/tflitekit/corpus``, file
   ``models/tflite_micro_speech.tflite``) CONV_2D (10x8, stride 2, 49x40x1 -> 25x20x8) and
@@ -45,7 +45,7 @@ from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.estimate import CycleModel, estimate
 from tflitekit.xs3.isa import VectorUnit
 from tflitekit.xs3.memory import Memory
-from tflitekit.xs3.output_transform import OutputTransform, derive, tflite_multipliers
+from tflitekit.xs3.output_transform import OutputTransform, derive_transform, tflite_multipliers
 from tflitekit.xs3.vpu import VPU
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def _transform(op: tflitekit.Operator) -> tuple[OutputTransform, int]:
         sys.exit(f"benchmarks/xs3.py: {op.opcode.name} with {activation.name} is not modelled")
     w = _weights(op)
     w = w.reshape(w.shape[0], -1)
-    transform = derive(w, None if b_t is None else b_t.data, z_x,
+    transform = derive_transform(w, None if b_t is None else b_t.data, z_x,
                        tflite_multipliers(float(s_x[0]), s_w, float(s_out[0])), z_out,
                        channelwise=s_w.size > 1)
     return transform, z_x

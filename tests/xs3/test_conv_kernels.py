@@ -24,7 +24,7 @@ from tflitekit.testing import single_op
 from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.conv import conv2d, depthwise_conv2d, fully_connected, patches
 from tflitekit.xs3.memory import Memory
-from tflitekit.xs3.output_transform import derive, output_transform, tflite_multipliers
+from tflitekit.xs3.output_transform import derive_transform, output_transform, tflite_multipliers
 from tflitekit.xs3.vpu import VPU
 
 Array = npt.NDArray[Any]
@@ -75,7 +75,7 @@ def test_conv2d_3x3(padding: str) -> None:
         padding=Padding[padding], stride_h=stride[0], stride_w=stride[1],
         fused_activation_function=ActivationFunctionType.NONE))
     x = rng.integers(-128, 128, (3, h, w_, cin), dtype=np.int8)
-    t = derive(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"], channelwise=True)
+    t = derive_transform(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"], channelwise=True)
 
     def kernel(vpu: Any, xs: Array) -> Array:
         return conv2d(vpu, xs, p["w"], t, input_zero=p["z_in"], stride=stride,
@@ -103,7 +103,7 @@ def test_depthwise_with_multiplier() -> None:
         fused_activation_function=ActivationFunctionType.NONE))
     x = rng.integers(-128, 128, (2, h, w_, cin), dtype=np.int8)
     per_channel = p["w"].reshape(9, cout).T
-    t = derive(per_channel, p["bias"], p["z_in"], p["mult"], p["z_out"])
+    t = derive_transform(per_channel, p["bias"], p["z_in"], p["mult"], p["z_out"])
 
     def kernel(vpu: Any, xs: Array) -> Array:
         return depthwise_conv2d(vpu, xs, p["w"], t, input_zero=p["z_in"], padding="SAME")
@@ -126,7 +126,7 @@ def test_fully_connected() -> None:
     model = single_op(BuiltinOperator.FULLY_CONNECTED, inputs, outputs,
                       FullyConnectedOptions())
     x = rng.integers(-128, 128, (4, depth), dtype=np.int8)
-    t = derive(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"])
+    t = derive_transform(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"])
 
     def kernel(vpu: Any, xs: Array) -> Array:
         return fully_connected(vpu, p["w"], t, xs)
@@ -148,7 +148,7 @@ def test_agreement_with_tflite_over_many_inputs() -> None:
                       FullyConnectedOptions())
     x = rng.integers(-128, 128, (300, depth), dtype=np.int8)
     for channelwise in (False, True):
-        t = derive(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"],
+        t = derive_transform(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"],
                    channelwise=channelwise)
         got = fully_connected(BatchVPU(Memory(300)), p["w"], t, x)
         assert _close_to_tflite(got, Interpreter(model).run([x])[0]) < 0.03
@@ -157,7 +157,7 @@ def test_agreement_with_tflite_over_many_inputs() -> None:
 def test_instruction_counts_of_a_3x3_conv() -> None:
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, (16, 3, 3, 16)).astype(np.int8)  # 144 inputs: 5 chunks
-    t = derive(w, None, 0, 0.001, 0)
+    t = derive_transform(w, None, 0, 0.001, 0)
     vpu = VPU(Memory(1))
     conv2d(vpu, rng.integers(-128, 128, (1, 4, 4, 16), dtype=np.int8), w, t, input_zero=0)
     pixels = 2 * 2
@@ -167,7 +167,7 @@ def test_instruction_counts_of_a_3x3_conv() -> None:
 
 def test_validation() -> None:
     w = np.zeros((4, 3, 3, 2), np.int8)
-    t = derive(w, None, 0, 0.01, 0)
+    t = derive_transform(w, None, 0, 0.01, 0)
     with pytest.raises(UsageError, match="channels"):
         conv2d(VPU(Memory(1)), np.zeros((1, 5, 5, 3), np.int8), w, t, input_zero=0)
     with pytest.raises(UsageError, match="does not fit"):

@@ -20,7 +20,7 @@ from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.output_transform import (
     OutputTransform,
-    derive,
+    derive_transform,
     output_transform,
     tflite_multipliers,
 )
@@ -149,7 +149,7 @@ def test_derivation_is_within_one_of_tflite(channelwise: bool, per_channel: bool
                                                      int(rng.integers(8, 300)), per_channel)
         x = rng.integers(-128, 128, (400, w.shape[1]), dtype=np.int8)
         want = Interpreter(model).run([x])[0].astype(np.int64)
-        t = derive(w, bias, z_in, mult, z_out, channelwise=channelwise)
+        t = derive_transform(w, bias, z_in, mult, z_out, channelwise=channelwise)
         assert t.grouped != channelwise or len(set(t.initial_shift.tolist())) == 1
         got = formula(t, x.astype(np.int64) @ w.T.astype(np.int64)).astype(np.int64)
         assert np.abs(got - want).max() <= 1
@@ -162,7 +162,7 @@ def test_derivation_runs_on_the_vpu_too() -> None:
     rng = np.random.default_rng(3)
     model, w, bias, z_in, mult, z_out = _fc_layer(rng, 18, 64, True)
     x = rng.integers(-128, 128, (3, 64), dtype=np.int8)
-    t = derive(w, bias, z_in, mult, z_out)
+    t = derive_transform(w, bias, z_in, mult, z_out)
     acc = x.astype(np.int64) @ w.T.astype(np.int64)
     want = Interpreter(model).run([x])[0]
     got = run_vpu(t, acc)
@@ -172,5 +172,5 @@ def test_derivation_runs_on_the_vpu_too() -> None:
 
 def test_constant_channels_and_zero_multipliers() -> None:
     w = np.zeros((2, 4), np.int8)  # nothing depends on the input: the outputs are constants
-    t = derive(w, np.array([1000, -1000]), 0, [0.01, 0.5], 3)
+    t = derive_transform(w, np.array([1000, -1000]), 0, [0.01, 0.5], 3)
     assert formula(t, np.zeros((1, 2), np.int64)).tolist() == [[13, -128]]

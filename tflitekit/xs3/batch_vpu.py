@@ -13,7 +13,15 @@ import numpy as np
 import numpy.typing as npt
 
 from tflitekit.errors import UsageError
-from tflitekit.xs3.isa import VECTOR_BYTES, Counting, Mode, ModeInfo, counted, mode_info
+from tflitekit.xs3.isa import (
+    VECTOR_BYTES,
+    Counting,
+    Mode,
+    ModeInfo,
+    Scalar,
+    counted,
+    mode_info,
+)
 from tflitekit.xs3.memory import Memory
 
 __all__ = ["BatchVPU"]
@@ -154,9 +162,11 @@ class BatchVPU(Counting):
         self.memory.write(addr, self.vC)
 
     @counted("VSTRPV")
-    def vstrpv(self, addr: int, mask: int) -> None:
-        """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of ``mask`` is set."""
-        self.memory.write(addr, self.vR, (mask >> _BYTE_INDEX) & 1 == 1)
+    def vstrpv(self, addr: int, mask: Scalar) -> None:
+        """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of ``mask`` (one for every
+        sample, or one per sample) is set."""
+        bits = np.asarray(mask, np.int64)[..., None] >> _BYTE_INDEX
+        self.memory.write(addr, self.vR, bits & 1 == 1)
 
     # -- multiply-accumulate ---------------------------------------------------------------------
 

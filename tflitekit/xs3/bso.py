@@ -110,7 +110,7 @@ def fully_connected_bso(vpu: VectorUnit, weights: npt.ArrayLike, params: BSOPara
     returns int8 ``(batch, out)``."""
     w = np.asarray(weights, np.int8)
     xs = np.asarray(x, np.int8)
-    mem = vpu.memory  # type: ignore[attr-defined]
+    mem = vpu.memory
     out, depth = w.shape
     if xs.shape != (mem.batch, depth) or params.bias.shape != (out,):
         raise UsageError(f"x must be (batch={mem.batch}, in={depth}) and the BSO parameters "

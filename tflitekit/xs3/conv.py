@@ -39,10 +39,6 @@ OTHER_PER_GROUP = 4
 """Scalar instructions per group of 16 outputs of one pixel (pointers, loop)."""
 
 
-def _memory(vpu: VectorUnit) -> Any:
-    return vpu.memory  # type: ignore[attr-defined]
-
-
 def _pads(size: int, kernel: int, stride: int, dilation: int, padding: Padding
           ) -> tuple[int, int, int]:
     """Output size and (before, after) padding, as TFLite computes them."""
@@ -88,7 +84,7 @@ def _check(transform: OutputTransform, channels: int) -> None:
 def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.int8],
            transform: OutputTransform) -> npt.NDArray[np.int8]:
     """``rows`` ``(batch, P, K)`` times ``weights`` ``(C, K)`` → int8 ``(batch, P, C)``."""
-    mem = _memory(vpu)
+    mem = vpu.memory
     batch, pixels, depth = rows.shape
     channels = weights.shape[0]
     _check(transform, channels)
@@ -183,7 +179,7 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     xv[..., :GROUP] = _pad_channels(cols.reshape(batch, oh * ow, taps, channels), groups)
     wv = np.zeros((groups, taps, 2 * GROUP), np.int8)
     wv[..., :GROUP] = _pad_channels(w.reshape(taps, channels), groups).transpose(1, 0, 2)
-    mem = _memory(vpu)
+    mem = vpu.memory
     _count_copy(vpu, oh * ow * taps * channels)
     x_addr = mem.alloc(xv.reshape(batch, -1), per_sample=True)
     w_addr = mem.alloc(wv)

@@ -15,9 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from tflitekit.errors import UsageError
+from tflitekit.xs3.memory import Memory
 
 __all__ = [
     "MNEMONICS",
@@ -25,6 +29,7 @@ __all__ = [
     "Counting",
     "Mode",
     "ModeInfo",
+    "Scalar",
     "VectorUnit",
     "counted",
     "mode_info",
@@ -140,10 +145,16 @@ def counted(mnemonic: str) -> Callable[[Callable[Concatenate[_E, _P], None]],
     return wrap
 
 
+#: A scalar register operand: one value for every sample, or one per sample (a ``(batch,)``
+#: integer array), as the scalar core of each sample computed it.
+Scalar: TypeAlias = "int | npt.NDArray[np.integer[Any]]"
+
+
 class VectorUnit(Protocol):
     """What a kernel program may call: the instruction set both engines implement."""
 
     counts: Counter[str]
+    memory: Memory
 
     @property
     def mode(self) -> Mode: ...
@@ -158,7 +169,7 @@ class VectorUnit(Protocol):
     def vstr(self, addr: int) -> None: ...
     def vstd(self, addr: int) -> None: ...
     def vstc(self, addr: int) -> None: ...
-    def vstrpv(self, addr: int, mask: int) -> None: ...
+    def vstrpv(self, addr: int, mask: Scalar) -> None: ...
     def vlmacc(self, addr: int) -> None: ...
     def vlmaccr(self, addr: int) -> None: ...
     def vlmaccr1(self, addr: int) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,7 @@ from tflitekit.errors import UsageError
 
 __all__ = ["AddressError", "Memory"]
 
+_T = TypeVar("_T", bound=np.generic)
 _BASE = 0x1000  # address 0 is never valid, like a null pointer
 _GAP = 64  # unallocated bytes between segments
 
@@ -113,30 +115,32 @@ class Memory:
     def write(self, addr: int, data: npt.ArrayLike, mask: npt.ArrayLike | None = None, *,
               sample: int | None = None) -> None:
         """Write ``data`` (``(batch, n)`` uint8, or ``(n,)`` with ``sample``) at ``addr``,
-        only the bytes where the boolean ``mask`` (length n) is set. A shared segment takes a
-        batch write only when every sample writes the same bytes."""
+        only the bytes where the boolean ``mask`` (``(n,)``, or ``(batch, n)``: one per sample)
+        is set. A shared segment takes a batch write only when every sample writes the same."""
         values = np.asarray(data, np.uint8)
         n = values.shape[-1]
         seg, start = self._segment(addr, n)
         where = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
         if sample is not None:
             row = seg.data[sample] if seg.per_sample else seg.data
-            row[start:start + n][where] = values[where]
+            np.copyto(row[start:start + n], values, where=where)
             return
         values = np.broadcast_to(values, (self.batch, n))
         if seg.per_sample:
-            seg.data[:, start:start + n][:, where] = values[:, where]
-        elif (values == values[:1]).all():
-            seg.data[start:start + n][where] = values[0, where]
+            np.copyto(seg.data[:, start:start + n], values, where=where)
+            return
+        where = np.broadcast_to(where, (self.batch, n))
+        if (values == values[:1]).all() and (where == where[:1]).all():
+            np.copyto(seg.data[start:start + n], values[0], where=where[0])
         else:
             raise AddressError(f"samples write different bytes to the shared segment at "
                                f"{seg.base:#x}; allocate outputs per sample")
 
-    def view(self, addr: int, count: int, dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
+    def view(self, addr: int, count: int, dtype: type[_T]) -> npt.NDArray[_T]:
         """``count`` little-endian values of ``dtype`` at ``addr``: a ``(batch, count)`` copy."""
         dt = np.dtype(dtype).newbyteorder("<")
         raw = np.ascontiguousarray(self.read(addr, count * dt.itemsize))
-        out: npt.NDArray[np.generic] = raw.view(dt).astype(dt.newbyteorder("="))
+        out: npt.NDArray[_T] = raw.view(dt).astype(dt.newbyteorder("="))
         return out
 
 

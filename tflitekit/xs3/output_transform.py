@@ -15,9 +15,10 @@ into the int16 bias), in the 16-bit mode:
    VLADD 0x7f80 and VDEPTH1) are stored as -128, the others through VDEPTH8 and a byte-masked
    VSTRPV.
 
-The derivation (:func:`derive`) from TFLite quantization is ours: ``out = round(acc·M + C)``
-with ``M`` TFLite's quantized multiplier and ``C = M·(bias - zp_in·Σw) + zp_out`` is written as
-``m·2^-(A'+14) = M·2^B``, ``b = round(C·2^B)``; the bias exponent ``B = 8 + final_shift`` is the
+The derivation (:func:`derive_transform`) from TFLite quantization is ours:
+``out = round(acc·M + C)`` with ``M`` TFLite's quantized multiplier and
+``C = M·(bias - zp_in·Σw) + zp_out`` is written as ``m·2^-(A'+14) = M·2^B``,
+``b = round(C·2^B)``; the bias exponent ``B = 8 + final_shift`` is the
 largest the int16 lanes allow, then the accumulator exponent ``A = -initial_shift`` minimises the
 worst product error. Only accumulators whose output is not clamped matter (every stage is
 monotone, so the clamped ones follow).
@@ -34,8 +35,9 @@ import numpy.typing as npt
 from tflitekit.errors import UsageError
 from tflitekit.interpreter import fixedpoint as fp
 from tflitekit.xs3.isa import Mode, VectorUnit
+from tflitekit.xs3.memory import Memory
 
-__all__ = ["GROUP", "OutputTransform", "Placed", "derive", "output_transform", "place",
+__all__ = ["GROUP", "OutputTransform", "Placed", "derive_transform", "output_transform", "place",
            "tflite_multipliers", "transform_group"]
 
 GROUP = 16
@@ -102,22 +104,6 @@ def _pad(values: npt.NDArray[Any], length: int) -> npt.NDArray[Any]:
     return np.concatenate([values, np.zeros(length - values.size, values.dtype)])
 
 
-def _store_masked(vpu: VectorUnit, addr: int, masks: npt.NDArray[np.int64]) -> None:
-    """VSTRPV with a mask computed by the scalar core, so one per sample: the instruction-level
-    engine uses its own sample's; the batched engine, whose VSTRPV takes one mask for every
-    sample, stores sample by sample where they differ (one VSTRPV counted)."""
-    sample = getattr(vpu, "sample", None)
-    if sample is not None or len(set(masks.tolist())) == 1:
-        vpu.vstrpv(addr, int(masks[0 if sample is None else sample]))
-        return
-    vpu.counts["VSTRPV"] += 1
-    rows = np.asarray(vpu.registers()["vR"], np.uint8)  # type: ignore[attr-defined]
-    lanes = np.arange(32)
-    for s, mask in enumerate(masks.tolist()):
-        vpu.memory.write(addr, rows[s], (mask >> lanes) & 1 == 1,  # type: ignore[attr-defined]
-                         sample=s)
-
-
 @dataclass(frozen=True, eq=False)
 class Placed:
     """A transform's constants placed in an engine's memory (:func:`place`)."""
@@ -128,7 +114,7 @@ class Placed:
     scratch: int
 
 
-def place(memory: Any, transform: OutputTransform) -> Placed:
+def place(memory: Memory, transform: OutputTransform) -> Placed:
     """Allocate what :func:`transform_group` reads: per group of 16 channels the initial shifts
     (VLSAT's unsigned operand: a negative group shift reads as 0), multipliers and biases, a
     vector each; the 0x7f80, 0x80 and zero vectors; 64 bytes of scratch per sample."""
@@ -150,7 +136,7 @@ def output_transform(vpu: VectorUnit, transform: OutputTransform,
     engine memory's batch) and return the int8 outputs ``(batch, C)``. An instruction-level
     engine computes only its own sample's row."""
     acc = np.asarray(accumulators, np.int64)
-    mem = vpu.memory  # type: ignore[attr-defined]
+    mem = vpu.memory
     if acc.ndim != 2 or acc.shape != (mem.batch, transform.channels):
         raise UsageError(f"accumulators must be (batch={mem.batch}, C={transform.channels}), "
                          f"got {acc.shape}")
@@ -198,11 +184,10 @@ def transform_group(vpu: VectorUnit, placed: Placed, ring: int, out: int, group:
     full = (1 << count) - 1
     vpu.vldr(int8_min)
     vpu.vstrpv(out, full)
-    mem = vpu.memory  # type: ignore[attr-defined]
-    negative = mem.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # a scalar load
+    negative = vpu.memory.view(mask_word, 1, np.uint16)[:, 0].astype(np.int64)  # a scalar load
     vpu.vldr(tmp)
     vpu.vdepth8()
-    _store_masked(vpu, out, full & ~negative)
+    vpu.vstrpv(out, full & ~negative)  # the mask the scalar core computed, per sample
 
 
 # -- derivation from TFLite quantization --------------------------------------------------------
@@ -240,7 +225,7 @@ def _fits(big: IntArray, exp: int) -> npt.NDArray[np.bool_]:
     return scaled <= _I16
 
 
-def derive(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
+def derive_transform(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
            multipliers: npt.ArrayLike, output_zero: int, *,
            channelwise: bool = False) -> OutputTransform:
     """Transform parameters for a layer ``out = clamp(round(M·(Σ (x - zp_in)·w + bias)) +

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from tflitekit.errors import UsageError
-from tflitekit.xs3.isa import VECTOR_BYTES, Counting, Mode, ModeInfo, counted, mode_info
+from tflitekit.xs3.isa import (
+    VECTOR_BYTES,
+    Counting,
+    Mode,
+    ModeInfo,
+    Scalar,
+    counted,
+    mode_info,
+)
 from tflitekit.xs3.memory import Memory
 
 __all__ = ["VPU"]
@@ -157,10 +165,11 @@ class VPU(Counting):
         self._store(addr, self.vC)
 
     @counted("VSTRPV")
-    def vstrpv(self, addr: int, mask: int) -> None:
-        """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of the 32-bit ``mask`` is set
-        (all 32 bytes must lie in one allocated segment)."""
-        self._store(addr, self.vR, [bool(mask >> i & 1) for i in range(VECTOR_BYTES)])
+    def vstrpv(self, addr: int, mask: Scalar) -> None:
+        """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of the 32-bit ``mask`` (this
+        sample's, given one per sample) is set (all 32 bytes in one allocated segment)."""
+        own = int(mask) if isinstance(mask, int) else int(np.asarray(mask)[self.sample])
+        self._store(addr, self.vR, [bool(own >> i & 1) for i in range(VECTOR_BYTES)])
 
     # -- multiply-accumulate ---------------------------------------------------------------------
 
