@@ -5,8 +5,8 @@ Usage::
     python benchmarks/xs3.py [--batch 1000] [--samples 2] [--clock 800] [--threads 1]
 
 Layers, with their TFLite weights and quantization, each run as ``tflitekit.xs3.conv`` runs it
-(VLMACCR accumulation and ``XC_conv2d_v2``'s output transform, parameters from
-``output_transform.derive_transform``):
+(``tflitekit.xs3.lower``: VLMACCR accumulation and ``XC_conv2d_v2``'s output transform,
+parameters derived from the layer's quantization):
 
 - the micro_speech model's (``TFLITEKIT_CORPUS``, default ``~/.cache/tflitekit/corpus``, file
   ``models/tflite_micro_speech.tflite``) CONV_2D (10x8, stride 2, 49x40x1 -> 25x20x8) and
@@ -32,7 +32,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,60 +39,27 @@ import numpy as np
 
 import tflitekit
 from tflitekit.options import Conv2DOptions
-from tflitekit.xs3 import conv
-from tflitekit.xs3.batch_vpu import BatchVPU
-from tflitekit.xs3.estimate import CycleModel, estimate
-from tflitekit.xs3.isa import VectorUnit
-from tflitekit.xs3.memory import Memory
-from tflitekit.xs3.output_transform import OutputTransform, derive_transform, tflite_multipliers
-from tflitekit.xs3.vpu import VPU
+from tflitekit.xs3 import VPU, BatchVPU, CycleModel, Lowered, Memory, estimate, lower
 
 REPO = Path(__file__).resolve().parent.parent
-Kernel = Callable[[VectorUnit, np.ndarray], np.ndarray]
 
 
 @dataclass
 class Layer:
-    """One layer to run: its kernel over int8 inputs ``x`` (leading batch), those inputs and
-    the interpreter's outputs for them."""
+    """One layer to run on the XS3 kernels, its int8 inputs ``x`` (leading batch) and the
+    interpreter's outputs for them."""
 
     name: str
     shape: str
-    macs: int
-    kernel: Kernel
+    lowered: Lowered
     x: np.ndarray
     tflite: np.ndarray
 
 
-def _quantization(t: tflitekit.Tensor) -> tuple[np.ndarray, int]:
+def _quantization(t: tflitekit.Tensor) -> tuple[float, int]:
     q = t.quantization
     assert q is not None and q.scale is not None and q.zero_point is not None
-    return np.asarray(q.scale, np.float64), int(q.zero_point[0])
-
-
-def _weights(op: tflitekit.Operator) -> np.ndarray:
-    w = op.inputs[1]
-    assert w is not None and w.data is not None
-    return np.asarray(w.data)
-
-
-def _transform(op: tflitekit.Operator) -> tuple[OutputTransform, int]:
-    """The output transform of an int8 CONV_2D / FULLY_CONNECTED and its input zero point."""
-    x_t, w_t, b_t = op.inputs[:3]
-    assert x_t is not None and w_t is not None
-    activation = getattr(op.options, "fused_activation_function", None)
-    s_x, z_x = _quantization(x_t)
-    s_w, _ = _quantization(w_t)
-    s_out, z_out = _quantization(op.outputs[0])
-    if (activation is not None and activation.name not in ("NONE", "RELU")) or (
-            activation is not None and activation.name == "RELU" and z_out != -128):
-        sys.exit(f"benchmarks/xs3.py: {op.opcode.name} with {activation.name} is not modelled")
-    w = _weights(op)
-    w = w.reshape(w.shape[0], -1)
-    transform = derive_transform(w, None if b_t is None else b_t.data, z_x,
-                       tflite_multipliers(float(s_x[0]), s_w, float(s_out[0])), z_out,
-                       channelwise=s_w.size > 1)
-    return transform, z_x
+    return float(q.scale[0]), int(q.zero_point[0])
 
 
 def _run(model: tflitekit.Model, inputs: np.ndarray) -> tflitekit.Interpreter:
@@ -102,39 +68,20 @@ def _run(model: tflitekit.Model, inputs: np.ndarray) -> tflitekit.Interpreter:
     return interpreter
 
 
-def _conv_layer(name: str, op: tflitekit.Operator, interpreter: tflitekit.Interpreter
-                ) -> Layer:
-    transform, z_x = _transform(op)
-    w = _weights(op)
-    opts = op.options
-    assert isinstance(opts, Conv2DOptions)
-    stride = (opts.stride_h, opts.stride_w)
-    padding: conv.Padding = "SAME" if opts.padding.name == "SAME" else "VALID"
-
-    def kernel(vpu: VectorUnit, x: np.ndarray) -> np.ndarray:
-        return conv.conv2d(vpu, x, w, transform, input_zero=z_x, stride=stride, padding=padding)
-
-    x_t = op.inputs[0]
-    assert x_t is not None
-    x, y = interpreter.tensor(x_t)[:, 0], interpreter.tensor(op.outputs[0])[:, 0]
-    oh, ow, cout = y.shape[1:]
-    kh, kw, cin = w.shape[1:]
-    return Layer(name, f"{x.shape[1]}x{x.shape[2]}x{cin} -> {oh}x{ow}x{cout}, "
-                 f"{kh}x{kw}/{stride[0]}", oh * ow * cout * kh * kw * cin, kernel, x, y)
-
-
-def _fc_layer(name: str, op: tflitekit.Operator, interpreter: tflitekit.Interpreter) -> Layer:
-    transform, _ = _transform(op)
-    w = _weights(op)
-
-    def kernel(vpu: VectorUnit, x: np.ndarray) -> np.ndarray:
-        return conv.fully_connected(vpu, w, transform, x)
-
-    x_t = op.inputs[0]
-    assert x_t is not None
+def _layer(name: str, op: tflitekit.Operator, interpreter: tflitekit.Interpreter) -> Layer:
+    """``op`` lowered (``tflitekit.xs3.lower``), with its inputs and outputs as the interpreter
+    computed them."""
+    x_t, w_t = op.inputs[0], op.inputs[1]
+    assert x_t is not None and w_t is not None and w_t.shape is not None
     x, y = interpreter.tensor(x_t), interpreter.tensor(op.outputs[0])
-    x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
-    return Layer(name, f"{w.shape[1]} -> {w.shape[0]}", w.size, kernel, x, y)
+    if op.opcode.name == "FULLY_CONNECTED":
+        shape = f"{w_t.shape[1]} -> {w_t.shape[0]}"
+    else:
+        opts = op.options
+        assert isinstance(opts, Conv2DOptions)
+        shape = (f"{'x'.join(map(str, x.shape[2:]))} -> {'x'.join(map(str, y.shape[2:]))}, "
+                 f"{w_t.shape[1]}x{w_t.shape[2]}/{opts.stride_h}")
+    return Layer(name, shape, lower(op), x, y)
 
 
 def layers(corpus: Path, data: Path, n: int) -> list[Layer]:
@@ -154,13 +101,12 @@ def layers(corpus: Path, data: Path, n: int) -> list[Layer]:
     image = tflitekit.load(corpus / "models" / "image_example1.tflite")
     quantize = image.main.operators[0]
     scale, zero = _quantization(quantize.outputs[0])
-    lo, hi = float(scale[0]) * (-128 - zero), float(scale[0]) * (127 - zero)
+    lo, hi = scale * (-128 - zero), scale * (127 - zero)
     images = rng.uniform(lo, hi, (n, 1, 96, 96, 1)).astype(np.float32)
     print(f"inputs: micro_speech from {source}; image_example1 from {n} random images")
-    return [_conv_layer("micro_speech CONV_2D", conv_op, run),
-            _fc_layer("micro_speech FULLY_CONNECTED", fc_op, run),
-            _conv_layer("image_example1 CONV_2D 3x3", image.main.operators[4],
-                        _run(image, images))]
+    return [_layer("micro_speech CONV_2D", conv_op, run),
+            _layer("micro_speech FULLY_CONNECTED", fc_op, run),
+            _layer("image_example1 CONV_2D 3x3", image.main.operators[4], _run(image, images))]
 
 
 def measure(layer: Layer, samples: int, model: CycleModel) -> list[str]:
@@ -168,12 +114,12 @@ def measure(layer: Layer, samples: int, model: CycleModel) -> list[str]:
     batch = len(layer.x)
     engine = BatchVPU(Memory(batch=batch))
     start = time.perf_counter()
-    out = layer.kernel(engine, layer.x)
+    out = layer.lowered.run(engine, layer.x)
     batched = (time.perf_counter() - start) / batch
     start = time.perf_counter()
     for s in range(samples):
         one = VPU(Memory(batch=1))
-        if not np.array_equal(layer.kernel(one, layer.x[s:s + 1]), out[s:s + 1]):
+        if not np.array_equal(layer.lowered.run(one, layer.x[s:s + 1]), out[s:s + 1]):
             sys.exit(f"benchmarks/xs3.py: {layer.name}: VPU and BatchVPU differ on sample {s}")
     single = (time.perf_counter() - start) / samples
     cost = estimate(engine.counts, model)
@@ -181,7 +127,7 @@ def measure(layer: Layer, samples: int, model: CycleModel) -> list[str]:
         sys.exit(f"benchmarks/xs3.py: {layer.name}: the engines counted differently")
     differ = np.mean(out != layer.tflite)
     worst = int(np.abs(out.astype(np.int32) - layer.tflite).max())
-    return [layer.name, layer.shape, f"{layer.macs:,}", f"{cost.vpu:,}", f"{cost.other:,}",
+    return [layer.name, layer.shape, f"{layer.lowered.macs:,}", f"{cost.vpu:,}", f"{cost.other:,}",
             f"{cost.microseconds:,.1f}", f"{100 * differ:.2f} % (max {worst})", f"{batch}",
             f"{1e6 * batched:,.0f}", f"{1e6 * single:,.0f} ({samples})", f"{single / batched:.0f}x"]
 

@@ -13,6 +13,7 @@ from .bso import BSOParams, bso_params, fully_connected_bso
 from .conv import conv2d, depthwise_conv2d, fully_connected
 from .estimate import CycleModel, Estimate, estimate
 from .isa import Mode, ModeInfo, Scalar, VectorUnit, mode_info
+from .lowering import LOWERED_OPCODES, Lowered, lower
 from .memory import AddressError, Memory
 from .output_transform import (
            OutputTransform,
@@ -22,7 +23,8 @@ from .output_transform import (
 )
 from .vpu import VPU
 
-__all__ = ["VPU", "AddressError", "BSOParams", "BatchVPU", "CycleModel", "Estimate", "Memory",
-           "Mode", "ModeInfo", "OutputTransform", "Scalar", "VectorUnit", "bso_params",
-           "conv2d", "depthwise_conv2d", "derive_transform", "estimate", "fully_connected",
-           "fully_connected_bso", "mode_info", "output_transform", "tflite_multipliers"]
+__all__ = ["LOWERED_OPCODES", "VPU", "AddressError", "BSOParams", "BatchVPU", "CycleModel",
+           "Estimate", "Lowered", "Memory", "Mode", "ModeInfo", "OutputTransform", "Scalar",
+           "VectorUnit", "bso_params", "conv2d", "depthwise_conv2d", "derive_transform",
+           "estimate", "fully_connected", "fully_connected_bso", "lower", "mode_info",
+           "output_transform", "tflite_multipliers"]
