@@ -44,6 +44,12 @@ def test_quickstart_builds_saves_and_reloads(tmp_path: Path) -> None:
     batch = np.random.default_rng(1).integers(-128, 128, (1000, 16), dtype=np.int8)
     np.testing.assert_array_equal(tflitekit.Interpreter(model).run([batch])[0],
                                   run_tflm(data, [batch])[0])
+    # Each layer on the XS3 kernels: a full group of 16 VLMACCR (one 32-input chunk), and the
+    # printed worst difference from TFLite is one step.
+    for name in ("hidden", "logits"):
+        assert re.search(rf"xcore.ai: {name}: \d+ instructions \(16 VLMACCR\), [\d.]+ us; "
+                         r"[\d.]+ % of outputs differ from TFLite's, by at most [01]\n",
+                         result.stdout), result.stdout
 
 
 def test_quickstart_leaves_nothing_behind(tmp_path: Path) -> None:
