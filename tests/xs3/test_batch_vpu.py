@@ -179,7 +179,7 @@ def test_every_instruction_every_mode(mnemonic: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mnemonic", MNEMONICS)
 def test_every_instruction_every_mode_thoroughly(mnemonic: str) -> None:
-    check_instruction(mnemonic, 2000)
+    check_instruction(mnemonic, 500)
 
 
 STEPS = st.lists(st.tuples(st.sampled_from(MNEMONICS), SHR, st.booleans()), min_size=1,
