@@ -13,14 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tflitekit.errors import UsageError
+from tflitekit.xs3.engine import Engine
 from tflitekit.xs3.isa import (
     VECTOR_BYTES,
-    Counting,
     Mode,
-    ModeInfo,
     Scalar,
     counted,
-    mode_info,
 )
 from tflitekit.xs3.memory import Memory
 
@@ -54,28 +52,16 @@ def _round_shr(x: Ints, shift: int) -> Ints:
     return (x + (1 << (shift - 1))) >> shift
 
 
-class BatchVPU(Counting):
+class BatchVPU(Engine[Bytes]):
     """XS3 vector units for every sample of ``memory`` (default: a fresh ``Memory()``), run in
     lock step. Registers are ``(batch, 32)`` uint8; the mode starts as int32 (VSETC 0)."""
 
     def __init__(self, memory: Memory | None = None) -> None:
-        super().__init__()
-        self.memory = Memory() if memory is None else memory
+        super().__init__(memory)
         self.batch = self.memory.batch
-        self._mode = Mode.INT32
-        zero = np.zeros((self.batch, VECTOR_BYTES), np.uint8)
-        self.vC, self.vD, self.vR = zero, zero.copy(), zero.copy()
+        self.vC, self.vD, self.vR = self._zero(), self._zero(), self._zero()
 
     # -- state ---------------------------------------------------------------------------------
-
-    @property
-    def mode(self) -> Mode:
-        """The mode VSETC last set."""
-        return self._mode
-
-    @property
-    def _info(self) -> ModeInfo:
-        return mode_info(self._mode)
 
     def registers(self) -> dict[str, Bytes]:
         """``{"vC", "vD", "vR"}``: a copy of each register, ``(batch, 32)`` uint8."""
@@ -106,9 +92,15 @@ class BatchVPU(Counting):
         self.vD = _pack(accs >> bits, bits)
         self.vR = _pack(accs & ((1 << bits) - 1), bits, signed=False)
 
+    def _zero(self) -> Bytes:
+        return np.zeros((self.batch, VECTOR_BYTES), np.uint8)
+
     def _load(self, addr: int) -> Bytes:
         loaded: Bytes = self.memory.read(addr, VECTOR_BYTES).copy()  # never a view of memory
         return loaded
+
+    def _store(self, addr: int, reg: Bytes, mask: npt.ArrayLike | None = None) -> None:
+        self.memory.write(addr, reg, mask)
 
     def _lanes(self, reg: Bytes) -> Ints:
         return _unpack(reg, self._info.bits)
@@ -117,56 +109,14 @@ class BatchVPU(Counting):
         bound = self._info.max
         return np.clip(x, -bound, bound)
 
-    # -- control, loads and stores ---------------------------------------------------------------
-
-    @counted("VSETC")
-    def vsetc(self, mode: int) -> None:
-        """Set the mode (a :class:`Mode` or its VSETC value)."""
-        mode_info(mode)
-        self._mode = Mode(mode)
-
-    @counted("VCLRDR")
-    def vclrdr(self) -> None:
-        """Clear vD and vR."""
-        self.vD = np.zeros_like(self.vD)
-        self.vR = np.zeros_like(self.vR)
-
-    @counted("VLDR")
-    def vldr(self, addr: int) -> None:
-        """vR ← the 32 bytes at ``addr``."""
-        self.vR = self._load(addr)
-
-    @counted("VLDD")
-    def vldd(self, addr: int) -> None:
-        """vD ← the 32 bytes at ``addr``."""
-        self.vD = self._load(addr)
-
-    @counted("VLDC")
-    def vldc(self, addr: int) -> None:
-        """vC ← the 32 bytes at ``addr``."""
-        self.vC = self._load(addr)
-
-    @counted("VSTR")
-    def vstr(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vR."""
-        self.memory.write(addr, self.vR)
-
-    @counted("VSTD")
-    def vstd(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vD."""
-        self.memory.write(addr, self.vD)
-
-    @counted("VSTC")
-    def vstc(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vC."""
-        self.memory.write(addr, self.vC)
+    # -- masked store (the other moves: Engine) ------------------------------------------------
 
     @counted("VSTRPV")
     def vstrpv(self, addr: int, mask: Scalar) -> None:
         """Byte ``i`` at ``addr`` ← vR byte ``i`` where bit ``i`` of ``mask`` (one for every
         sample, or one per sample) is set."""
         bits = np.asarray(mask, np.int64)[..., None] >> _BYTE_INDEX
-        self.memory.write(addr, self.vR, bits & 1 == 1)
+        self._store(addr, self.vR, bits & 1 == 1)
 
     # -- multiply-accumulate ---------------------------------------------------------------------
 

@@ -15,14 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from tflitekit.errors import UsageError
+from tflitekit.xs3.engine import Engine
 from tflitekit.xs3.isa import (
     VECTOR_BYTES,
-    Counting,
     Mode,
-    ModeInfo,
     Scalar,
     counted,
-    mode_info,
 )
 from tflitekit.xs3.memory import Memory
 
@@ -55,29 +53,18 @@ def _round_shr(x: int, shift: int) -> int:
     return (x + (1 << (shift - 1))) >> shift if shift > 0 else x
 
 
-class VPU(Counting):
+class VPU(Engine[bytes]):
     """One XS3 vector unit over ``memory`` (default: a fresh ``Memory()``), seeing sample
     ``sample`` of it. Registers are 32 raw bytes each; the mode starts as int32 (VSETC 0)."""
 
     def __init__(self, memory: Memory | None = None, *, sample: int = 0) -> None:
-        super().__init__()
-        self.memory = Memory() if memory is None else memory
+        super().__init__(memory)
         if not 0 <= sample < self.memory.batch:
             raise UsageError(f"sample {sample} outside the memory's batch of {self.memory.batch}")
         self.sample = sample
-        self._mode = Mode.INT32
         self.vC = self.vD = self.vR = _ZERO
 
     # -- state ---------------------------------------------------------------------------------
-
-    @property
-    def mode(self) -> Mode:
-        """The mode VSETC last set."""
-        return self._mode
-
-    @property
-    def _info(self) -> ModeInfo:
-        return mode_info(self._mode)
 
     def registers(self) -> dict[str, bytes]:
         """``{"vC", "vD", "vR"}``: each register's 32 bytes."""
@@ -112,6 +99,9 @@ class VPU(Counting):
         self.vD = _pack([a >> bits for a in accs], bits)
         self.vR = _pack([a & ((1 << bits) - 1) for a in accs], bits, signed=False)
 
+    def _zero(self) -> bytes:
+        return _ZERO
+
     def _load(self, addr: int) -> bytes:
         return self.memory.read_sample(addr, VECTOR_BYTES, self.sample)
 
@@ -121,48 +111,7 @@ class VPU(Counting):
     def _store(self, addr: int, reg: bytes, mask: Sequence[bool] | None = None) -> None:
         self.memory.write(addr, np.frombuffer(reg, np.uint8), mask, sample=self.sample)
 
-    # -- control, loads and stores ---------------------------------------------------------------
-
-    @counted("VSETC")
-    def vsetc(self, mode: int) -> None:
-        """Set the mode (a :class:`Mode` or its VSETC value)."""
-        mode_info(mode)
-        self._mode = Mode(mode)
-
-    @counted("VCLRDR")
-    def vclrdr(self) -> None:
-        """Clear vD and vR (every accumulator to 0)."""
-        self.vD = self.vR = _ZERO
-
-    @counted("VLDR")
-    def vldr(self, addr: int) -> None:
-        """vR ← the 32 bytes at ``addr``."""
-        self.vR = self._load(addr)
-
-    @counted("VLDD")
-    def vldd(self, addr: int) -> None:
-        """vD ← the 32 bytes at ``addr``."""
-        self.vD = self._load(addr)
-
-    @counted("VLDC")
-    def vldc(self, addr: int) -> None:
-        """vC ← the 32 bytes at ``addr``."""
-        self.vC = self._load(addr)
-
-    @counted("VSTR")
-    def vstr(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vR."""
-        self._store(addr, self.vR)
-
-    @counted("VSTD")
-    def vstd(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vD."""
-        self._store(addr, self.vD)
-
-    @counted("VSTC")
-    def vstc(self, addr: int) -> None:
-        """The 32 bytes at ``addr`` ← vC."""
-        self._store(addr, self.vC)
+    # -- masked store (the other moves: Engine) ------------------------------------------------
 
     @counted("VSTRPV")
     def vstrpv(self, addr: int, mask: Scalar) -> None:
