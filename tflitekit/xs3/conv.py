@@ -19,14 +19,14 @@ The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time. 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from tflitekit.errors import UsageError
 from tflitekit.xs3.isa import Mode, VectorUnit
-from tflitekit.xs3.output_transform import GROUP, OutputTransform, place, transform_group
+from tflitekit.xs3.output_transform import GROUP, OutputTransform, Placed, place, transform_group
 
 __all__ = ["conv2d", "depthwise_conv2d", "fully_connected", "patches"]
 
@@ -69,7 +69,7 @@ def patches(x: npt.ArrayLike, kernel: tuple[int, int], *, stride: tuple[int, int
     return out
 
 
-def _transform_stored(vpu: VectorUnit, placed: Any, ring: int, out: int, group: int) -> None:
+def _transform_stored(vpu: VectorUnit, placed: Placed, ring: int, out: int, group: int) -> None:
     vpu.vstr(ring)
     vpu.vstd(ring + 32)
     transform_group(vpu, placed, ring, out, group)
