@@ -20,7 +20,6 @@ axis 0, or the last axis when there is more than one scale), whatever the header
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CodecError
+from .huffman import MAX_CODE_LENGTH, canonical_codes, code_lengths
 from .packing import pack_indices, unpack_indices
 
 __all__ = ["DECODE", "HUFFMAN", "LUT", "Layout", "channels", "decode", "encode_huffman",
@@ -140,37 +140,6 @@ def _decode_lut(encoded: Array, ancillary: Array, shape: tuple[int, ...], dtype:
     return out
 
 
-def _code_lengths(counts: Array) -> Array:
-    """Huffman code lengths of symbols with these (positive) counts; 0 for a lone symbol."""
-    if counts.size == 1:
-        return np.zeros(1, np.int64)
-    heap: list[tuple[int, int, tuple[int, ...]]] = [(int(c), i, (i,))
-                                                    for i, c in enumerate(counts)]
-    heapq.heapify(heap)
-    lengths = np.zeros(counts.size, np.int64)
-    tie = counts.size
-    while len(heap) > 1:
-        c1, _, s1 = heapq.heappop(heap)
-        c2, _, s2 = heapq.heappop(heap)
-        members = s1 + s2
-        lengths[list(members)] += 1
-        heapq.heappush(heap, (c1 + c2, tie, members))
-        tie += 1
-    return lengths
-
-
-def _canonical(lengths: Array) -> Array:
-    """Canonical codes (MSB first) for ``lengths``, symbols ordered by (length, index)."""
-    codes = np.zeros(lengths.size, np.int64)
-    code, previous = 0, 0
-    for i in np.lexsort((np.arange(lengths.size), lengths)):
-        code <<= int(lengths[i]) - previous
-        previous = int(lengths[i])
-        codes[i] = code
-        code += 1
-    return codes
-
-
 class _TooFar(Exception):
     """A table offset does not fit the entry's value field."""
 
@@ -220,8 +189,11 @@ def encode_huffman(values: Array) -> tuple[bytes, bytes]:
     if values.size == 0:
         raise CodecError("nothing to encode")
     symbols, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    lengths = _code_lengths(counts)
-    codes = _canonical(lengths)
+    if symbols.size > 1:
+        lengths = code_lengths(symbols, counts, MAX_CODE_LENGTH)
+        codes = canonical_codes(lengths).astype(np.int64)
+    else:  # a lone value needs no bits (TFLite Micro's decoder reads a 0-bit code)
+        lengths = codes = np.zeros(1, np.int64)
     bits = 8 * values.dtype.itemsize
     unsigned = symbols.astype(np.int64) & ((1 << bits) - 1)
     listed = [(int(c), int(n), int(s)) for c, n, s in zip(codes, lengths, unsigned, strict=True)]
