@@ -14,6 +14,11 @@ alignment, so padding depends on the order. This module replays that order:
 4. each kernel's ``Init``: its op-data struct (``OpDataConv``...), aligned to 16;
 5. each kernel's ``Prepare``: per-channel output multipliers and shifts (conv, depthwise conv,
    per-channel fully connected), softmax's int16 lookup tables, ..., aligned to 16;
+   ``TFLM_DECODE`` (no ``Init``): its ``DecodeState*`` array (one per output), then per output
+   its ``DecodeStateLut`` / ``DecodeStateHuffman`` / ``DecodeStatePrune`` (by the ancillary
+   tensor's type byte), and a prune's int8 zero points when per channel and not all zero
+   (``decode.cc``, ``decode_state*.cc``). The decoded tensors are planned in the head, as
+   ``AllocateDecompressionMemory`` finds no alternate decompression region by default;
 6. one ``ScratchBufferHandle`` per scratch buffer the kernels requested, then the buffers of
    variable tensors (aligned to 16);
 7. the interpreter's input and output ``TfLiteTensor`` pointer arrays (aligned to 16), each
@@ -32,11 +37,14 @@ Two builds, whose struct sizes differ:
   ``sizeof``/``alignof`` of those sources compiled for that target (``_TARGET32`` lists them:
   e.g. ``TfLiteEvalTensor`` 12, ``NodeAndRegistration`` 32, ``TfLiteTensor`` 32, ``OpDataConv``
   56, ``SoftmaxParams`` 56 and 8-aligned for its double; short enums make
-  ``TfLiteFullyConnectedParams`` 5 bytes). A model, not measured: both
-  assume the arena's end is 16-byte aligned. The wheel is two months newer than those sources;
-  one host struct already differs from them (``TfLiteFullyConnectedParams``: 32 bytes, 8-aligned,
-  with a pointer and a count after ``quantized_bias_type``, vs 16), so ``target32`` may lag the
-  newest tflite-micro by such a field.
+  ``TfLiteFullyConnectedParams`` 5 bytes; ``DecodeStateLut`` / ``Huffman`` / ``Prune`` 36 / 28 /
+  40 from ``arm-none-eabi-g++`` 12.2, against 72 / 56 / 80 from the host's ``g++`` and the
+  wheel alike; ``TFLM_DECODE`` needs no ``USE_TFLM_COMPRESSION``, which leaves these classes
+  unchanged). A model, not measured: both assume the arena's end is 16-byte aligned. The wheel
+  is two months newer than those sources; one host struct already differs from them
+  (``TfLiteFullyConnectedParams``: 32 bytes, 8-aligned, with a pointer and a count after
+  ``quantized_bias_type``, vs 16), so ``target32`` may lag the newest tflite-micro by such a
+  field.
 
 Operators outside the tables are counted with no op data and listed in ``Arena.unmodelled``.
 """
@@ -46,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..codecs import tflm
 from ..ir import Model, Operator, Tensor, dtypes
 from ..options import BuiltinOperator as Op
 from ..options import TensorType
@@ -56,6 +65,8 @@ from .memory import TARGETS, Target, check_target, memory
 BUFFER_ALIGNMENT = 16
 #: Entries of softmax's int16 exp and 1/(1+x) lookup tables (``LUTSize<int16_t>()``).
 SOFTMAX_INT16_LUT = 513
+#: ``DecodeState::kDcmTypePrune``, the third decode type (tflitekit writes LUT and Huffman).
+DECODE_PRUNE = 2
 
 _REDUCERS = (Op.MEAN, Op.SUM, Op.REDUCE_MAX, Op.REDUCE_MIN)
 
@@ -74,6 +85,7 @@ class _Build:
     affine_quantization: int
     options: dict[Op, tuple[str, int, int]]  # parsed builtin options: struct, size, alignment
     op_data: dict[Op, tuple[str, int]]  # what Init allocates: struct, size (0: nothing)
+    decode_states: dict[int, tuple[str, int]]  # TFLM_DECODE's state per decode type byte
 
 
 _CONV = ("OpDataConv", 80)
@@ -119,6 +131,8 @@ _HOST = _Build(
                                    Op.EXP, Op.TRANSPOSE, Op.SQUEEZE,
                                    Op.RESIZE_NEAREST_NEIGHBOR, Op.RESIZE_BILINEAR)},
     },
+    decode_states={tflm.LUT: ("DecodeStateLut", 72), tflm.HUFFMAN: ("DecodeStateHuffman", 56),
+                   DECODE_PRUNE: ("DecodeStatePrune", 80)},
 )
 
 _TARGET32 = _Build(
@@ -142,6 +156,8 @@ _TARGET32 = _Build(
         Op.CONCATENATION: ("OpData (concatenation)", 24),
         Op.TRANSPOSE_CONV: ("OpData (transpose conv)", 72),
     },
+    decode_states={tflm.LUT: ("DecodeStateLut", 36), tflm.HUFFMAN: ("DecodeStateHuffman", 28),
+                   DECODE_PRUNE: ("DecodeStatePrune", 40)},
 )
 
 _BUILDS: dict[Target, _Build] = {"host": _HOST, "target32": _TARGET32}
@@ -256,13 +272,16 @@ def _replay(model: Model, build: _Build, tail: _Tail) -> tuple[str, ...]:
             tail.allocate(options[0], options[1], options[2], where)
     for where, op in _operators(model):
         struct, size = build.op_data.get(op.type, ("", 0))
-        if op.type not in build.op_data:
+        if _is_decode(op):  # registered without Init
+            if not set(_decode_types(op)) <= set(build.decode_states):
+                unmodelled[_opname(op)] = None  # a decode type TFLite Micro refuses
+        elif op.type not in build.op_data:
             unmodelled[_opname(op)] = None
         if size:
             tail.allocate(struct, size, BUFFER_ALIGNMENT, where)
     scratch = 0
     for where, op in _operators(model):
-        buffers, requests = _prepare(op)
+        buffers, requests = (_decode(op, build), 0) if _is_decode(op) else _prepare(op)
         for what, size in buffers:
             tail.allocate(what, size, BUFFER_ALIGNMENT, where)
         scratch += requests
@@ -309,6 +328,36 @@ def _opname(op: Operator) -> str:
     if op.opcode.custom_code is not None:
         return op.opcode.custom_code
     return op.type.name
+
+
+def _is_decode(op: Operator) -> bool:
+    return op.opcode.custom_code == tflm.DECODE
+
+
+def _decode_types(op: Operator) -> list[int | None]:
+    """Each output's decode type: byte 0 of its ancillary tensor (None when not constant)."""
+    types: list[int | None] = []
+    for k in range(len(op.outputs)):
+        ancillary = _input(op, 2 * k + 1)
+        data = ancillary.data if ancillary is not None else None
+        types.append(int(data.reshape(-1)[0]) if data is not None and data.size else None)
+    return types
+
+
+def _decode(op: Operator, build: _Build) -> list[tuple[str, int]]:
+    """``TFLM_DECODE``'s ``Prepare``: the ``DecodeState*`` array, then per ``[encoded,
+    ancillary]`` pair its decode state and, for a prune, a copy of the decoded tensor's int8
+    zero points when it has several and one is not zero; stops where TFLite Micro fails."""
+    buffers = [(f"DecodeState* x{len(op.outputs)}", build.pointer * len(op.outputs))]
+    for output, kind in zip(op.outputs, _decode_types(op), strict=True):
+        if kind not in build.decode_states:
+            break
+        buffers.append(build.decode_states[kind])
+        q, channels = output.quantization, _scales(output)
+        if kind == DECODE_PRUNE and channels > 1 and q is not None and q.zero_point is not None \
+                and q.zero_point.any():
+            buffers.append(("prune zero points", channels))
+    return buffers
 
 
 def _nbytes(tensor: Tensor) -> int:
