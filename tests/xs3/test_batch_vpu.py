@@ -134,13 +134,15 @@ def execute(engine: VPU | BatchVPU, mnemonic: str, operand: int, output: int, sh
 
 
 def check_same(batch: BatchVPU, singles: list[VPU], output: int) -> None:
+    accs = batch.accumulators()  # before registers(), which writes held accumulators back
     regs = batch.registers()
     for s, vpu in enumerate(singles):
         for name, value in vpu.registers().items():
             assert regs[name][s].tobytes() == value, (name, s)
         assert vpu.mode == batch.mode
         assert vpu.counts == batch.counts
-        assert (batch.accumulators()[s] == np.array(vpu.accumulators())).all()
+        assert (accs[s] == np.array(vpu.accumulators())).all()
+        assert (batch.accumulators()[s] == accs[s]).all()
         assert batch.memory.read(output, 32)[s].tobytes() == vpu.memory.read_sample(output, 32, s)
 
 
@@ -223,3 +225,12 @@ def test_vstrpv_takes_a_mask_per_sample(masks: list[int], vr: bytes) -> None:
         single.vstrpv(single_out, mask)
         assert mem.read(out, 32)[s].tobytes() == single_mem.read(single_out, 32)[0].tobytes()
     assert batch.counts["VSTRPV"] == 1
+
+
+def test_registers_are_replaced_not_written() -> None:
+    """Registers are read-only (BatchVPU keeps vC's lanes unpacked); registers() gives copies."""
+    batch = BatchVPU(Memory(2))
+    with pytest.raises(ValueError):
+        batch.vC[0, 0] = 1
+    batch.registers()["vC"][0, 0] = 1
+    assert not batch.vC.any()

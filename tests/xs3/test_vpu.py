@@ -295,6 +295,8 @@ def test_memory_segments() -> None:
     assert mem.view(shared, 2, np.int16).tolist() == [[1, -2]] * 3
     assert mem.view(per + 4, 2, np.int32).tolist() == [[1, 2], [5, 6], [9, 10]]
     assert mem.read(zeros, 5).shape == (3, 5)
+    assert mem.read_rows(shared, 4).tolist() == [[1, 0, 0xFE, 0xFF]]  # one row: shared
+    assert mem.read_rows(per + 4, 4).tolist() == [[1, 0, 0, 0], [5, 0, 0, 0], [9, 0, 0, 0]]
     with pytest.raises(AddressError):
         mem.read(shared, 5)
     with pytest.raises(AddressError):

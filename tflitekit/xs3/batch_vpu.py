@@ -5,9 +5,17 @@ instruction is a few numpy operations over the whole batch and all lanes, comput
 widest intermediate, a 32-bit-mode product, is below 2**62). The semantics, their sources and
 their divergences from xmos' C simulator are documented on :class:`~tflitekit.xs3.vpu.VPU`;
 ``tests/xs3/test_batch_vpu.py`` checks both engines agree bit for bit.
+
+For speed, the multiply-accumulate instructions keep the accumulators unpacked, an int64
+``(batch, n)`` ring that VLMACCR rotates by moving its start instead of its columns, and write
+them back into vD and vR only when either register is next read or replaced, or the mode changes;
+vC's lanes are unpacked once per vC and mode; an operand in shared memory is unpacked once, not
+once per sample; and the 8/16-bit VLMACCR dot product is a float64 (exact) matrix-vector one.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,16 +60,55 @@ def _round_shr(x: Ints, shift: int) -> Ints:
     return (x + (1 << (shift - 1))) >> shift
 
 
+def _frozen(reg: Bytes) -> Bytes:
+    """``reg`` made read-only: registers are replaced, never written in place."""
+    reg.flags.writeable = False
+    return reg
+
+
 class BatchVPU(Engine[Bytes]):
     """XS3 vector units for every sample of ``memory`` (default: a fresh ``Memory()``), run in
-    lock step. Registers are ``(batch, 32)`` uint8; the mode starts as int32 (VSETC 0)."""
+    lock step. Registers are read-only ``(batch, 32)`` uint8 arrays (replace them with
+    :meth:`set_registers`); the mode starts as int32 (VSETC 0)."""
 
     def __init__(self, memory: Memory | None = None) -> None:
         super().__init__(memory)
         self.batch = self.memory.batch
+        self._acc: Ints | None = None  # the accumulators while newer than vD/vR (module doc)
+        self._first = 0  # the ring's column of accumulator 0
+        self._c_cache: dict[type, npt.NDArray[Any]] = {}  # vC's lanes by dtype (_c_lanes)
         self.vC, self.vD, self.vR = self._zero(), self._zero(), self._zero()
 
     # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def vC(self) -> Bytes:
+        return self._vC
+
+    @vC.setter
+    def vC(self, value: Bytes) -> None:
+        self._vC = _frozen(value)
+        self._c_cache.clear()
+
+    @property
+    def vD(self) -> Bytes:
+        self._write_back()
+        return self._vD
+
+    @vD.setter
+    def vD(self, value: Bytes) -> None:
+        self._write_back()
+        self._vD = _frozen(value)
+
+    @property
+    def vR(self) -> Bytes:
+        self._write_back()
+        return self._vR
+
+    @vR.setter
+    def vR(self, value: Bytes) -> None:
+        self._write_back()
+        self._vR = _frozen(value)
 
     def registers(self) -> dict[str, Bytes]:
         """``{"vC", "vD", "vR"}``: a copy of each register, ``(batch, 32)`` uint8."""
@@ -79,18 +126,34 @@ class BatchVPU(Engine[Bytes]):
 
     def accumulators(self) -> Ints:
         """The accumulators of the current mode, ``(batch, n)`` int64 (layout: ``VPU``)."""
+        if self._acc is not None:
+            return np.roll(self._acc, -self._first, axis=1)
         info = self._info
-        low = _unpack(self.vR, info.vr_bits, signed=False)
+        low = _unpack(self._vR, info.vr_bits, signed=False)
         if info.acc_bits == 32:
-            high = _unpack(self.vD, 16)
+            high = _unpack(self._vD, 16)
             return (high[:, :16] << 16) | low[:, :16]
-        high = ((_unpack(self.vD, 32, signed=False) & 0xFF) ^ 0x80) - 0x80
+        high = ((_unpack(self._vD, 32, signed=False) & 0xFF) ^ 0x80) - 0x80
         return (high << 32) | low
 
-    def _set_accumulators(self, accs: Ints) -> None:
-        bits = self._info.vr_bits
-        self.vD = _pack(accs >> bits, bits)
-        self.vR = _pack(accs & ((1 << bits) - 1), bits, signed=False)
+    def _hold(self, accs: Ints) -> Ints:
+        """Hold ``accs`` (``(batch, n)``, within the mode's bounds) as the accumulators."""
+        self._acc, self._first = accs, 0
+        return accs
+
+    def _write_back(self) -> None:
+        """Pack the accumulators held (if any) into vD and vR."""
+        if self._acc is not None:
+            accs, self._acc = self.accumulators(), None
+            bits = self._info.vr_bits
+            self._vD = _frozen(_pack(accs >> bits, bits))
+            self._vR = _frozen(_pack(accs & ((1 << bits) - 1), bits, signed=False))
+
+    def vsetc(self, mode: int) -> None:
+        """Set the mode (a :class:`Mode` or its VSETC value)."""
+        self._write_back()  # in the layout of the mode the accumulators were computed in
+        self._c_cache.clear()
+        super().vsetc(mode)
 
     def _zero(self) -> Bytes:
         return np.zeros((self.batch, VECTOR_BYTES), np.uint8)
@@ -104,6 +167,18 @@ class BatchVPU(Engine[Bytes]):
 
     def _lanes(self, reg: Bytes) -> Ints:
         return _unpack(reg, self._info.bits)
+
+    def _c_lanes(self, dtype: type = np.int64) -> npt.NDArray[Any]:
+        """vC's lanes as ``dtype`` (kept until vC or the mode changes)."""
+        if dtype not in self._c_cache:
+            self._c_cache[dtype] = self._lanes(self._vC).astype(dtype, copy=False)
+        return self._c_cache[dtype]
+
+    def _operand(self, addr: int, bits: int = 0, *, signed: bool = True) -> Ints:
+        """The lanes at ``addr`` (``bits`` wide, default the mode's): ``(batch, lanes)``, or
+        ``(1, lanes)`` (broadcasting) from shared memory, the same for every sample."""
+        return _unpack(self.memory.read_rows(addr, VECTOR_BYTES), bits or self._info.bits,
+                       signed=signed)
 
     def _sat(self, x: Ints) -> Ints:
         bound = self._info.max
@@ -122,24 +197,25 @@ class BatchVPU(Engine[Bytes]):
 
     def _products(self, addr: int, lanes: int) -> Ints:
         """vC·mem over the first ``lanes`` lanes; rounded ``>> 30`` in the 32-bit mode."""
-        p = self._lanes(self.vC)[:, :lanes] * self._lanes(self._load(addr))[:, :lanes]
+        p = self._c_lanes()[:, :lanes] * self._operand(addr)[:, :lanes]
         return _round_shr(p, 30) if self._mode == Mode.INT32 else p
 
     def _dot(self, addr: int) -> Ints:
         """Σ over every lane of vC·mem (each product rounded in the 32-bit mode)."""
-        total: Ints
         if self._mode == Mode.INT32:
-            total = np.einsum("ij->i", self._products(addr, self._info.lanes))
-        else:
-            total = np.einsum("ij,ij->i", self._lanes(self.vC), self._lanes(self._load(addr)))
-        return total
+            total: Ints = np.einsum("ij->i", self._products(addr, self._info.lanes))
+            return total
+        # |Σ| < 2**35, exact in float64, where a shared operand (one row) is a BLAS matrix·vector
+        c, m = self._c_lanes(np.float64), self._operand(addr)
+        sums: npt.NDArray[np.float64] = c @ m[0] if len(m) == 1 else np.einsum("ij,ij->i", c, m)
+        return sums.astype(np.int64)
 
     @counted("VLMACC")
     def vlmacc(self, addr: int) -> None:
         """acc[i] ← sat(acc[i] + vC[i]·mem[i]) for each accumulator."""
         info = self._info
         total = self.accumulators() + self._products(addr, info.accumulators)
-        self._set_accumulators(np.clip(total, -info.acc_max, info.acc_max))
+        self._hold(np.clip(total, -info.acc_max, info.acc_max))
 
     @counted("VLMACCR")
     def vlmaccr(self, addr: int) -> None:
@@ -151,27 +227,30 @@ class BatchVPU(Engine[Bytes]):
         """Rotate in sat(acc[last] + 128 - popcount(vC ^ mem)); 8/16-bit modes only."""
         if self._mode == Mode.INT32:
             raise UsageError("VLMACCR1 needs the 8- or 16-bit mode")
-        diff = np.einsum("ij->i", _POPCOUNT[self.vC ^ self._load(addr)])
+        diff = np.einsum("ij->i", _POPCOUNT[self._vC ^ self.memory.read_rows(addr, VECTOR_BYTES)])
         self._rotate_in(128 - diff)
 
     def _rotate_in(self, total: Ints) -> None:
-        accs = self.accumulators()
+        """acc[0] ← sat(acc[last] + total), the others move up one: the ring's start moves back
+        one column, onto the last accumulator, which is updated in place."""
+        ring = self._acc if self._acc is not None else self._hold(self.accumulators())
+        self._first = (self._first - 1) % ring.shape[1]
+        column = ring[:, self._first]
         bound = self._info.acc_max
-        new = np.clip(accs[:, -1] + total, -bound, bound)
-        self._set_accumulators(np.concatenate([new[:, None], accs[:, :-1]], axis=1))
+        np.minimum(np.maximum(column + total, -bound, out=column), bound, out=column)
 
     @counted("VLSAT")
     def vlsat(self, addr: int) -> None:
         """vR ← sat(acc rounded-shifted by per-accumulator unsigned shifts from memory); vD ← 0."""
         info = self._info
         accs = self.accumulators()
-        shifts = _unpack(self._load(addr), info.shift_bytes * 8, signed=False)
+        shifts = self._operand(addr, info.shift_bytes * 8, signed=False)
         capped = np.minimum(shifts, info.max_sat_shift - 1)
         rounded = np.where(capped > 0, ((accs >> np.maximum(capped - 1, 0)) + 1) >> 1, accs)
         out = np.where(shifts >= info.max_sat_shift, -(accs < 0).astype(np.int64),
                        self._sat(rounded))
         self.vR = _pack(out, info.bits)
-        self.vD = np.zeros_like(self.vD)
+        self.vD = self._zero()
 
     # -- element-wise ----------------------------------------------------------------------------
 
@@ -193,26 +272,26 @@ class BatchVPU(Engine[Bytes]):
     @counted("VLADD")
     def vladd(self, addr: int) -> None:
         """vR ← sat(vR + mem)."""
-        self.vR = _pack(self._sat(self._lanes(self.vR) + self._lanes(self._load(addr))),
+        self.vR = _pack(self._sat(self._lanes(self.vR) + self._operand(addr)),
                         self._info.bits)
 
     @counted("VLSUB")
     def vlsub(self, addr: int) -> None:
         """vR ← sat(mem - vR)."""
-        self.vR = _pack(self._sat(self._lanes(self._load(addr)) - self._lanes(self.vR)),
+        self.vR = _pack(self._sat(self._operand(addr) - self._lanes(self.vR)),
                         self._info.bits)
 
     @counted("VLADDD")
     def vladdd(self, addr: int) -> None:
         """vD ← sat(vD + mem) (an assumption: see ``VPU.vladdd``)."""
-        self.vD = _pack(self._sat(self._lanes(self.vD) + self._lanes(self._load(addr))),
+        self.vD = _pack(self._sat(self._lanes(self.vD) + self._operand(addr)),
                         self._info.bits)
 
     @counted("VLMUL")
     def vlmul(self, addr: int) -> None:
         """vR ← sat((vR·mem + 2**(k-1)) >> k), k = 6, 14, 30."""
         info = self._info
-        product = self._lanes(self.vR) * self._lanes(self._load(addr))
+        product = self._lanes(self.vR) * self._operand(addr)
         self.vR = _pack(self._sat(_round_shr(product, info.vlmul_shift)), info.bits)
 
     @counted("VPOS")

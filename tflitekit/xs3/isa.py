@@ -96,7 +96,7 @@ class ModeInfo:
         return 1 << self.vlmul_shift
 
 
-_INFO = {
+_INFO: dict[int, ModeInfo] = {
     Mode.INT8: ModeInfo(8, 32, 16, 32, 16, 6, 2, 32),
     Mode.INT16: ModeInfo(16, 16, 16, 32, 16, 14, 2, 32),
     Mode.INT32: ModeInfo(32, 8, 8, 40, 32, 30, 4, 39),
@@ -105,11 +105,11 @@ _INFO = {
 
 def mode_info(mode: int) -> ModeInfo:
     """The layout of ``mode`` (a :class:`Mode` or its VSETC value)."""
-    try:
-        return _INFO[Mode(mode)]
-    except ValueError:
+    info = _INFO.get(mode)  # a Mode hashes and compares as its value
+    if info is None:
         raise UsageError(f"VSETC value {mode:#x} is not an integer mode "
-                         "(0x0000 int32, 0x0100 int16, 0x0200 int8)") from None
+                         "(0x0000 int32, 0x0100 int16, 0x0200 int8)")
+    return info
 
 
 class Counting:

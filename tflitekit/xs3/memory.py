@@ -97,11 +97,13 @@ class Memory:
 
     def read(self, addr: int, n: int) -> npt.NDArray[np.uint8]:
         """``n`` bytes at ``addr`` for every sample: ``(batch, n)`` uint8 (read-only view)."""
+        return np.broadcast_to(self.read_rows(addr, n), (self.batch, n))
+
+    def read_rows(self, addr: int, n: int) -> npt.NDArray[np.uint8]:
+        """``n`` bytes at ``addr``: ``(batch, n)`` uint8 from per-sample data, ``(1, n)`` (the
+        same for every sample) from shared data (read-only view)."""
         seg, start = self._segment(addr, n)
-        if seg.per_sample:
-            view = seg.data[:, start:start + n]
-        else:
-            view = np.broadcast_to(seg.data[start:start + n], (self.batch, n))
+        view = seg.data[:, start:start + n] if seg.per_sample else seg.data[None, start:start + n]
         out: npt.NDArray[np.uint8] = view.view()
         out.flags.writeable = False
         return out
