@@ -8,18 +8,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from _xs3_layers import random_fc_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tflitekit import Interpreter
 from tflitekit.errors import UsageError
-from tflitekit.ir import Quantization, Tensor
-from tflitekit.options import BuiltinOperator, FullyConnectedOptions
-from tflitekit.testing import single_op
 from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.bso import BSOParams, bso_params, fully_connected_bso
 from tflitekit.xs3.memory import Memory
-from tflitekit.xs3.output_transform import tflite_multipliers
 from tflitekit.xs3.vpu import VPU
 
 Array = npt.NDArray[Any]
@@ -125,25 +122,10 @@ def test_within_one_of_tflite(per_channel: bool) -> None:
     differing = total = 0
     for _ in range(5):
         out, depth = int(rng.integers(1, 24)), int(rng.integers(8, 200))
-        w = np.clip(np.rint(rng.normal(0, 40, (out, depth))), -127, 127).astype(np.int8)
-        s_in, z_in, z_out = 0.02, int(rng.integers(-128, 128)), int(rng.integers(-100, 100))
-        s_w = rng.uniform(0.002, 0.02, out) if per_channel else np.full(out, 0.01)
-        s_out = float(s_in * s_w.mean() * 28 * np.sqrt(depth) * rng.uniform(0.5, 2))
-        bias = rng.integers(-3000, 3000, out).astype(np.int32)
-        wq = (Quantization(s_w.astype(np.float32), np.zeros(out, np.int64),
-                           quantized_dimension=0) if per_channel else Quantization(0.01, 0))
-        model = single_op(BuiltinOperator.FULLY_CONNECTED, [
-            Tensor("x", (1, depth), "int8", quantization=Quantization(s_in, z_in)),
-            Tensor.constant("w", w, quantization=wq),
-            Tensor.constant("b", bias, quantization=Quantization(
-                (s_in * s_w).astype(np.float32), np.zeros(out, np.int64)))],
-            [Tensor("y", (1, out), "int8", quantization=Quantization(s_out, z_out))],
-            FullyConnectedOptions())
+        model, w, bias, z_in, mult, z_out = random_fc_layer(rng, out, depth, per_channel)
         x = rng.integers(-128, 128, (300, depth), dtype=np.int8)
         want = Interpreter(model).run([x])[0].astype(np.int64)
-        p = bso_params(w, bias, z_in,
-                       tflite_multipliers(np.float32(s_in), np.float32(s_w), np.float32(s_out)),
-                       z_out)
+        p = bso_params(w, bias, z_in, mult, z_out)
         got = formula(w, p, x).astype(np.int64)
         assert np.abs(got - want).max() <= 1
         assert (got[want == -128] == -127).all()  # symmetric: TFLite's -128 is -127 here

@@ -8,21 +8,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from _xs3_layers import random_fc_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tflitekit import Interpreter
 from tflitekit.errors import UsageError
-from tflitekit.ir import Quantization, Tensor
-from tflitekit.options import BuiltinOperator, FullyConnectedOptions
-from tflitekit.testing import single_op
 from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.output_transform import (
     OutputTransform,
     derive_transform,
     output_transform,
-    tflite_multipliers,
 )
 from tflitekit.xs3.vpu import VPU
 
@@ -117,35 +114,13 @@ def test_validation() -> None:
 # -- derivation against TFLite --------------------------------------------------------------------
 
 
-def _fc_layer(rng: np.random.Generator, channels: int, depth: int, per_channel: bool
-              ) -> tuple[Any, Array, Array, int, Array, int]:
-    """A random int8 FULLY_CONNECTED model with sane scales; its weights, bias, zero points and
-    TFLite's multipliers."""
-    w = np.clip(np.rint(rng.normal(0, 40, (channels, depth))), -127, 127).astype(np.int8)
-    s_in, z_in, z_out = 0.02, int(rng.integers(-128, 128)), int(rng.integers(-100, 100))
-    s_w = rng.uniform(0.002, 0.02, channels) if per_channel else np.full(channels, 0.01)
-    s_out = float(s_in * s_w.mean() * 40 * 70 * np.sqrt(depth) / 100 * rng.uniform(0.5, 2))
-    bias = rng.integers(-3000, 3000, channels).astype(np.int32)
-    wq = (Quantization(s_w.astype(np.float32), np.zeros(channels, np.int64), quantized_dimension=0)
-          if per_channel else Quantization(0.01, 0))
-    model = single_op(BuiltinOperator.FULLY_CONNECTED, [
-        Tensor("x", (1, depth), "int8", quantization=Quantization(s_in, z_in)),
-        Tensor.constant("w", w, quantization=wq),
-        Tensor.constant("b", bias, quantization=Quantization(
-            (s_in * s_w).astype(np.float32), np.zeros(channels, np.int64)))],
-        [Tensor("y", (1, channels), "int8", quantization=Quantization(s_out, z_out))],
-        FullyConnectedOptions())
-    mult = tflite_multipliers(np.float32(s_in), np.float32(s_w), np.float32(s_out))
-    return model, w, bias, z_in, mult, z_out
-
-
 @pytest.mark.parametrize("channelwise", [False, True])
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_derivation_is_within_one_of_tflite(channelwise: bool, per_channel: bool) -> None:
     rng = np.random.default_rng(11 + 2 * channelwise + per_channel)
     differing = total = 0
     for _ in range(6):
-        model, w, bias, z_in, mult, z_out = _fc_layer(rng, int(rng.integers(1, 40)),
+        model, w, bias, z_in, mult, z_out = random_fc_layer(rng, int(rng.integers(1, 40)),
                                                      int(rng.integers(8, 300)), per_channel)
         x = rng.integers(-128, 128, (400, w.shape[1]), dtype=np.int8)
         want = Interpreter(model).run([x])[0].astype(np.int64)
@@ -160,7 +135,7 @@ def test_derivation_is_within_one_of_tflite(channelwise: bool, per_channel: bool
 
 def test_derivation_runs_on_the_vpu_too() -> None:
     rng = np.random.default_rng(3)
-    model, w, bias, z_in, mult, z_out = _fc_layer(rng, 18, 64, True)
+    model, w, bias, z_in, mult, z_out = random_fc_layer(rng, 18, 64, True)
     x = rng.integers(-128, 128, (3, 64), dtype=np.int8)
     t = derive_transform(w, bias, z_in, mult, z_out)
     acc = x.astype(np.int64) @ w.T.astype(np.int64)
