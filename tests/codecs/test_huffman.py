@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-from _entropy_arrays import integer_arrays
+from _entropy_arrays import EDGE_ARRAYS, integer_arrays
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,13 +113,7 @@ def test_payload_is_sum_of_code_lengths() -> None:
     np.testing.assert_array_equal(decode(encoded), array)
 
 
-@pytest.mark.parametrize("array", [
-    np.zeros((0, 3), np.int8), np.full((4, 5), -7, np.int16), np.array(9, np.uint32),
-    np.array([0, 1] * 50, np.uint8), np.arange(-128, 128, dtype=np.int8),
-    np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0], np.int64),
-    np.array([0, np.iinfo(np.uint64).max], np.uint64), np.array([True, False, True]),
-], ids=["empty", "one-symbol", "scalar", "two-symbols", "uniform", "int64-extremes",
-        "uint64-extremes", "bool"])
+@pytest.mark.parametrize("array", list(EDGE_ARRAYS.values()), ids=list(EDGE_ARRAYS))
 def test_round_trip_cases(array: np.ndarray) -> None:
     encoded = encode(array, Huffman())
     if np.unique(array).size <= 1:
