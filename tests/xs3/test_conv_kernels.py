@@ -149,7 +149,7 @@ def test_agreement_with_tflite_over_many_inputs() -> None:
     x = rng.integers(-128, 128, (300, depth), dtype=np.int8)
     for channelwise in (False, True):
         t = derive_transform(p["w"], p["bias"], p["z_in"], p["mult"], p["z_out"],
-                   channelwise=channelwise)
+                             channelwise=channelwise)
         got = fully_connected(BatchVPU(Memory(300)), p["w"], t, x)
         assert _close_to_tflite(got, Interpreter(model).run([x])[0]) < 0.03
 

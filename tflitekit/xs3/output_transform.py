@@ -226,8 +226,8 @@ def _fits(big: IntArray, exp: int) -> npt.NDArray[np.bool_]:
 
 
 def derive_transform(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
-           multipliers: npt.ArrayLike, output_zero: int, *,
-           channelwise: bool = False) -> OutputTransform:
+                     multipliers: npt.ArrayLike, output_zero: int, *,
+                     channelwise: bool = False) -> OutputTransform:
     """Transform parameters for a layer ``out = clamp(round(M·(Σ (x - zp_in)·w + bias)) +
     zp_out)``: ``weights`` int8 ``(C, ...)`` (each channel's weights, any layout), ``bias``
     int32 ``(C,)`` or None, ``multipliers`` ``M`` per channel (or one; see
