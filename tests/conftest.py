@@ -21,6 +21,7 @@ import pytest
 from _flatbuffer import Flat, repack_with_flatbuffers
 from _scripts import load_script
 
+import tflitekit
 from tflitekit import Model, runtimes
 from tflitekit.testing import build_runnable_model, build_tiny_model
 
@@ -33,7 +34,7 @@ os.environ["TFLITEKIT_CHECK_PASSES"] = "1"
 FIXTURE_RUNTIMES = {"repack": "tflm"}
 
 # The optional tools of the other oracle tiers: marker -> (what is missing, how to get it).
-TOOLS = {"xcore": ("xmos-ai-tools", "pip install --no-deps xmos-ai-tools"),
+TOOLS = {"xcore": ("xmos-ai-tools", "pip install --no-deps xmos-ai-tools tflite"),
          "train": ("tensorflow", "pip install tensorflow"),
          "dask": ("distributed", "pip install distributed"),
          "browser": ("a Chromium browser",
@@ -172,6 +173,36 @@ def xcore_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     models = manifest["models"]
     assert isinstance(models, list)
     return {str(m["name"]): out / str(m["file"]) for m in models}
+
+
+#: The corpus models the ``xcore_exposed`` fixture converts: every int8 one.
+XCORE_INT8_MODELS: tuple[str, ...] = tuple(
+    p.stem for p in corpus_models() if not p.stem.endswith(".float32"))
+
+
+@pytest.fixture(scope="session")
+def xcore_exposed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Path]]:
+    """``convert(name)``: corpus model ``name`` with every intermediate tensor made an output
+    (``expose_intermediates``) and its xcore-opt conversion, which keeps those outputs' names;
+    returns (exposed model, converted model), each converted once per session. Skips, naming
+    xmos-ai-tools, without the converter."""
+    from tflitekit.passes import expose_intermediates
+    try:
+        converter, _ = convert_xcore.find_converter()
+    except convert_xcore.ConvertError as exc:
+        pytest.skip(f"the xcore tier needs xmos-ai-tools: {exc}")
+    out = tmp_path_factory.mktemp("xcore-exposed")
+    done: dict[str, tuple[Path, Path]] = {}
+
+    def convert(name: str) -> tuple[Path, Path]:
+        if name not in done:
+            model = tflitekit.load(corpus_dir() / "models" / f"{name}.tflite")
+            exposed, converted = out / f"{name}.tflite", out / f"{name}.xcore.tflite"
+            expose_intermediates(model).save(exposed)
+            convert_xcore.convert(exposed, converted, converter)
+            done[name] = exposed, converted
+        return done[name]
+    return convert
 
 
 # ------------------------------------------------------------------------------------------------

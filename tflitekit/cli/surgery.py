@@ -16,6 +16,7 @@ from ..errors import PassError, TFLiteKitError, UsageError
 from ..passes import (
     AddFloatIO,
     DedupeBuffers,
+    ExposeIntermediates,
     FoldConstants,
     Pass,
     PassManager,
@@ -99,6 +100,9 @@ PASSES: dict[str, PassEntry] = {
     "optimize": PassEntry(
         "fold constants, prune and dedupe buffers, to a fixed point", ("keep_dynamic_shapes",),
         lambda a: optimize_pipeline(fold_shapes=not a.keep_dynamic_shapes)),
+    "expose-intermediates": PassEntry(
+        "make every computed tensor an output (to read them from any runtime)", (),
+        lambda a: ExposeIntermediates()),
     "prune": PassEntry("remove dead operators and unused tensors, operator codes and buffers",
                        (), lambda a: Prune()),
     "randomize-weights": PassEntry("replace every weight with seeded random values", ("seed",),

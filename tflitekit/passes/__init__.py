@@ -14,6 +14,7 @@ from .base import CHECK_ENV, Pass, PassError, PassManager, PassResult, PipelineR
 from .compress_weights import CompressWeights, compress_weights
 from .decompress_weights import DecompressWeights, decompress_weights
 from .dedupe_buffers import DedupeBuffers, dedupe_buffers
+from .expose_intermediates import ExposeIntermediates, expose_intermediates
 from .fold_constants import FoldConstants, fold_constants
 from .pipelines import optimize, optimize_pipeline
 from .prune import Prune, prune
@@ -32,6 +33,7 @@ __all__ = [
     "CompressWeights",
     "DecompressWeights",
     "DedupeBuffers",
+    "ExposeIntermediates",
     "FoldConstants",
     "Pass",
     "PassError",
@@ -54,6 +56,7 @@ __all__ = [
     "compress_weights",
     "decompress_weights",
     "dedupe_buffers",
+    "expose_intermediates",
     "fold_constants",
     "optimize",
     "optimize_pipeline",

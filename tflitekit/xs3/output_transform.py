@@ -95,6 +95,24 @@ class OutputTransform:
         """True for the group form: one initial shift for every channel."""
         return len(set(self.initial_shift.tolist())) <= 1
 
+    def apply(self, accumulators: npt.ArrayLike) -> npt.NDArray[np.int8]:
+        """The transform of raw accumulators ``(..., channels)`` in whole-array numpy: the
+        values :func:`output_transform` computes instruction by instruction, without the
+        instructions (the batched backends' fast path)."""
+        x = np.asarray(accumulators, np.int64)
+        s = self.initial_shift.astype(np.int64)
+        if self.grouped and s[0] < 0:
+            x = np.clip(x, -_I16, _I16) << -s[0]
+        else:
+            x = np.where(s > 0, (x + (np.int64(1) << np.maximum(s - 1, 0))) >> s, x)
+        x = np.clip(x, -_I16, _I16)
+        x = np.clip((x * self.multiplier + (1 << (_VLMUL_SHIFT - 1))) >> _VLMUL_SHIFT,
+                    -_I16, _I16)
+        x = np.clip(x + self.bias, -_I16, _I16)
+        f = int(self.final_shift[0])
+        x = np.clip(x >> f if f >= 0 else x << -f, -_I16, _I16)
+        return np.clip((x + 128) >> 8, -128, 127).astype(np.int8)
+
 
 def _le16(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     return np.asarray(values, "<i2").view(np.uint8)
