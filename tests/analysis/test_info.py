@@ -8,13 +8,15 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 import pytest
+from flatbuffers import flexbuffers  # type: ignore[import-untyped]
 
 import tflitekit
-from tflitekit import Model, OperatorCode, Quantization, Tensor
+from tflitekit import Model, Operator, OperatorCode, Quantization, Tensor
 from tflitekit.analysis import decode_metadata, dump, info
 from tflitekit.analysis.size import encoded_size
 from tflitekit.options import BuiltinOperator
 from tflitekit.serde.numbering import Numbering
+from tflitekit.testing import build_tiny_model
 
 
 def _model() -> Model:
@@ -189,3 +191,33 @@ def test_quantization_summaries() -> None:
                    "range": {"min": -1.0, "max": 2.0},
                    "empty": None,
                    "broken": {"per_channel": 2, "quantized_dimension": 0}}
+
+
+def test_flexbuffer_custom_options_are_decoded() -> None:
+    b = flexbuffers.Builder()
+    with b.Map():
+        b.Int("k", 1)
+        b.Key("o")
+        b.Blob(b"\x10\x00\x00\x00\x03\x00\xfc\xff")
+        b.Key("mp")
+        b.Blob(bytes(range(40)))
+        b.String("name", "valid")
+    x = Tensor("x", (1, 4), "int8", quantization=Quantization(0.5, 0))
+    y = Tensor("y", (1, 4), "int8", quantization=Quantization(0.5, 0))
+    m = Model()
+    g = m.add_subgraph("main")
+    g.add_input(x)
+    g.add_operator(Operator(OperatorCode(BuiltinOperator.CUSTOM, "XC_demo"), [x], [y],
+                            custom_options=bytes(b.Finish())))
+    g.add_output(y)
+    op = info(m).subgraphs[0].operators[0]
+    decoded = {"k": 1, "mp": bytes(range(40)).hex(), "name": "valid", "o": "1000000003" "00fcff"}
+    assert op.custom_options == decoded and op.to_json()["custom_options"] == decoded
+    assert op.options_text == "k=1 mp=<40 bytes> name=valid o=1000000003" "00fcff"
+
+
+def test_custom_options_that_are_not_a_flexbuffer_show_their_size() -> None:
+    tiny = build_tiny_model()
+    ops = [o for o in info(tiny).subgraphs[0].operators if o.custom_code == "MyCustomOp"]
+    assert ops and ops[0].custom_options is None
+    assert ops[0].options_text == "custom_options=<10 bytes, FLEXBUFFERS>"

@@ -35,11 +35,11 @@ def test_every_pass_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "passes", "--list")
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()]
-    assert names == list(PASSES) and len(names) == 12
+    assert names == list(PASSES) and len(names) == 13
     exported = {name for name in dir(tflitekit.passes) if name[:1].isupper()}
-    classes = {"AddFloatIO", "DedupeBuffers", "FoldConstants", "Prune", "RandomizeWeights",
-               "RenameTensors", "ReorderForMemory", "SetBatchSize", "StripFloatIO", "StripStrings",
-               "TopologicalSort"}
+    classes = {"AddFloatIO", "DedupeBuffers", "ExposeIntermediates", "FoldConstants", "Prune",
+               "RandomizeWeights", "RenameTensors", "ReorderForMemory", "SetBatchSize",
+               "StripFloatIO", "StripStrings", "TopologicalSort"}
     assert classes <= exported  # every pass class is offered (plus the optimize pipeline)
     assert all(len(line) < 100 for line in out.splitlines())
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..errors import TFLiteKitError
 from ..ir import Model, Operator, Quantization, Subgraph, Tensor
+from ..ir.flex import decode_flex
+from ..options import CustomOptionsFormat
 from ..serde.digest import TRAILER_MAGIC, TRAILER_SIZE
 from ..serde.numbering import Numbering
 from .arena import arena
@@ -81,6 +83,8 @@ class OperatorSummary:
     options_2_type: str | None
     options_2: Any
     custom_options_size: int | None
+    custom_options: Any
+    """The FlexBuffer custom options decoded (binary strings as hex), else None."""
     options_text: str
 
     def to_json(self) -> dict[str, Any]:
@@ -93,7 +97,8 @@ class OperatorSummary:
             "output_indices": [t.index for t in self.outputs],
             "options_type": self.options_type, "options": self.options,
             "options_2_type": self.options_2_type, "options_2": self.options_2,
-            "custom_options_size": self.custom_options_size, "summary": self.options_text,
+            "custom_options_size": self.custom_options_size,
+            "custom_options": self.custom_options, "summary": self.options_text,
         }
 
 
@@ -347,6 +352,7 @@ def _operator(graph: Subgraph, op: Operator, index: int, num: Numbering) -> Oper
         options_2_type=None if op.options_2 is None else type(op.options_2).__name__,
         options_2=json_value(op.options_2),
         custom_options_size=None if op.custom_options is None else len(op.custom_options),
+        custom_options=_hex_bytes(custom_options(op)),
         options_text=options_text(op),
     )
 
@@ -367,10 +373,59 @@ def options_text(op: Operator) -> str:
             default = enum_value(f.enum, f.default) if f.kind == "scalar" else f.default
             if values[f.name] != default or f.name in _ALWAYS_SHOWN:
                 parts.append(f"{f.name}={short_value(values[f.name])}")
-    if op.custom_options is not None:
+    decoded = custom_options(op)
+    if isinstance(decoded, dict) and decoded:
+        parts += [f"{k}={_short_custom(v)}" for k, v in decoded.items()]
+    elif op.custom_options:
         parts.append(f"custom_options=<{len(op.custom_options)} bytes, "
                      f"{_name(op.custom_options_format)}>")
     return " ".join(parts) or "-"
+
+
+def custom_options(op: Operator) -> Any:
+    """``op``'s custom options decoded from their FlexBuffer (strings as text when they are
+    printable, else as bytes), or None when it has none, they are in another format or do not
+    decode."""
+    if not op.custom_options or op.custom_options_format != CustomOptionsFormat.FLEXBUFFERS:
+        return None
+    try:
+        return _text_or_bytes(decode_flex(op.custom_options, raw_strings=True))
+    except TFLiteKitError:
+        return None
+
+
+def _text_or_bytes(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+        return text if text.isprintable() else value
+    if isinstance(value, dict):
+        return {k: _text_or_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_or_bytes(v) for v in value]
+    return value
+
+
+def _hex_bytes(value: Any) -> Any:
+    """``value`` with every bytes object as its hex string (for JSON)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _hex_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hex_bytes(v) for v in value]
+    return value
+
+
+def _short_custom(value: Any) -> str:
+    """A decoded custom option in a few characters: bytes as hex when short, else their size."""
+    if isinstance(value, bytes):
+        return value.hex() if len(value) <= 8 else f"<{len(value)} bytes>"
+    if isinstance(value, list):
+        return "[" + ",".join(_short_custom(v) for v in value) + "]"
+    return short_value(value)
 
 
 def short_value(value: Any) -> str:

@@ -92,6 +92,9 @@ PASSES: dict[str, PassEntry] = {
         ("inputs_only", "outputs_only", "name"), lambda a: AddFloatIO(**_sides(a))),
     "dedupe-buffers": PassEntry("store constant buffers with identical bytes once", (),
                                 lambda a: DedupeBuffers()),
+    "expose-intermediates": PassEntry(
+        "make every computed tensor an output (to read them from any runtime)", (),
+        lambda a: ExposeIntermediates()),
     "fold-constants": PassEntry(
         "replace operators whose inputs are all constant by their results",
         ("allow_growth", "keep_dynamic_shapes"),
@@ -100,9 +103,6 @@ PASSES: dict[str, PassEntry] = {
     "optimize": PassEntry(
         "fold constants, prune and dedupe buffers, to a fixed point", ("keep_dynamic_shapes",),
         lambda a: optimize_pipeline(fold_shapes=not a.keep_dynamic_shapes)),
-    "expose-intermediates": PassEntry(
-        "make every computed tensor an output (to read them from any runtime)", (),
-        lambda a: ExposeIntermediates()),
     "prune": PassEntry("remove dead operators and unused tensors, operator codes and buffers",
                        (), lambda a: Prune()),
     "randomize-weights": PassEntry("replace every weight with seeded random values", ("seed",),

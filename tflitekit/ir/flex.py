@@ -8,6 +8,7 @@ operators such as xmos' ``XC_conv2d_v2`` keep binary parameter blocks in strings
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from ..errors import TFLiteKitError
@@ -44,5 +45,6 @@ def decode_flex(data: bytes, *, raw_strings: bool = False) -> Any:
     from flatbuffers import flexbuffers  # type: ignore[import-untyped]
     try:
         return _value(flexbuffers.GetRoot(bytes(data)), raw_strings)
-    except (IndexError, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+    except (AssertionError, IndexError, ValueError, TypeError, KeyError, OverflowError,
+            RecursionError, struct.error) as exc:  # the flatbuffers reader asserts on some
         raise TFLiteKitError(f"custom options are not a FlexBuffer ({exc})") from None
