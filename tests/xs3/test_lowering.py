@@ -1,8 +1,9 @@
-"""Int8 TFLite layers lowered to the XS3 kernels: the same program on both engines, within one
-step of TFLite (our interpreter, bit-exact with TFLite Micro), and clear refusals."""
+"""Int8 TFLite layers lowered to the XS3 kernels: the same program on both engines and the fast
+path, within one step of TFLite (our interpreter, bit-exact with TFLite Micro); refusals."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,10 @@ from tflitekit.options import (
     DepthwiseConv2DOptions,
     FullyConnectedOptions,
     Padding,
+    Pool2DOptions,
 )
 from tflitekit.testing import single_op
 from tflitekit.xs3 import VPU, BatchVPU, Memory, lower
-
-RELU = ActivationFunctionType.RELU
 
 
 def _model(opcode: BuiltinOperator, w: np.ndarray, x_shape: tuple[int, ...],
@@ -58,6 +58,16 @@ CASES = {
 }
 
 
+def _engines_agree(layer: Any, x: np.ndarray) -> np.ndarray:
+    """The fast path, bit-identical to the program on BatchVPU, and the first sample on the
+    instruction-level VPU; returns the outputs."""
+    fast = layer.compute(x)
+    program = layer.run(BatchVPU(Memory(len(x))), x)
+    np.testing.assert_array_equal(fast, program)
+    np.testing.assert_array_equal(layer.run(VPU(Memory(1)), x[:1]), program[:1])
+    return fast
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_lowered_layer_is_within_one_step_of_tflite(case: str) -> None:
     opcode, w, x_shape, y_shape, options = CASES[case]
@@ -65,22 +75,70 @@ def test_lowered_layer_is_within_one_step_of_tflite(case: str) -> None:
     x = np.random.default_rng(3).integers(-128, 128, (40, *x_shape[1:]), dtype=np.int8)
     (want,) = Interpreter(model).run([x])
     layer = lower(model.main.operators[0])
-    got = layer.run(BatchVPU(Memory(len(x))), x)
+    got = _engines_agree(layer, x)
     assert got.shape == want.shape
     diff = np.abs(got.astype(np.int32) - want)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.05
-    one = VPU(Memory(1))
-    np.testing.assert_array_equal(layer.run(one, x[:1]), got[:1])
     assert layer.macs == int(np.prod(y_shape)) * (w.size // w.shape[3 if case == "depthwise"
                                                                     else 0])
 
 
-def test_relu_is_exact_only_where_it_clamps_nothing() -> None:
-    opcode, w, x_shape, y_shape, _ = CASES["fully_connected"]
-    opts = FullyConnectedOptions(fused_activation_function=RELU)
-    lower(_model(opcode, w, x_shape, y_shape, opts, z_out=-128).main.operators[0])
-    with pytest.raises(UnsupportedOperatorError, match=r"RELU clamps to \[5, 127\]"):
-        lower(_model(opcode, w, x_shape, y_shape, opts).main.operators[0])
+@pytest.mark.parametrize("zero", [-128, -20, 50])
+@pytest.mark.parametrize("activation", ["RELU", "RELU6", "RELU_N1_TO_1"])
+@pytest.mark.parametrize("case", ["conv", "fully_connected"])
+def test_fused_activation_clamps_exactly(case: str, activation: str, zero: int) -> None:
+    """The clamp stage (int16, before VDEPTH8) gives TFLite's clamped range: outputs stay in
+    it, each within one step of TFLite's; the bounds far from the int16 rails (lo = 50, or
+    hi < 0) take the two-part steps."""
+    opcode, w, x_shape, y_shape, options = CASES[case]
+    opts = copy.copy(options)
+    opts.fused_activation_function = ActivationFunctionType[activation]
+    model = _model(opcode, w, x_shape, y_shape, opts, z_out=zero)
+    x = np.random.default_rng(4).integers(-128, 128, (60, *x_shape[1:]), dtype=np.int8)
+    (want,) = Interpreter(model).run([x])
+    layer = lower(model.main.operators[0])
+    lo, hi = layer.clamp
+    if (lo, hi) == (-128, 127):  # RELU at zero point -128
+        return
+    got = _engines_agree(layer, x)
+    assert got.min() >= lo and got.max() <= hi
+    assert np.abs(got.astype(np.int32) - want).max() <= 1
+    assert ((want == lo) | (want == hi)).any()
+
+
+def _pool(kernel: tuple[int, int], stride: tuple[int, int], padding: Padding,
+          x_shape: tuple[int, ...], y_shape: tuple[int, ...], zero: int) -> Model:
+    q = Quantization(0.1, zero)
+    return single_op(BuiltinOperator.AVERAGE_POOL_2D,
+                     [Tensor("x", x_shape, "int8", quantization=q)],
+                     [Tensor("y", y_shape, "int8", quantization=q)],
+                     Pool2DOptions(padding=padding, stride_h=stride[0], stride_w=stride[1],
+                                   filter_height=kernel[0], filter_width=kernel[1]))
+
+
+@pytest.mark.parametrize("zero", [-128, 0, 30])
+def test_average_pool_matches_tflite_but_for_ties(zero: int) -> None:
+    """An odd window: every output equal to TFLite's. A 2x2 window: equal but for the ties
+    (sum ≡ 2 mod 4) whose sign is not the one the zero point predicts, which differ by one."""
+    rng = np.random.default_rng(zero + 200)
+    odd = _pool((3, 3), (3, 3), Padding.VALID, (1, 7, 6, 5), (1, 2, 2, 5), zero)
+    x = rng.integers(-128, 128, (50, 7, 6, 5), dtype=np.int8)
+    got = _engines_agree(lower(odd.main.operators[0]), x)
+    np.testing.assert_array_equal(got, Interpreter(odd).run([x])[0])
+    even = _pool((2, 2), (2, 2), Padding.SAME, (1, 6, 4, 17), (1, 3, 2, 17), zero)
+    x = np.clip(rng.normal(zero, 40, (50, 6, 4, 17)).round(), -128, 127).astype(np.int8)
+    got = _engines_agree(lower(even.main.operators[0]), x)
+    (want,) = Interpreter(even).run([x])
+    sums = x.astype(np.int64).reshape(50, 3, 2, 2, 2, 17).sum(axis=(2, 4))
+    wrong_tie = (sums % 4 == 2) & ((sums < 0) != (zero < 0))
+    np.testing.assert_array_equal(got != want, wrong_tie)
+    assert np.abs(got.astype(np.int32) - want).max() <= 1
+
+
+def test_average_pool_refuses_partial_windows() -> None:
+    model = _pool((3, 3), (2, 2), Padding.SAME, (1, 6, 6, 4), (1, 3, 3, 4), 0)
+    with pytest.raises(UnsupportedOperatorError, match="SAME padding puts taps"):
+        lower(model.main.operators[0])
 
 
 def test_refusals_say_why() -> None:

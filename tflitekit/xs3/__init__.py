@@ -8,12 +8,13 @@ engine and count what they execute; :func:`estimate` turns counts into cycles.
 
 from __future__ import annotations
 
+from .backend import XS3Backend, instruction_counts, xs3_interpreter
 from .batch_vpu import BatchVPU
 from .bso import BSOParams, bso_params, fully_connected_bso
 from .conv import conv2d, depthwise_conv2d, fully_connected
 from .estimate import CycleModel, Estimate, estimate
 from .isa import Mode, ModeInfo, Scalar, VectorUnit, mode_info
-from .lowering import LOWERED_OPCODES, Lowered, lower
+from .lowering import LOWERED_OPCODES, Lowered, lower, lower_node
 from .memory import AddressError, Memory
 from .output_transform import (
            OutputTransform,
@@ -25,6 +26,7 @@ from .vpu import VPU
 
 __all__ = ["LOWERED_OPCODES", "VPU", "AddressError", "BSOParams", "BatchVPU", "CycleModel",
            "Estimate", "Lowered", "Memory", "Mode", "ModeInfo", "OutputTransform", "Scalar",
-           "VectorUnit", "bso_params", "conv2d", "depthwise_conv2d", "derive_transform",
-           "estimate", "fully_connected", "fully_connected_bso", "lower", "mode_info",
-           "output_transform", "tflite_multipliers"]
+           "VectorUnit", "XS3Backend", "bso_params", "conv2d", "depthwise_conv2d",
+           "derive_transform", "estimate", "fully_connected", "fully_connected_bso",
+           "instruction_counts", "lower", "lower_node", "mode_info", "output_transform",
+           "tflite_multipliers", "xs3_interpreter"]

@@ -12,7 +12,8 @@ so that ``Σ (x - zp)·w = Σ x·w - zp·Σw`` holds over every tap and the fold
 - **Depthwise**: per pixel and group of 16 channels, VCLRDR, then per kernel tap a VLDC of the
   tap's 16 input channels and a VLMACC of the tap's 16 weights (16 separate accumulators).
 
-The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time. The patch copy
+The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time; a ``clamp``
+``(low, high)`` (a fused activation) adds the transform's clamp stage. The patch copy
 (im2col), done by scalar code in a real kernel, is counted as ``"other"``: a load and a store per
 4-byte word; loops add one scalar instruction per chunk or tap and a few per group.
 """
@@ -81,8 +82,12 @@ def _check(transform: OutputTransform, channels: int) -> None:
                          f"{channels}")
 
 
+Clamp = tuple[int, int] | None
+"""The outputs' range ``(low, high)`` when narrower than int8 (a fused activation)."""
+
+
 def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.int8],
-           transform: OutputTransform) -> npt.NDArray[np.int8]:
+           transform: OutputTransform, clamp: Clamp) -> npt.NDArray[np.int8]:
     """``rows`` ``(batch, P, K)`` times ``weights`` ``(C, K)`` → int8 ``(batch, P, C)``."""
     mem = vpu.memory
     batch, pixels, depth = rows.shape
@@ -96,7 +101,7 @@ def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.
     xp = np.zeros((batch, pixels, chunks * CHUNK), np.int8)
     xp[:, :, :depth] = rows
     x_addr = mem.alloc(xp.reshape(batch, -1), per_sample=True)
-    placed = place(mem, transform)
+    placed = place(mem, transform, clamp)
     ring = mem.alloc(64, per_sample=True)
     stride = groups * GROUP + GROUP
     y_addr = mem.alloc(pixels * stride, per_sample=True)
@@ -130,18 +135,18 @@ def _count_copy(vpu: VectorUnit, nbytes: int) -> None:
 
 
 def fully_connected(vpu: VectorUnit, weights: npt.ArrayLike, transform: OutputTransform,
-                    x: npt.ArrayLike) -> npt.NDArray[np.int8]:
+                    x: npt.ArrayLike, *, clamp: Clamp = None) -> npt.NDArray[np.int8]:
     """``weights`` int8 ``(out, in)``, ``x`` int8 ``(batch, in)`` → int8 ``(batch, out)``."""
     w = np.asarray(weights, np.int8)
     xs = np.asarray(x, np.int8)
     if xs.ndim != 2 or xs.shape[1] != w.shape[1]:
         raise UsageError(f"x must be (batch, {w.shape[1]}), got {xs.shape}")
-    return _dense(vpu, xs[:, None, :], w, transform)[:, 0, :]
+    return _dense(vpu, xs[:, None, :], w, transform, clamp)[:, 0, :]
 
 
 def conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
            transform: OutputTransform, *, input_zero: int, stride: tuple[int, int] = (1, 1),
-           dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID"
+           dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID", clamp: Clamp = None
            ) -> npt.NDArray[np.int8]:
     """CONV_2D: ``x`` NHWC int8, ``weights`` ``(Cout, KH, KW, Cin)`` int8 → ``(batch, OH, OW,
     Cout)`` int8, padding with ``input_zero``."""
@@ -153,13 +158,14 @@ def conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     batch, oh, ow = cols.shape[:3]
     rows = cols.reshape(batch, oh * ow, -1)
     _count_copy(vpu, rows.shape[1] * rows.shape[2])
-    return _dense(vpu, rows, w.reshape(w.shape[0], -1), transform).reshape(batch, oh, ow, -1)
+    return _dense(vpu, rows, w.reshape(w.shape[0], -1), transform, clamp).reshape(
+        batch, oh, ow, -1)
 
 
 def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
                      transform: OutputTransform, *, input_zero: int,
                      stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
-                     padding: Padding = "VALID") -> npt.NDArray[np.int8]:
+                     padding: Padding = "VALID", clamp: Clamp = None) -> npt.NDArray[np.int8]:
     """DEPTHWISE_CONV_2D: ``x`` NHWC int8, ``weights`` ``(1, KH, KW, C·dm)`` int8 (output
     channel ``o`` reads input channel ``o // dm``) → ``(batch, OH, OW, C·dm)`` int8."""
     w = np.asarray(weights, np.int8)
@@ -183,7 +189,7 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     _count_copy(vpu, oh * ow * taps * channels)
     x_addr = mem.alloc(xv.reshape(batch, -1), per_sample=True)
     w_addr = mem.alloc(wv)
-    placed = place(mem, transform)
+    placed = place(mem, transform, clamp)
     ring = mem.alloc(64, per_sample=True)
     stride_out = groups * GROUP + GROUP
     y_addr = mem.alloc(oh * ow * stride_out, per_sample=True)

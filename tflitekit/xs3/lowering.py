@@ -1,129 +1,280 @@
 """An int8 TFLite layer lowered to an XS3 kernel: its output transform derived from the layer's
 quantization (:func:`~tflitekit.xs3.output_transform.derive_transform`) and the kernel of
-:mod:`tflitekit.xs3.conv` that computes it, on either engine."""
+:mod:`tflitekit.xs3.conv` that computes it.
+
+A :class:`Lowered` layer runs two ways, bit-identical: :meth:`Lowered.run` executes the
+instruction program on an engine (which counts what it executes), :meth:`Lowered.compute` is its
+whole-array numpy form (the interpreter backend's fast path): the same raw accumulators by im2col
+(:func:`~tflitekit.xs3.conv.patches`) and a product, then
+:meth:`~tflitekit.xs3.output_transform.OutputTransform.apply` and the fused activation's clamp
+(the transform's optional clamp stage; exact, see :mod:`~tflitekit.xs3.output_transform`).
+
+**AVERAGE_POOL_2D** is a depthwise convolution with weights 1, no bias and zero points 0, and the
+multiplier ``1/n`` (``n = KH·KW``): TFLite divides each window's raw sum (the values as stored;
+the output shares the input's quantization) by ``n``, rounding half away from zero. The transform
+rounds one way for every sign, so a tie (``n`` even) is resolved by an offset of ``±1/(2n)`` in the
+output: down when the input zero point is negative (the raw values gather at it, so sums are
+mostly negative), up otherwise; a tie of the other sign differs by one. SAME padding that puts
+taps outside the image is refused: TFLite divides such windows by their count of inside taps, the
+transform has one divisor per channel.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from tflitekit.errors import UnsupportedOperatorError
-from tflitekit.ir import Operator, Tensor
+from tflitekit.errors import UsageError
+from tflitekit.interpreter.kernel import activation_range, unsupported
+from tflitekit.interpreter.node import Node, Operand, describe
+from tflitekit.ir import Operator
 from tflitekit.options import (
-    ActivationFunctionType,
     Conv2DOptions,
     DepthwiseConv2DOptions,
+    FullyConnectedOptions,
     Padding,
+    Pool2DOptions,
     TensorType,
 )
 from tflitekit.xs3 import conv
 from tflitekit.xs3.isa import VectorUnit
 from tflitekit.xs3.output_transform import OutputTransform, derive_transform, tflite_multipliers
 
-__all__ = ["LOWERED_OPCODES", "Lowered", "lower"]
+__all__ = ["LOWERED_OPCODES", "Lowered", "lower", "lower_node"]
 
 #: The operators :func:`lower` accepts (int8 activations and weights).
-LOWERED_OPCODES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+LOWERED_OPCODES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D")
 
 Int8 = npt.NDArray[np.int8]
+Int64 = npt.NDArray[np.int64]
+Kind = Literal["conv2d", "depthwise", "dense"]
+_EXACT_F32 = 2**24
+"""Sums of integers below this magnitude are exact in float32 (BLAS accumulates them)."""
 
 
 @dataclass(frozen=True)
+class Window:
+    """A convolution's stride, dilation and padding."""
+
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: conv.Padding = "VALID"
+
+
+@dataclass(frozen=True, eq=False)
 class Lowered:
-    """A layer on the XS3 kernels (:meth:`run`), the output transform derived for it, and the
-    multiply-accumulates it does per sample."""
+    """A layer on the XS3 kernels: its kind, weights in the kernel's layout (``conv2d`` ``(Cout,
+    KH, KW, Cin)``, ``depthwise`` ``(1, KH, KW, C)``, ``dense`` ``(Cout, K)``), the output
+    transform derived for it and the output range (a fused activation's clamp)."""
 
     opcode: str
+    kind: Kind
+    weights: Int8
     transform: OutputTransform
+    clamp: tuple[int, int]
     input_zero: int
-    macs: int
-    kernel: Callable[[VectorUnit, Int8], Int8]
+    window: Window
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
 
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per sample."""
+        per_output = self.weights.size // self.transform.channels
+        return math.prod(self.output_shape) * per_output
+
+    @property
+    def _clamp(self) -> conv.Clamp:
+        return None if self.clamp == (-128, 127) else self.clamp
+
+    def _samples(self, x: npt.ArrayLike) -> tuple[Int8, tuple[int, ...]]:
+        """``x`` as ``(N, *input.shape)`` or ``(N, *input.shape[1:])``, and the output sample
+        shape that comes back the same way."""
+        xs = np.asarray(x, np.int8)
+        batched = xs.ndim > len(self.input_shape)
+        return xs, self.output_shape if batched else self.output_shape[1:]
+
     def run(self, vpu: VectorUnit, x: npt.ArrayLike) -> Int8:
-        """The layer on ``vpu``, whose memory's batch is ``len(x)``: ``x`` is ``(N,
+        """The instruction program on ``vpu``, whose memory's batch is ``len(x)``: ``x`` is ``(N,
         *input.shape)`` as :meth:`Interpreter.tensor` keeps it, or ``(N, *input.shape[1:])`` as
         :meth:`Interpreter.run` takes it; the output comes the same way."""
-        xs = np.asarray(x, np.int8)
-        shape = self.output_shape if xs.ndim > len(self.input_shape) else self.output_shape[1:]
-        return self.kernel(vpu, xs).reshape(len(xs), *shape)
+        xs, shape = self._samples(x)
+        w, win, clamp = self.weights, self.window, self._clamp
+        if self.kind == "dense":
+            out = conv.fully_connected(vpu, w, self.transform, xs.reshape(len(xs), -1),
+                                       clamp=clamp)
+        else:
+            run = conv.conv2d if self.kind == "conv2d" else conv.depthwise_conv2d
+            out = run(vpu, xs.reshape(len(xs), *xs.shape[-3:]), w, self.transform,
+                      input_zero=self.input_zero, stride=win.stride, dilation=win.dilation,
+                      padding=win.padding, clamp=clamp)
+        return out.reshape(len(xs), *shape)
+
+    def accumulators(self, x: npt.ArrayLike) -> Int64:
+        """The raw accumulators ``Σ x·w`` the program computes, ``(N, ..., C)`` int64, padding
+        with the input zero point: im2col and a float product, exact (module constant)."""
+        xs, _ = self._samples(x)
+        w = self.weights
+        if self.kind == "dense":
+            return _product(xs.reshape(len(xs), -1), w)
+        win = self.window
+        if self.kind == "depthwise":
+            xs = np.repeat(xs.reshape(len(xs), *xs.shape[-3:]), w.shape[3] // xs.shape[-1], 3)
+        cols = conv.patches(xs.reshape(len(xs), *xs.shape[-3:]), w.shape[1:3],
+                            stride=win.stride, dilation=win.dilation, padding=win.padding,
+                            pad_value=self.input_zero)
+        if self.kind == "conv2d":
+            return _product(cols.reshape(*cols.shape[:3], -1), w.reshape(len(w), -1))
+        acc = np.zeros((*cols.shape[:3], w.shape[3]), np.int32)
+        for i in range(w.shape[1]):
+            for j in range(w.shape[2]):
+                acc += cols[:, :, :, i, j, :].astype(np.int32) * w[0, i, j]
+        return acc.astype(np.int64)
+
+    def compute(self, x: npt.ArrayLike) -> Int8:
+        """What :meth:`run` returns, in whole-array numpy (no instructions, nothing counted)."""
+        xs, shape = self._samples(x)
+        out = np.clip(self.transform.apply(self.accumulators(xs)), *self.clamp)
+        return out.astype(np.int8).reshape(len(xs), *shape)
 
 
-def _refuse(op: Operator, why: str) -> UnsupportedOperatorError:
-    return UnsupportedOperatorError(f"XS3 lowering of {op.opcode.name}: {why}")
+def _product(rows: Int8, weights: Int8) -> Int64:
+    """``rows (..., K) @ weights (C, K).T``, exact: in float32 when every sum fits its mantissa,
+    else float64."""
+    bound = 128 * int(np.abs(weights.astype(np.int64)).sum(axis=1).max(initial=0))
+    kind = np.float32 if bound < _EXACT_F32 else np.float64
+    flat = rows.reshape(-1, rows.shape[-1]).astype(kind)
+    product: Int64 = (flat @ weights.T.astype(kind)).astype(np.int64)
+    return product.reshape(*rows.shape[:-1], -1)
 
 
-def _quantization(op: Operator, t: Tensor, role: str) -> tuple[npt.NDArray[np.float64], int]:
-    q = t.quantization
-    if t.dtype != TensorType.INT8 or q is None or q.scale is None or q.zero_point is None:
-        raise _refuse(op, f"the {role} must be int8 with a scale and zero point")
-    return np.asarray(q.scale, np.float64).reshape(-1), int(np.asarray(q.zero_point).flat[0])
+# -- from a node --------------------------------------------------------------------------------
 
 
-def _check_activation(op: Operator, scale: float, zero: int) -> None:
-    """The output transform saturates to [-128, 127] and clamps nothing else: a fused
-    activation is exact only when its clamp is no narrower (ReLU with zero point -128...)."""
-    act = getattr(op.options, "fused_activation_function", ActivationFunctionType.NONE)
-    lo, hi = {ActivationFunctionType.NONE: (-128, 127),
-              ActivationFunctionType.RELU: (zero, 127),
-              ActivationFunctionType.RELU6: (zero, zero + round(6.0 / scale)),
-              ActivationFunctionType.RELU_N1_TO_1: (zero + round(-1.0 / scale),
-                                                    zero + round(1.0 / scale))
-              }.get(act, (None, None))
-    if lo is None or hi is None:
-        raise _refuse(op, f"fused {act.name} is not modelled")
-    if lo > -128 or hi < 127:
-        raise _refuse(op, f"fused {act.name} clamps to [{max(lo, -128)}, {min(hi, 127)}], which "
-                          "the output transform does not")
+def _quantization(node: Node, operand: Operand, role: str) -> tuple[npt.NDArray[np.float64], int]:
+    if operand.type != TensorType.INT8 or operand.scale is None:
+        unsupported(node, f"XS3 lowering: the {role} must be int8 with a scale and zero point")
+    return operand.scale.astype(np.float64), operand.zero_value
+
+
+def _shape(node: Node, operand: Operand, rank: int, role: str) -> tuple[int, ...]:
+    if len(operand.shape) != rank:
+        unsupported(node, f"XS3 lowering: the {role} has rank {len(operand.shape)}, "
+                          f"expected {rank}")
+    return operand.shape
+
+
+def _derive(node: Node, weights: Int8, bias: npt.ArrayLike | None, input_zero: int,
+            multipliers: npt.NDArray[np.float64], output_zero: float,
+            channelwise: bool) -> OutputTransform:
+    """:func:`derive_transform`, refusing the node when no transform represents it."""
+    try:
+        return derive_transform(weights, bias, input_zero, multipliers, output_zero,
+                                channelwise=channelwise)
+    except UsageError as exc:
+        unsupported(node, f"XS3 lowering: {exc}")
+
+
+def _window(opts: Conv2DOptions | DepthwiseConv2DOptions | Pool2DOptions) -> Window:
+    dilation = (1, 1) if isinstance(opts, Pool2DOptions) else \
+        (opts.dilation_h_factor, opts.dilation_w_factor)
+    return Window((opts.stride_h, opts.stride_w), dilation,
+                  "SAME" if opts.padding == Padding.SAME else "VALID")
+
+
+def _convolution(node: Node) -> Lowered:
+    """CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant weights."""
+    x, w_op, y = node.input(0), node.input(1), node.outputs[0]
+    b_op = node.inputs[2] if len(node.inputs) > 2 else None
+    if w_op.data is None:
+        unsupported(node, "XS3 lowering: the weights must be constant")
+    s_x, z_x = _quantization(node, x, "input")
+    s_w, _ = _quantization(node, w_op, "weights")
+    s_y, z_y = _quantization(node, y, "output")
+    if w_op.zero_point is not None and w_op.zero_point.any():
+        unsupported(node, "XS3 lowering: the weights must be symmetric (zero point 0)")
+    if b_op is not None and (b_op.data is None or b_op.type != TensorType.INT32):
+        unsupported(node, "XS3 lowering: the bias must be constant int32")
+    w = np.asarray(w_op.data, np.int8)
+    name = node.name
+    opts = node.options
+    if name == "FULLY_CONNECTED":
+        if isinstance(opts, FullyConnectedOptions) and opts.weights_format != 0:
+            unsupported(node, "XS3 lowering: only the default weights format")
+        if math.prod(x.shape) != w.shape[1]:
+            unsupported(node, "XS3 lowering: the input holds more than one row per sample")
+        kind: Kind = "dense"
+        window = Window()
+        by_output = w
+    else:
+        _shape(node, x, 4, "input")
+        if not isinstance(opts, (Conv2DOptions, DepthwiseConv2DOptions)):
+            unsupported(node, "XS3 lowering: the convolution has no options")
+        kind = "conv2d" if name == "CONV_2D" else "depthwise"
+        window = _window(opts)
+        if kind == "conv2d" and x.shape[3] != w.shape[3]:
+            unsupported(node, "XS3 lowering: grouped convolutions are not lowered")
+        if kind == "depthwise" and w.shape[3] % x.shape[3]:
+            unsupported(node, "XS3 lowering: the weights' channels are not a multiple of the "
+                              "input's")
+        by_output = w.reshape(-1, w.shape[3]).T if kind == "depthwise" else w.reshape(len(w), -1)
+    channels = by_output.shape[0]
+    mult = tflite_multipliers(s_x[0], np.broadcast_to(s_w, channels), s_y[0])
+    transform = _derive(node, by_output, None if b_op is None else b_op.data, z_x, mult, z_y,
+                        s_w.size > 1)
+    clamp = activation_range(node, getattr(opts, "fused_activation_function", 0), y)
+    return Lowered(name, kind, w, transform, clamp, z_x, window, x.shape, y.shape)
+
+
+def _average_pool(node: Node) -> Lowered:
+    """AVERAGE_POOL_2D as a depthwise convolution (module docstring)."""
+    x, y = node.input(0), node.outputs[0]
+    _, z_x = _quantization(node, x, "input")
+    _quantization(node, y, "output")
+    _, height, width, channels = _shape(node, x, 4, "input")
+    opts = node.options
+    if not isinstance(opts, Pool2DOptions):
+        unsupported(node, "XS3 lowering: the pool has no options")
+    kernel = (opts.filter_height, opts.filter_width)
+    window = _window(opts)
+    for size, k, s in zip((height, width), kernel, window.stride, strict=True):
+        out = -(-size // s) if window.padding == "SAME" else (size - k) // s + 1
+        if out < 1:
+            unsupported(node, "XS3 lowering: the pool's window is larger than the input")
+        if (out - 1) * s + k > size:
+            unsupported(node, "XS3 lowering: SAME padding puts taps of an average pool outside "
+                              "the image, where TFLite divides by fewer taps; the output "
+                              "transform has one divisor per channel")
+    taps = kernel[0] * kernel[1]
+    tie = 0.0 if taps % 2 else (-0.5 if z_x < 0 else 0.5) / taps
+    ones = np.ones((channels, taps), np.int8)
+    transform = _derive(node, ones, None, 0, np.array(1.0 / taps), tie, False)
+    clamp = activation_range(node, opts.fused_activation_function, y)
+    return Lowered(node.name, "depthwise", np.ones((1, *kernel, channels), np.int8), transform,
+                   clamp, 0, window, x.shape, y.shape)
+
+
+_LOWERINGS: dict[str, Callable[[Node], Lowered]] = {
+    "CONV_2D": _convolution, "DEPTHWISE_CONV_2D": _convolution,
+    "FULLY_CONNECTED": _convolution, "AVERAGE_POOL_2D": _average_pool}
+
+
+def lower_node(node: Node) -> Lowered:
+    """``node`` (an int8 operator of :data:`LOWERED_OPCODES`) on the XS3 kernels;
+    :class:`~tflitekit.UnsupportedOperatorError` says why another cannot be."""
+    lowering = _LOWERINGS.get(node.name) if node.custom_code is None else None
+    if lowering is None:
+        unsupported(node, f"XS3 lowering: only {', '.join(LOWERED_OPCODES)} are lowered")
+    if not node.outputs or not node.inputs:
+        unsupported(node, "XS3 lowering: needs an input and an output")
+    return lowering(node)
 
 
 def lower(op: Operator) -> Lowered:
-    """``op`` (an int8 CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED with constant weights) on
-    the XS3 kernels; :class:`UnsupportedOperatorError` says why another cannot be."""
-    name = op.opcode.name
-    if name not in LOWERED_OPCODES:
-        raise _refuse(op, f"only {', '.join(LOWERED_OPCODES)} are lowered")
-    x_t, w_t = op.inputs[0], op.inputs[1]
-    b_t = op.inputs[2] if len(op.inputs) > 2 else None
-    if x_t is None or w_t is None or w_t.data is None:
-        raise _refuse(op, "needs an input and constant weights")
-    s_x, z_x = _quantization(op, x_t, "input")
-    s_w, _ = _quantization(op, w_t, "weights")
-    s_y, z_y = _quantization(op, op.outputs[0], "output")
-    _check_activation(op, float(s_y[0]), z_y)
-    if b_t is not None and (b_t.data is None or b_t.dtype != TensorType.INT32):
-        raise _refuse(op, "the bias must be constant int32")
-    w = np.asarray(w_t.data, np.int8)
-    if x_t.shape is None or op.outputs[0].shape is None:
-        raise _refuse(op, "needs the input and output shapes")
-    if name == "FULLY_CONNECTED" and int(np.prod(x_t.shape)) != w.shape[1]:
-        raise _refuse(op, "the input holds more than one row per sample")
-    channels = w.shape[-1] if name == "DEPTHWISE_CONV_2D" else w.shape[0]
-    per_channel = np.broadcast_to(s_w, channels)
-    by_output = w.reshape(-1, channels).T if name == "DEPTHWISE_CONV_2D" else \
-        w.reshape(channels, -1)
-    transform = derive_transform(by_output, None if b_t is None else b_t.data, z_x,
-                                 tflite_multipliers(float(s_x[0]), per_channel, float(s_y[0])),
-                                 z_y, channelwise=s_w.size > 1)
-    out_shape = tuple(int(d) for d in op.outputs[0].shape)
-    macs = int(np.prod(out_shape)) * int(by_output.shape[1])
-    opts = op.options
-    kernel: Callable[[VectorUnit, Int8], Int8]
-    if isinstance(opts, (Conv2DOptions, DepthwiseConv2DOptions)):
-        stride, dilation = (opts.stride_h, opts.stride_w), \
-            (opts.dilation_h_factor, opts.dilation_w_factor)
-        padding: conv.Padding = "SAME" if opts.padding == Padding.SAME else "VALID"
-        run = conv.conv2d if name == "CONV_2D" else conv.depthwise_conv2d
-
-        def kernel(vpu: VectorUnit, x: Int8) -> Int8:
-            return run(vpu, x.reshape(len(x), *x.shape[-3:]), w, transform, input_zero=z_x,
-                       stride=stride, dilation=dilation, padding=padding)
-    else:
-        def kernel(vpu: VectorUnit, x: Int8) -> Int8:
-            return conv.fully_connected(vpu, w, transform, x.reshape(-1, w.shape[1]))
-    return Lowered(name, transform, z_x, macs, kernel, tuple(int(d) for d in x_t.shape),
-                   out_shape)
+    """:func:`lower_node` of the node that describes ``op``."""
+    return lower_node(describe(op))

@@ -11,6 +11,13 @@ into the int16 bias), in the 16-bit mode:
 2. VLMUL by the int16 multiplier: ``sat16((t·m + 2^13) >> 14)``.
 3. VLADD the int16 bias (saturating).
 4. VLASHR by the final shift (floor; negative: saturating left shift).
+   Optionally (ours: xmos folds a fused activation's clamp into the conversion), the fused
+   activation's clamp to ``[lo, hi]``, exact in this int16 domain because every later stage
+   is monotone: ``t`` is clamped to ``[L, H] = [256·lo - 128, 256·hi + 127]`` (``L = -32767``
+   for ``lo = -128``) by saturation, in two steps of the form ``v → -min(v, X)``, first
+   ``X = H`` then ``X = -L``: VLADD D1, VLADD D2 (``w = min(v + D, 32767)``), VLSUB D1, VLADD D2
+   (``D - w``), ``D = D1 + D2 = 32767 - X`` split into int16 parts, the D2 steps left out when
+   ``D2 = 0`` (:func:`clamp_constants`).
 5. The asymmetric VDEPTH8 ``clamp((t + 128) >> 8, -128, 127)``: lanes below -32640 (found with
    VLADD 0x7f80 and VDEPTH1) are stored as -128, the others through VDEPTH8 and a byte-masked
    VSTRPV.
@@ -26,7 +33,7 @@ monotone, so the clamped ones follow).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,8 +44,8 @@ from tflitekit.interpreter import fixedpoint as fp
 from tflitekit.xs3.isa import Mode, VectorUnit
 from tflitekit.xs3.memory import Memory
 
-__all__ = ["GROUP", "OutputTransform", "Placed", "derive_transform", "output_transform", "place",
-           "tflite_multipliers", "transform_group"]
+__all__ = ["GROUP", "OutputTransform", "Placed", "clamp_constants", "derive_transform",
+           "output_transform", "place", "tflite_multipliers", "transform_group"]
 
 GROUP = 16
 """Channels per output-transform step (the 16 accumulators of the 8/16-bit modes)."""
@@ -130,12 +137,31 @@ class Placed:
     table: int
     consts: int
     scratch: int
+    clamp: tuple[int, int] | None = None
+    """The clamp's ``(low, high)`` (module docstring), None when nothing is clamped."""
+    bounds: int = 0
+    """The clamp's D1, D2 vectors for ``X = H``, then for ``X = -L``."""
 
 
-def place(memory: Memory, transform: OutputTransform) -> Placed:
+def clamp_constants(low: int, high: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(D1, D2)`` of each step of the int16 clamp that makes the outputs ``clamp(y, low,
+    high)`` (module docstring), for ``-128 ≤ low ≤ high ≤ 127``."""
+    if not -128 <= low <= high <= 127:
+        raise UsageError(f"the clamp [{low}, {high}] is not an int8 range")
+    bottom = 256 * low - 128 if low > -128 else -_I16
+    steps = []
+    for x in (256 * high + 127, -bottom):
+        d = _I16 - x
+        steps.append((min(d, _I16), d - min(d, _I16)))
+    return steps[0], steps[1]
+
+
+def place(memory: Memory, transform: OutputTransform,
+          clamp: tuple[int, int] | None = None) -> Placed:
     """Allocate what :func:`transform_group` reads: per group of 16 channels the initial shifts
     (VLSAT's unsigned operand: a negative group shift reads as 0), multipliers and biases, a
-    vector each; the 0x7f80, 0x80 and zero vectors; 64 bytes of scratch per sample."""
+    vector each; the 0x7f80, 0x80 and zero vectors; 64 bytes of scratch per sample; and with
+    a ``clamp`` ``(low, high)`` narrower than int8, its D and E vectors."""
     groups = -(-transform.channels // GROUP)
     n = groups * GROUP
     fields = [_pad(np.maximum(transform.initial_shift, 0), n), _pad(transform.multiplier, n),
@@ -144,8 +170,13 @@ def place(memory: Memory, transform: OutputTransform) -> Placed:
                             for g in range(groups) for f in fields])
     consts = np.concatenate([_le16(np.full(GROUP, _NEG_LIMIT)), np.full(32, 0x80, np.uint8),
                              np.zeros(32, np.uint8)])
-    return Placed(transform, memory.alloc(table), memory.alloc(consts),
-                  memory.alloc(64, per_sample=True))
+    placed = Placed(transform, memory.alloc(table), memory.alloc(consts),
+                    memory.alloc(64, per_sample=True))
+    if clamp is None or tuple(clamp) == (-128, 127):
+        return placed
+    bounds = np.repeat(np.ravel(clamp_constants(*clamp)), GROUP)
+    return replace(placed, clamp=(int(clamp[0]), int(clamp[1])),
+                   bounds=memory.alloc(_le16(bounds)))
 
 
 def output_transform(vpu: VectorUnit, transform: OutputTransform,
@@ -195,6 +226,8 @@ def transform_group(vpu: VectorUnit, placed: Placed, ring: int, out: int, group:
     vpu.vladd(table + 64)
     vpu.vstr(tmp)
     vpu.vlashr(tmp, int(transform.final_shift[0]))
+    if placed.clamp is not None:
+        _clamp(vpu, placed)
     vpu.vstr(tmp)
     vpu.vladd(neg_limit)
     vpu.vdepth1()
@@ -206,6 +239,19 @@ def transform_group(vpu: VectorUnit, placed: Placed, ring: int, out: int, group:
     vpu.vldr(tmp)
     vpu.vdepth8()
     vpu.vstrpv(out, full & ~negative)  # the mask the scalar core computed, per sample
+
+
+def _clamp(vpu: VectorUnit, placed: Placed) -> None:
+    """The clamp stage on vR (module docstring)."""
+    assert placed.clamp is not None
+    for step, (_, d2) in enumerate(clamp_constants(*placed.clamp)):
+        d1_addr = placed.bounds + 64 * step
+        vpu.vladd(d1_addr)
+        if d2:
+            vpu.vladd(d1_addr + 32)
+        vpu.vlsub(d1_addr)
+        if d2:
+            vpu.vladd(d1_addr + 32)
 
 
 # -- derivation from TFLite quantization --------------------------------------------------------
@@ -244,7 +290,7 @@ def _fits(big: IntArray, exp: int) -> npt.NDArray[np.bool_]:
 
 
 def derive_transform(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
-                     multipliers: npt.ArrayLike, output_zero: int, *,
+                     multipliers: npt.ArrayLike, output_zero: float, *,
                      channelwise: bool = False) -> OutputTransform:
     """Transform parameters for a layer ``out = clamp(round(M·(Σ (x - zp_in)·w + bias)) +
     zp_out)``: ``weights`` int8 ``(C, ...)`` (each channel's weights, any layout), ``bias``
