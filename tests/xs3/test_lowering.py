@@ -23,7 +23,7 @@ from tflitekit.options import (
     Pool2DOptions,
 )
 from tflitekit.testing import single_op
-from tflitekit.xs3 import VPU, BatchVPU, Memory, lower
+from tflitekit.xs3 import VPU, BatchVPU, Lowered, Memory, lower
 
 
 def _model(opcode: BuiltinOperator, w: np.ndarray, x_shape: tuple[int, ...],
@@ -31,7 +31,7 @@ def _model(opcode: BuiltinOperator, w: np.ndarray, x_shape: tuple[int, ...],
     rng = np.random.default_rng(w.size)
     axis = 3 if opcode == BuiltinOperator.DEPTHWISE_CONV_2D else 0
     cout = w.shape[axis]
-    s_w = rng.uniform(0.004, 0.02, cout).astype(np.float32)
+    s_w = np.asarray(rng.uniform(0.004, 0.02, cout), np.float32)
     x = Tensor("x", x_shape, "int8", quantization=Quantization(0.05, -7))
     wt = Tensor.constant("w", w, quantization=Quantization(s_w, np.zeros(cout, np.int64),
                                                            quantized_dimension=axis))
@@ -58,10 +58,10 @@ CASES = {
 }
 
 
-def _engines_agree(layer: Any, x: np.ndarray) -> np.ndarray:
+def _engines_agree(layer: Lowered, x: np.ndarray) -> np.ndarray:
     """The fast path, bit-identical to the program on BatchVPU, and the first sample on the
     instruction-level VPU; returns the outputs."""
-    fast = layer.compute(x)
+    fast: np.ndarray = layer.compute(x)
     program = layer.run(BatchVPU(Memory(len(x))), x)
     np.testing.assert_array_equal(fast, program)
     np.testing.assert_array_equal(layer.run(VPU(Memory(1)), x[:1]), program[:1])
@@ -91,7 +91,7 @@ def test_fused_activation_clamps_exactly(case: str, activation: str, zero: int) 
     it, each within one step of TFLite's; the bounds far from the int16 rails (lo = 50, or
     hi < 0) take the two-part steps."""
     opcode, w, x_shape, y_shape, options = CASES[case]
-    opts = copy.copy(options)
+    opts: Any = copy.copy(options)
     opts.fused_activation_function = ActivationFunctionType[activation]
     model = _model(opcode, w, x_shape, y_shape, opts, z_out=zero)
     x = np.random.default_rng(4).integers(-128, 128, (60, *x_shape[1:]), dtype=np.int8)

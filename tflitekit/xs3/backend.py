@@ -12,6 +12,7 @@ XS3 program of a node executes per sample.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from tflitekit.interpreter import Interpreter
 from tflitekit.interpreter.backend import Backend, Prepared, ReferenceBackend
 from tflitekit.interpreter.kernel import Kernel, unsupported
 from tflitekit.interpreter.node import Array, Node, Rounding
+from tflitekit.interpreter.runtime import Inputs
 from tflitekit.ir import Model
 from tflitekit.xs3 import xc
 from tflitekit.xs3.batch_vpu import BatchVPU
@@ -28,7 +30,8 @@ from tflitekit.xs3.isa import Counting
 from tflitekit.xs3.lowering import LOWERED_OPCODES, Lowered, lower_node
 from tflitekit.xs3.memory import Memory
 
-__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "xs3_interpreter"]
+__all__ = ["LOWERED", "LayerMismatch", "XS3Backend", "instruction_counts", "lowered_mismatch",
+           "xs3_interpreter"]
 
 
 def _run_lowered(layer: Lowered, arrays: Sequence[Array | None]) -> list[Array]:
@@ -113,3 +116,41 @@ def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
     copy = Counting()
     copy.counts.update(_COUNTS[key].counts)
     return copy
+
+
+@dataclass(frozen=True)
+class LayerMismatch:
+    """One lowered layer against TFLite Micro, isolated: ``differing`` of ``elements`` outputs
+    differ, by at most ``max_abs_diff``."""
+
+    index: int
+    opcode: str
+    elements: int
+    differing: int
+    max_abs_diff: int
+
+    @property
+    def share(self) -> float:
+        return self.differing / self.elements if self.elements else 0.0
+
+
+def lowered_mismatch(model: Model, inputs: Inputs) -> list[LayerMismatch]:
+    """Each layer our lowering takes, run on its input as the reference interpreter (bit-exact
+    with TFLite Micro) computed it, against that interpreter's output: the differences of the
+    lowering alone, not inherited from earlier layers."""
+    reference = Interpreter(model)
+    reference.run(inputs, keep=True)
+    rows = []
+    for i, (op, node) in enumerate(zip(reference.operators, reference.nodes, strict=True)):
+        try:
+            layer = lower_node(node)
+        except UnsupportedOperatorError:
+            continue
+        source = op.inputs[0]
+        assert source is not None
+        got = layer.compute(reference.tensor(source)).astype(np.int64)
+        want = reference.tensor(op.outputs[0]).astype(np.int64).reshape(got.shape)
+        diff = np.abs(got - want)
+        rows.append(LayerMismatch(i, node.name, diff.size, int((diff > 0).sum()),
+                                  int(diff.max(initial=0))))
+    return rows
