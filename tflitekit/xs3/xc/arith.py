@@ -1,0 +1,146 @@
+"""The element-wise XC operators: ``XC_add``, ``XC_mul`` and ``XC_lookup``, as xmos' host
+interpreter computes them (lib_nn's reference C and its VPU model; facts in the functions).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ...interpreter.kernel import Kernel, run_unary, unsupported
+from ...interpreter.node import Array, Node
+from ...options import TensorType
+from .custom_options import custom_options
+
+__all__ = ["KERNELS"]
+
+_INT32_MAX = 2**31 - 1
+
+
+def _binary_int8(node: Node) -> tuple[int, ...]:
+    """The output's sample shape of an int8 element-wise operator of two same-sized inputs."""
+    if len(node.inputs) != 2 or len(node.outputs) != 1:
+        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
+                          "expected 2 and 1")
+    operands = [node.input(0), node.input(1), node.outputs[0]]
+    if any(o.type != TensorType.INT8 for o in operands):
+        unsupported(node, "types " + ", ".join(o.type_name for o in operands)
+                    + ", expected INT8 (the int16 forms are other operators)")
+    sizes = {math.prod(o.shape) for o in operands}
+    if len(sizes) != 1:
+        unsupported(node, "operands of " + ", ".join(str(list(o.shape)) for o in operands)
+                    + " elements: the kernel does not broadcast")
+    return operands[2].shape
+
+
+def _flat(x: Array | None) -> npt.NDArray[np.int64]:
+    assert x is not None
+    return x.reshape(x.shape[0], -1).astype(np.int64)
+
+
+def _int16(value: int) -> int:
+    """``(int16_t) value``."""
+    return (value + 2**15) % 2**16 - 2**15
+
+
+@dataclass(frozen=True)
+class _Add:
+    shape: tuple[int, ...]
+    m1: int
+    m2: int
+    bias: int
+    shift: int
+
+
+def _prepare_add(node: Node) -> _Add:
+    """Options ``m1 m2 bias shift``: the runtime keeps the multipliers as int16 and the
+    shift as a VLSAT shift, which must be positive."""
+    shape = _binary_int8(node)
+    opts = custom_options(node, "m1", "m2", "bias", "shift")
+    m1, m2, bias, shift = (int(opts[k]) for k in ("m1", "m2", "bias", "shift"))
+    if not 1 <= shift <= 31:
+        unsupported(node, f"shift {shift} outside 1..31 (the runtime's rounding shift is "
+                          "undefined there)")
+    return _Add(shape, _int16(m1), _int16(m2), bias, shift)
+
+
+def _run_add(p: _Add, arrays: Sequence[Array | None]) -> list[Array]:
+    """On the VPU's 32-bit accumulators (saturating at ±(2^31 - 1) after each multiply-add):
+    ``bias + x1·m1 + x2·m2``, then VLSAT ``shift`` (add 2^(shift-1), shift right) saturated to
+    [-128, 127] (the runtime's "fixed" 8-bit saturation, not the symmetric one)."""
+    acc = np.clip(p.bias + _flat(arrays[0]) * p.m1, -_INT32_MAX, _INT32_MAX)
+    acc = np.clip(acc + _flat(arrays[1]) * p.m2, -_INT32_MAX, _INT32_MAX)
+    y = np.clip((acc + (1 << (p.shift - 1))) >> p.shift, -128, 127).astype(np.int8)
+    return [y.reshape(y.shape[0], *p.shape)]
+
+
+@dataclass(frozen=True)
+class _Mul:
+    shape: tuple[int, ...]
+    a: int  # -(first input's zero point) - 1
+    b: int  # -(second input's zero point) - 1
+    bias: int
+    scalar: int
+    shr: int  # VLASHR shift (right when positive)
+
+
+def _prepare_mul(node: Node) -> _Mul:
+    """Option ``mp``: lib_nn's nn_mul_params_t (int8, int8, int16 bias, int16 scalar, int16
+    shift; little-endian, 8 bytes)."""
+    shape = _binary_int8(node)
+    blob = custom_options(node, "mp")["mp"]
+    if not isinstance(blob, bytes) or len(blob) != 8:
+        unsupported(node, f"option 'mp' is not an 8-byte block: {blob!r}")
+    a, b, bias, scalar, shr = struct.unpack("<bbhhh", blob)
+    return _Mul(shape, a, b, bias, scalar, shr)
+
+
+def _run_mul(p: _Mul, arrays: Sequence[Array | None]) -> list[Array]:
+    """lib_nn's reference: ``acc = (x1 + a + 1)(x2 + b + 1) - 1 = (x1 - z1)(x2 - z2) - 1``;
+    ``(acc + 1) >> 1``; ``(· scalar + 2^13) >> 14`` (neither saturated); add ``bias``
+    saturated to ±32767; arithmetic shift by ``shr`` (left when negative) saturated to ±32767;
+    ``(· + 128) >> 8`` saturated to [-128, 127]."""
+    acc = (_flat(arrays[0]) + p.a + 1) * (_flat(arrays[1]) + p.b + 1) - 1
+    v = (p.scalar * ((acc + 1) >> 1) + (1 << 13)) >> 14
+    v = np.clip(v + p.bias, -32767, 32767)
+    v = np.clip(v >> p.shr if p.shr > 0 else v << -p.shr, -32767, 32767)
+    y = np.clip((v + 128) >> 8, -128, 127).astype(np.int8)
+    return [y.reshape(y.shape[0], *p.shape)]
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    shape: tuple[int, ...]
+    table: npt.NDArray[np.uint8]
+    dtype: np.dtype[np.generic]
+
+    def __call__(self, x: Array) -> Array:
+        return self.table[np.ascontiguousarray(x).view(np.uint8)].view(self.dtype)
+
+
+def _prepare_lookup(node: Node) -> _Lookup:
+    """``y = table[x as uint8]``: inputs int8 and a constant 256-entry uint8 table (the
+    int16 form, which interpolates, is not implemented)."""
+    if len(node.inputs) != 2 or len(node.outputs) != 1:
+        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
+                          "expected 2 and 1")
+    source, table, result = node.input(0), node.input(1), node.outputs[0]
+    if source.type != TensorType.INT8 or result.type != TensorType.INT8:
+        unsupported(node, f"input {source.type_name} and output {result.type_name}: only the "
+                          "int8 table look-up is implemented")
+    if table.data is None or table.type != TensorType.UINT8 or table.data.size != 256:
+        unsupported(node, f"table {table.name!r} is not a constant 256-entry UINT8 tensor")
+    assert result.dtype is not None
+    return _Lookup(result.shape, np.ascontiguousarray(table.data).reshape(256), result.dtype)
+
+
+KERNELS: dict[str, Kernel] = {
+    "XC_add": Kernel(_prepare_add, _run_add),
+    "XC_mul": Kernel(_prepare_mul, _run_mul),
+    "XC_lookup": Kernel(_prepare_lookup, run_unary),
+}
