@@ -33,10 +33,13 @@ def main() -> None:
         rng = np.random.default_rng(0)
         inputs = []
         for t in Interpreter(model).inputs:
-            info = np.iinfo(t.numpy_dtype) if t.numpy_dtype.kind in "iu" else None
+            dtype = np.dtype(t.numpy_dtype)
             shape = (args.samples, *(t.shape or ())[1:])
-            inputs.append(rng.integers(info.min, info.max + 1, shape).astype(t.numpy_dtype)
-                          if info else rng.uniform(-1, 1, shape).astype(t.numpy_dtype))
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                inputs.append(rng.integers(info.min, info.max + 1, shape).astype(dtype))
+            else:
+                inputs.append(rng.uniform(-1, 1, shape).astype(dtype))
         rows = lowered_mismatch(model, inputs)
         total = sum(r.elements for r in rows)
         for r in rows:
