@@ -59,12 +59,13 @@ def test_macs_follow_mltk_for_weighted_layers() -> None:
     model = build_kws_model()
     result = profile(model)
     for layer, op in zip(result.layers, model.main.operators, strict=True):
-        if op.opcode.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        if layer.backend != "xs3":
+            assert layer.macs is None
+        elif op.opcode.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             assert layer.macs == operator_cost(op).macs, op.opcode.name
         elif op.opcode.name == "AVERAGE_POOL_2D":
             assert layer.macs == 4 * 5 * 4  # outputs x window, as a convolution computes it
-        else:
-            assert layer.macs is None
+    assert {x.opcode for x in result.layers if x.macs} >= {"CONV_2D", "FULLY_CONNECTED"}
 
 
 def test_json_and_text() -> None:

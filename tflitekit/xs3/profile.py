@@ -11,32 +11,29 @@ plain C; they are listed, with the reason, but not estimated.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from tflitekit.interpreter import Node, Placement
 from tflitekit.ir import Model
-from tflitekit.options import BuiltinOperator, Pool2DOptions
-from tflitekit.xs3.backend import instruction_counts, xs3_interpreter
+from tflitekit.xs3.backend import XS3Backend, instruction_counts, xs3_interpreter
 from tflitekit.xs3.estimate import CycleModel, Estimate, estimate
+from tflitekit.xs3.lowering import Lowered
+from tflitekit.xs3.xc.conv2d import Conv2dParams
 
 __all__ = ["NOT_ESTIMATED", "UNMODELLED", "LayerProfile", "Profile", "macs", "profile"]
 
 NOT_ESTIMATED = "runs on the reference kernels (C on the scalar core): not estimated"
 UNMODELLED = "runs on an XS3 kernel whose instruction program is not modelled: not estimated"
-_WEIGHTED = (BuiltinOperator.CONV_2D, BuiltinOperator.DEPTHWISE_CONV_2D,
-             BuiltinOperator.FULLY_CONNECTED)
-_WEIGHTED_CUSTOM = ("XC_conv2d_v2",)
 
 
 @dataclass(frozen=True)
 class LayerProfile:
     """One operator: its ``index``, ``opcode``, the ``backend`` that runs it and its ``macs``
-    (None for a layer without weights); ``counts`` (mnemonic -> instructions per sample,
+    (see :func:`macs`); ``counts`` (mnemonic -> instructions per sample,
     ``other`` for scalar ones) and ``cost`` when it runs on the XS3 kernels, else the
     ``reason`` it is not estimated."""
 
@@ -163,29 +160,25 @@ def profile(model: Model, *, cycle_model: CycleModel | None = None) -> Profile:
 
 def _layer(node: Node, placement: Placement, timing: CycleModel) -> LayerProfile:
     backend = placement.backend or ""
-    counting = instruction_counts(node) if backend == "xs3" else None
-    if counting is None:
+    if backend != "xs3":
         why = "; ".join(f"{b} declined: {r}" for b, r in placement.declined)
-        reason = (UNMODELLED if backend == "xs3"
-                  else NOT_ESTIMATED + (f" ({why})" if why else ""))
-        return LayerProfile(placement.index, node.name, backend, macs(node), None, None, reason)
+        return LayerProfile(placement.index, node.name, backend, None, None, None,
+                            NOT_ESTIMATED + (f" ({why})" if why else ""))
+    work = macs(XS3Backend().prepare(node).params)
+    counting = instruction_counts(node)
+    if counting is None:
+        return LayerProfile(placement.index, node.name, backend, work, None, None, UNMODELLED)
     counts = dict(counting.counts)
-    return LayerProfile(placement.index, node.name, backend, macs(node), counts,
+    return LayerProfile(placement.index, node.name, backend, work, counts,
                         estimate(counts, timing))
 
 
-def macs(node: Node) -> int | None:
-    """The multiply-accumulates of one sample of a layer with weights: output positions times
-    weights (for an xcore-opt layer, its weights as padded for the vector unit), or output
-    elements times the window for an average pool; None for other operators."""
-    out = node.outputs[0]
-    positions = int(np.prod(out.shape[:-1], dtype=np.int64)) if out.shape else 1
-    if node.opcode in _WEIGHTED or node.custom_code in _WEIGHTED_CUSTOM:
-        weights = node.inputs[1] if len(node.inputs) > 1 else None
-        return None if weights is None else positions * int(np.prod(weights.shape,
-                                                                    dtype=np.int64))
-    if node.opcode == BuiltinOperator.AVERAGE_POOL_2D and isinstance(node.options,
-                                                                     Pool2DOptions):
-        return int(np.prod(out.shape, dtype=np.int64)) * node.options.filter_height * \
-            node.options.filter_width
+def macs(params: Any) -> int | None:
+    """The multiply-accumulates per sample of a layer prepared by the XS3 backend: a lowered
+    layer's, or an ``XC_conv2d_v2``'s output pixels times its weights (xcore-opt's padded
+    channels included: what the kernel computes); None for other operators."""
+    if isinstance(params, Lowered):
+        return params.macs
+    if isinstance(params, Conv2dParams):
+        return math.prod(params.window.output) * params.weights.size
     return None
