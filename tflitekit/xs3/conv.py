@@ -12,6 +12,9 @@ so that ``Σ (x - zp)·w = Σ x·w - zp·Σw`` holds over every tap and the fold
 - **Depthwise**: per pixel and group of 16 channels, VCLRDR, then per kernel tap a VLDC of the
   tap's 16 input channels and a VLMACC of the tap's 16 weights (16 separate accumulators).
 
+With ``start`` (int32 per output channel) the accumulators begin at it, loaded by VLDR and VLDD
+(low and high halves) in place of VCLRDR: the lowering puts the bias and the input zero point's
+correction there (TFLite's own accumulator; see ``derive_transform(folded=True)``).
 The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time; a ``clamp``
 ``(low, high)`` (a fused activation) adds the transform's clamp stage. The patch copy
 (im2col), done by scalar code in a real kernel, is counted as ``"other"``: a load and a store per
@@ -86,8 +89,35 @@ Clamp = tuple[int, int] | None
 """The outputs' range ``(low, high)`` when narrower than int8 (a fused activation)."""
 
 
+Start = npt.ArrayLike | None
+"""Where the accumulators begin, per output channel (int32), or None for 0 (VCLRDR)."""
+
+
+def _place_start(vpu: VectorUnit, start: Start, groups: int) -> int | None:
+    """``start`` as VLDR/VLDD operands (per group: 16 low halves, then 16 high halves)."""
+    if start is None:
+        return None
+    values = np.zeros(groups * GROUP, np.int64)
+    s = np.asarray(start, np.int64)
+    if s.min(initial=0) < -(2**31) or s.max(initial=0) >= 2**31:
+        raise UsageError("accumulator starts must be int32")
+    values[:s.size] = s
+    halves = np.stack([values & 0xFFFF, (values >> 16) & 0xFFFF], axis=1)  # (G*16, 2)
+    table = halves.reshape(groups, GROUP, 2).transpose(0, 2, 1).astype("<u2")
+    return vpu.memory.alloc(np.ascontiguousarray(table).reshape(-1).view(np.uint8))
+
+
+def _begin(vpu: VectorUnit, start: int | None, group: int) -> None:
+    """Set the accumulators of ``group``: VCLRDR, or its start values."""
+    if start is None:
+        vpu.vclrdr()
+    else:
+        vpu.vldr(start + 64 * group)
+        vpu.vldd(start + 64 * group + 32)
+
+
 def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.int8],
-           transform: OutputTransform, clamp: Clamp) -> npt.NDArray[np.int8]:
+           transform: OutputTransform, clamp: Clamp, start: Start) -> npt.NDArray[np.int8]:
     """``rows`` ``(batch, P, K)`` times ``weights`` ``(C, K)`` → int8 ``(batch, P, C)``."""
     mem = vpu.memory
     batch, pixels, depth = rows.shape
@@ -102,6 +132,7 @@ def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.
     xp[:, :, :depth] = rows
     x_addr = mem.alloc(xp.reshape(batch, -1), per_sample=True)
     placed = place(mem, transform, clamp)
+    begin = _place_start(vpu, start, groups)
     ring = mem.alloc(64, per_sample=True)
     stride = groups * GROUP + GROUP
     y_addr = mem.alloc(pixels * stride, per_sample=True)
@@ -109,7 +140,7 @@ def _dense(vpu: VectorUnit, rows: npt.NDArray[np.int8], weights: npt.NDArray[np.
         for g in range(groups):
             vpu.other(OTHER_PER_GROUP)
             vpu.vsetc(Mode.INT8)
-            vpu.vclrdr()
+            _begin(vpu, begin, g)
             for k in range(chunks):
                 vpu.other(OTHER_PER_STEP)
                 vpu.vldc(x_addr + (p * chunks + k) * CHUNK)
@@ -135,19 +166,20 @@ def _count_copy(vpu: VectorUnit, nbytes: int) -> None:
 
 
 def fully_connected(vpu: VectorUnit, weights: npt.ArrayLike, transform: OutputTransform,
-                    x: npt.ArrayLike, *, clamp: Clamp = None) -> npt.NDArray[np.int8]:
+                    x: npt.ArrayLike, *, clamp: Clamp = None, start: Start = None
+                    ) -> npt.NDArray[np.int8]:
     """``weights`` int8 ``(out, in)``, ``x`` int8 ``(batch, in)`` → int8 ``(batch, out)``."""
     w = np.asarray(weights, np.int8)
     xs = np.asarray(x, np.int8)
     if xs.ndim != 2 or xs.shape[1] != w.shape[1]:
         raise UsageError(f"x must be (batch, {w.shape[1]}), got {xs.shape}")
-    return _dense(vpu, xs[:, None, :], w, transform, clamp)[:, 0, :]
+    return _dense(vpu, xs[:, None, :], w, transform, clamp, start)[:, 0, :]
 
 
 def conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
            transform: OutputTransform, *, input_zero: int, stride: tuple[int, int] = (1, 1),
-           dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID", clamp: Clamp = None
-           ) -> npt.NDArray[np.int8]:
+           dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID", clamp: Clamp = None,
+           start: Start = None) -> npt.NDArray[np.int8]:
     """CONV_2D: ``x`` NHWC int8, ``weights`` ``(Cout, KH, KW, Cin)`` int8 → ``(batch, OH, OW,
     Cout)`` int8, padding with ``input_zero``."""
     w = np.asarray(weights, np.int8)
@@ -158,14 +190,15 @@ def conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     batch, oh, ow = cols.shape[:3]
     rows = cols.reshape(batch, oh * ow, -1)
     _count_copy(vpu, rows.shape[1] * rows.shape[2])
-    return _dense(vpu, rows, w.reshape(w.shape[0], -1), transform, clamp).reshape(
+    return _dense(vpu, rows, w.reshape(w.shape[0], -1), transform, clamp, start).reshape(
         batch, oh, ow, -1)
 
 
 def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
                      transform: OutputTransform, *, input_zero: int,
                      stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
-                     padding: Padding = "VALID", clamp: Clamp = None) -> npt.NDArray[np.int8]:
+                     padding: Padding = "VALID", clamp: Clamp = None, start: Start = None
+                     ) -> npt.NDArray[np.int8]:
     """DEPTHWISE_CONV_2D: ``x`` NHWC int8, ``weights`` ``(1, KH, KW, C·dm)`` int8 (output
     channel ``o`` reads input channel ``o // dm``) → ``(batch, OH, OW, C·dm)`` int8."""
     w = np.asarray(weights, np.int8)
@@ -190,6 +223,7 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     x_addr = mem.alloc(xv.reshape(batch, -1), per_sample=True)
     w_addr = mem.alloc(wv)
     placed = place(mem, transform, clamp)
+    begin = _place_start(vpu, start, groups)
     ring = mem.alloc(64, per_sample=True)
     stride_out = groups * GROUP + GROUP
     y_addr = mem.alloc(oh * ow * stride_out, per_sample=True)
@@ -197,7 +231,7 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
         for g in range(groups):
             vpu.other(OTHER_PER_GROUP)
             vpu.vsetc(Mode.INT8)
-            vpu.vclrdr()
+            _begin(vpu, begin, g)
             for t in range(taps):
                 vpu.other(OTHER_PER_STEP)
                 vpu.vldc(x_addr + ((p * taps + t) * groups + g) * 2 * GROUP)

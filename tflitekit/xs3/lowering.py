@@ -9,6 +9,13 @@ whole-array numpy form (the interpreter backend's fast path): the same raw accum
 :meth:`~tflitekit.xs3.output_transform.OutputTransform.apply` and the fused activation's clamp
 (the transform's optional clamp stage; exact, see :mod:`~tflitekit.xs3.output_transform`).
 
+Unlike xcore-opt, which folds the bias and both zero points into the int16 bias of the output
+transform, the lowering starts the accumulators at ``bias - zp_in·Σw`` (VLDR/VLDD in place of
+VCLRDR, one more instruction per group of 16 outputs), so they hold TFLite's own int32
+accumulator and the int16 bias only the output zero point: a large constant (an input zero
+point of -128 times a large weight sum) no longer forces a coarse bias exponent. It does so
+whenever no accumulator can saturate.
+
 **AVERAGE_POOL_2D** is a depthwise convolution with weights 1, no bias and zero points 0, and the
 multiplier ``1/n`` (``n = KH·KW``): TFLite divides each window's raw sum (the values as stored;
 the output shares the input's quantization) by ``n``, rounding half away from zero. The transform
@@ -81,6 +88,9 @@ class Lowered:
     window: Window
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    start: Int64 | None = None
+    """Where the accumulators begin per channel (the bias and the input zero point's
+    correction, :func:`~tflitekit.xs3.conv`'s ``start``), None for 0."""
 
     @property
     def macs(self) -> int:
@@ -107,17 +117,22 @@ class Lowered:
         w, win, clamp = self.weights, self.window, self._clamp
         if self.kind == "dense":
             out = conv.fully_connected(vpu, w, self.transform, xs.reshape(len(xs), -1),
-                                       clamp=clamp)
+                                       clamp=clamp, start=self.start)
         else:
             run = conv.conv2d if self.kind == "conv2d" else conv.depthwise_conv2d
             out = run(vpu, xs.reshape(len(xs), *xs.shape[-3:]), w, self.transform,
                       input_zero=self.input_zero, stride=win.stride, dilation=win.dilation,
-                      padding=win.padding, clamp=clamp)
+                      padding=win.padding, clamp=clamp, start=self.start)
         return out.reshape(len(xs), *shape)
 
     def accumulators(self, x: npt.ArrayLike) -> Int64:
-        """The raw accumulators ``Σ x·w`` the program computes, ``(N, ..., C)`` int64, padding
-        with the input zero point: im2col and a float product, exact (module constant)."""
+        """The accumulators the program computes, ``(N, ..., C)`` int64: :attr:`start` plus
+        ``Σ x·w``, padding with the input zero point."""
+        acc = self._sums(x)
+        return acc if self.start is None else acc + self.start
+
+    def _sums(self, x: npt.ArrayLike) -> Int64:
+        """``Σ x·w`` by im2col and a float product, exact (module constant)."""
         xs, _ = self._samples(x)
         w = self.weights
         if self.kind == "dense":
@@ -170,12 +185,12 @@ def _shape(node: Node, operand: Operand, rank: int, role: str) -> tuple[int, ...
 
 
 def _derive(node: Node, weights: Int8, bias: npt.ArrayLike | None, input_zero: int,
-            multipliers: npt.NDArray[np.float64], output_zero: float,
-            channelwise: bool) -> OutputTransform:
+            multipliers: npt.NDArray[np.float64], output_zero: float, channelwise: bool,
+            folded: bool = False) -> OutputTransform:
     """:func:`derive_transform`, refusing the node when no transform represents it."""
     try:
         return derive_transform(weights, bias, input_zero, multipliers, output_zero,
-                                channelwise=channelwise)
+                                channelwise=channelwise, folded=folded)
     except UsageError as exc:
         unsupported(node, f"XS3 lowering: {exc}")
 
@@ -225,10 +240,14 @@ def _convolution(node: Node) -> Lowered:
         by_output = w.reshape(-1, w.shape[3]).T if kind == "depthwise" else w.reshape(len(w), -1)
     channels = by_output.shape[0]
     mult = tflite_multipliers(s_x[0], np.broadcast_to(s_w, channels), s_y[0])
-    transform = _derive(node, by_output, None if b_op is None else b_op.data, z_x, mult, z_y,
-                        s_w.size > 1)
+    bias = np.zeros(channels, np.int64) if b_op is None else np.asarray(b_op.data, np.int64)
+    start = bias - z_x * by_output.astype(np.int64).sum(axis=1)
+    reach = np.abs(start) + 128 * np.abs(by_output.astype(np.int64)).sum(axis=1)
+    folded = bool(reach.max(initial=0) < 2**31 - 1)  # no accumulator ever saturates
+    transform = _derive(node, by_output, bias, z_x, mult, z_y, s_w.size > 1, folded)
     clamp = activation_range(node, getattr(opts, "fused_activation_function", 0), y)
-    return Lowered(name, kind, w, transform, clamp, z_x, window, x.shape, y.shape)
+    return Lowered(name, kind, w, transform, clamp, z_x, window, x.shape, y.shape,
+                   start if folded else None)
 
 
 def _average_pool(node: Node) -> Lowered:

@@ -269,11 +269,12 @@ def tflite_multipliers(input_scale: float, weight_scales: npt.ArrayLike,
 
 
 def _ranges(weights: npt.NDArray[np.int64], mult: npt.NDArray[np.float64],
-            const: npt.NDArray[np.float64]) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
-    """Per channel, the accumulators that matter: reachable with int8 inputs and not clamped
-    (with a margin of one output step); and whether any do."""
-    hi = np.sum(np.maximum(127 * weights, -128 * weights), axis=1)
-    lo = np.sum(np.minimum(127 * weights, -128 * weights), axis=1)
+            const: npt.NDArray[np.float64], start: IntArray
+            ) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
+    """Per channel, the accumulators that matter: reachable with int8 inputs from ``start``
+    and not clamped (with a margin of one output step); and whether any do."""
+    hi = start + np.sum(np.maximum(127 * weights, -128 * weights), axis=1)
+    lo = start + np.sum(np.minimum(127 * weights, -128 * weights), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         top = np.where(mult > 0, np.ceil((128.5 - const) / mult), hi)
         bottom = np.where(mult > 0, np.floor((-129.5 - const) / mult), lo)
@@ -291,11 +292,15 @@ def _fits(big: IntArray, exp: int) -> npt.NDArray[np.bool_]:
 
 def derive_transform(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_zero: int,
                      multipliers: npt.ArrayLike, output_zero: float, *,
-                     channelwise: bool = False) -> OutputTransform:
+                     channelwise: bool = False, folded: bool = False) -> OutputTransform:
     """Transform parameters for a layer ``out = clamp(round(M·(Σ (x - zp_in)·w + bias)) +
     zp_out)``: ``weights`` int8 ``(C, ...)`` (each channel's weights, any layout), ``bias``
     int32 ``(C,)`` or None, ``multipliers`` ``M`` per channel (or one; see
-    :func:`tflite_multipliers`). ``channelwise`` gives each channel its own initial shift."""
+    :func:`tflite_multipliers`); ``output_zero`` may carry a fraction (an offset in output
+    steps). ``channelwise`` gives each channel its own initial shift. ``folded``: the kernel
+    starts its accumulators at ``bias - zp_in·Σw`` (TFLite's own accumulator, so the int16 bias
+    holds only ``zp_out`` and the bias exponent need not shrink for a large constant), else at
+    0 (xmos' form: everything in the int16 bias)."""
     w = np.asarray(weights, np.int64)
     w = w.reshape(w.shape[0], -1)
     channels = w.shape[0]
@@ -303,8 +308,13 @@ def derive_transform(weights: npt.ArrayLike, bias: npt.ArrayLike | None, input_z
     if (mult < 0).any():
         raise UsageError("multipliers must be non-negative")
     b32 = np.zeros(channels, np.int64) if bias is None else np.asarray(bias, np.int64)
-    const = mult * (b32 - input_zero * w.sum(axis=1)).astype(np.float64) + output_zero
-    lo, hi, live = _ranges(w, mult, const)
+    offset = b32 - input_zero * w.sum(axis=1)
+    if folded:
+        const = np.full(channels, float(output_zero))
+        lo, hi, live = _ranges(w, mult, const, offset)
+    else:
+        const = mult * offset.astype(np.float64) + output_zero
+        lo, hi, live = _ranges(w, mult, const, np.zeros(channels, np.int64))
     mult = np.where(live, mult, 0.0)
     const = np.where(live, const, np.clip(np.round(const), -128, 127))
     biggest = np.maximum(np.abs(lo), np.abs(hi))
