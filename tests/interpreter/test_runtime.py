@@ -12,7 +12,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tflitekit import Interpreter, Model, Tensor, UnsupportedOperatorError, UsageError
+from tflitekit import (
+    Interpreter,
+    Model,
+    Operator,
+    OperatorCode,
+    Tensor,
+    UnsupportedOperatorError,
+    UsageError,
+)
 from tflitekit.interpreter import Backend, Kernel, Node, Prepared, ReferenceBackend
 from tflitekit.interpreter.kernel import unsupported
 from tflitekit.options import BuiltinOperator as Op
@@ -205,6 +213,26 @@ def test_operators_out_of_execution_order_are_refused() -> None:
     g.operators.insert(0, g.operators.pop(1))  # ADD before the NEG that feeds it
     with pytest.raises(Exception, match="operator 0 \\(ADD\\) reads 'n', which nothing computes"):
         interpreter(m)
+
+
+def test_a_custom_operator_may_read_a_scratch_tensor_nothing_computes() -> None:
+    # xcore-opt gives XC_conv2d_v2 a scratch tensor: arena memory TFLite Micro leaves
+    # uninitialised; the interpreter hands the kernel zeros of its shape.
+    m = Model()
+    g = m.add_subgraph("main")
+    x = g.add_input(Tensor("x", (1, 3), "int8"))
+    scratch, y = Tensor("scratch", (5,), "int8"), Tensor("y", (1, 3), "int8")
+    g.add_operator(Operator(OperatorCode(Op.CUSTOM, "Scratchy"), [x, scratch], [y]))
+    g.add_output(y)
+    seen: list[Array] = []
+
+    def run(params: object, arrays: Sequence[Array | None]) -> list[Array]:
+        seen.append(np.asarray(arrays[1]))
+        return [np.asarray(arrays[0])]
+
+    it = Interpreter(m, backends=[ReferenceBackend({}, {"Scratchy": Kernel(lambda n: None, run)})])
+    out = it.run([np.ones((4, 3), np.int8)])[0]
+    assert out.shape == (4, 3) and seen[0].shape == (1, 5) and not seen[0].any()
 
 
 def test_a_bad_kernel_result_is_caught() -> None:

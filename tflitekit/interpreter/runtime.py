@@ -32,7 +32,9 @@ class Interpreter:
     :class:`~tflitekit.UnsupportedOperatorError` raised here, never during a run. ``rounding``
     selects TFLite's ``double`` (default) or ``single`` fixed-point rounding.
 
-    Operators run in the order the file stores them, as TFLite Micro runs them. The model is
+    Operators run in the order the file stores them, as TFLite Micro runs them. A custom
+    operator may read a tensor nothing computes (a scratch buffer, as xcore-opt gives
+    ``XC_conv2d_v2``): it reads zeros. The model is
     read once, here (kernels are prepared and constants taken): after editing it, make a new
     interpreter.
     """
@@ -77,9 +79,17 @@ class Interpreter:
         for i, op in enumerate(self.operators):
             where = f"operator {i} ({op.opcode.name})"
             for t in op.inputs:
-                if t is not None and not t.is_constant and id(t) not in available:
-                    raise TFLiteKitError(f"{where} reads {t.name!r}, which nothing computes "
-                                         "before it (the operators are not in execution order)")
+                if t is None or t.is_constant or id(t) in available:
+                    continue
+                scratch = dtypes.to_numpy(t.dtype) if op.opcode.is_custom else None
+                if scratch is not None and t.shape is not None:
+                    # a custom operator's scratch tensor (xcore-opt's): uninitialised arena
+                    # memory on the device, zeros here; the kernel writes before it reads
+                    self._known[id(t)] = np.zeros(t.shape, scratch)
+                    available.add(id(t))
+                    continue
+                raise TFLiteKitError(f"{where} reads {t.name!r}, which nothing computes "
+                                     "before it (the operators are not in execution order)")
             node = describe(op, batched, rounding=self.rounding, where=where, known=self._known)
             nodes.append(node)
             if node.custom_code in CONSTANT_OUTPUTS and not node.batched:

@@ -15,23 +15,38 @@ __all__ = ["ExposeIntermediates", "expose_intermediates"]
 @dataclass
 class ExposeIntermediates(Pass):
     """Append to the main subgraph's outputs, in execution order, every operator output that
-    holds no constant data and is not an output yet. Converters keep the names of outputs, so
-    the exposed tensors can be matched by name after a conversion."""
+    holds no constant data, has a shape and is not an output yet; signature defs of the main
+    subgraph list them too (by tensor name), as converters expect outputs and signatures to
+    agree. Converters keep the names of outputs, so the exposed tensors can be matched by name
+    after a conversion. A tensor without a shape (a scalar some converters cannot return) is
+    left alone and reported."""
 
     name = "expose_intermediates"
 
     def run(self, model: Model, report: Report) -> None:
         graph = model.main
         present = {id(t) for t in graph.outputs}
-        added = []
+        added, shapeless = [], []
         for op in graph.operators:
             for t in op.outputs:
-                if t is not None and not t.is_constant and id(t) not in present:
-                    present.add(id(t))
-                    added.append(t)
-        if added:
-            graph.outputs = [*graph.outputs, *added]
-            report.change(f"made {len(added)} intermediate tensors outputs")
+                if t is None or t.is_constant or id(t) in present:
+                    continue
+                present.add(id(t))
+                (added if t.shape is not None else shapeless).append(t)
+        if shapeless:
+            report.skip(f"left {len(shapeless)} tensors without a shape alone: "
+                        + ", ".join(repr(t.name) for t in shapeless))
+        if not added:
+            return
+        graph.outputs = [*graph.outputs, *added]
+        report.change(f"made {len(added)} intermediate tensors outputs")
+        for signature in model.signature_defs:
+            if signature.subgraph is graph:
+                for t in added:
+                    key = t.name or f"tensor_{graph.tensors.index(t)}"
+                    while key in signature.outputs:
+                        key += "_"
+                    signature.outputs[key] = t
 
 
 def expose_intermediates(model: Model) -> Model:
