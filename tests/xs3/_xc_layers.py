@@ -25,7 +25,8 @@ from tflitekit.options import BuiltinOperator, TensorType
 from tflitekit.xs3.output_transform import OutputTransform
 
 Int8s = npt.NDArray[np.int8]
-_DTYPES: dict[TensorType, np.dtype[Any]] = {TensorType.INT8: np.dtype(np.int8), TensorType.INT16: np.dtype(np.int16)}
+_DTYPES: dict[TensorType, np.dtype[Any]] = {TensorType.INT8: np.dtype(np.int8),
+                                             TensorType.INT16: np.dtype(np.int16)}
 
 
 @dataclass(frozen=True)
