@@ -35,8 +35,9 @@ def _operands(node: Node, inputs: int) -> tuple[Operand, Operand]:
 
 
 def _to_int8(value: npt.NDArray[np.float32]) -> npt.NDArray[np.int8]:
-    """Whole float32 values saturated to int8 (the runtime clamps a softmax output of 128)."""
-    return np.clip(value, -128, 127).astype(np.int8)
+    """Whole float32 values saturated to int8 (the runtime clamps a softmax output of 128);
+    NaN gives 0, as the host's x86 float-to-integer conversion does."""
+    return np.clip(np.nan_to_num(value, nan=0.0), -128, 127).astype(np.int8)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,10 @@ class _Softmax:
     def __call__(self, x: Array) -> Array:
         exps = self.table[np.ascontiguousarray(x).view(np.uint8).reshape(x.shape[0], -1)]
         total = np.add.accumulate(exps, axis=1, dtype=_F32)[:, -1:]  # in order, as the C loop
-        inverse = _F32(1) / total * _F32(256)
-        return _to_int8(round_half_away(exps * inverse) - _F32(128))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # infinite table entries (large logits) make sums of inf, 0 · inf = NaN: kept
+            inverse = _F32(1) / total * _F32(256)
+            return _to_int8(round_half_away(exps * inverse) - _F32(128))
 
 
 def _prepare_softmax(node: Node) -> _Softmax:
