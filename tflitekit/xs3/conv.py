@@ -67,9 +67,11 @@ def patches(x: npt.ArrayLike, kernel: tuple[int, int], *, stride: tuple[int, int
         raise UsageError(f"a {kernel} kernel does not fit the {xs.shape[1:3]} input")
     padded = np.pad(xs, [(0, 0), (top, bottom), (left, right), (0, 0)],
                     constant_values=pad_value)
-    rows = (np.arange(oh) * stride[0])[:, None] + np.arange(kernel[0]) * dilation[0]
-    cols = (np.arange(ow) * stride[1])[:, None] + np.arange(kernel[1]) * dilation[1]
-    out: npt.NDArray[np.int8] = padded[:, rows[:, None, :, None], cols[None, :, None, :], :]
+    spans = tuple((kernel[i] - 1) * dilation[i] + 1 for i in range(2))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, spans, axis=(1, 2))
+    picked = windows[:, :(oh - 1) * stride[0] + 1:stride[0], :(ow - 1) * stride[1] + 1:stride[1],
+                     :, ::dilation[0], ::dilation[1]]
+    out: npt.NDArray[np.int8] = np.ascontiguousarray(picked.transpose(0, 1, 2, 4, 5, 3))
     return out
 
 
