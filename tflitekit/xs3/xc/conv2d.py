@@ -19,10 +19,12 @@ the transform and the thread regions. Facts from lib_nn's public sources (``Aggr
   or at ``48·g`` ``n`` initial shifts, multipliers, biases (``t`` = 1, channelwise form).
 - Padded kernels read the pad byte of ``mp`` (the input zero point) outside the image.
 
-The fast path (:func:`run`) gathers each output pixel's window, multiplies in float BLAS where
-the sums are exact (|Σ| < 2^24 in float32, else float64) and applies
-:meth:`OutputTransform.apply`. :func:`emulate` runs the same layer as our XS3 instruction
-program (:mod:`tflitekit.xs3.conv`); :func:`instruction_counts` counts it per sample.
+The fast path (:func:`run`) gathers each output pixel's window (the interpreter's CONV_2D
+helpers: stride-trick im2col, BLAS in blocks that stay on the calling thread), multiplies in
+float where the sums are exact (|Σ| < 2^24 in float32, else float64) and applies
+:meth:`OutputTransform.apply`, in cache-sized chunks of the batch. :func:`emulate` runs the
+same layer as our XS3 instruction program (:mod:`tflitekit.xs3.conv`);
+:func:`instruction_counts` counts it per sample.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy.typing as npt
 
 from tflitekit.errors import UsageError
 from tflitekit.interpreter.kernel import Kernel, unsupported
+from tflitekit.interpreter.kernels.conv import _im2col, _matmul, _Window
 from tflitekit.interpreter.node import Array, Node
 from tflitekit.options import TensorType
 from tflitekit.xs3 import conv
@@ -52,8 +55,8 @@ from .params import window as decode_window
 __all__ = ["KERNELS", "Conv2dParams", "emulate", "instruction_counts", "prepare", "run"]
 
 _ACC_MAX = 2**31 - 1
-_CHUNK_ELEMENTS = 1 << 24
-"""Gathered window elements per fast-path step (bounds the memory of a large batch)."""
+_CHUNK_BYTES = 1 << 22
+"""Temporaries per fast-path step: cache-sized, so that each numpy pass is fast."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,34 +217,34 @@ def _image(params: Conv2dParams, x: Array) -> npt.NDArray[np.int8]:
                   constant_values=params.pad_value)
 
 
-def accumulators(params: Conv2dParams, x: Array) -> npt.NDArray[np.int64]:
-    """The raw accumulators ``Σ x·w`` ``(N, OH, OW, OC)`` of the batch ``x``."""
-    img = _image(params, x)
-    win = params.window
-    n, (oh, ow) = len(img), win.output
-    m = params._matrix
+def _sums(params: Conv2dParams, img: npt.NDArray[np.int8]) -> npt.NDArray[np.int64]:
+    """The raw accumulators ``Σ x·w`` ``(n, OH, OW, OC)`` of padded images ``img``."""
+    win, m = params.window, params._matrix
     if params.depthwise:
-        acc = np.zeros((n, oh, ow, win.input[2]), m.dtype)
+        acc = np.zeros((len(img), *win.output, win.input[2]), m.dtype)
         for (i, j), tap in win.taps(img):
             acc += tap * m[i, j]
-        exact: npt.NDArray[np.int64] = acc.astype(np.int64)
-        return exact
-    step = max(1, _CHUNK_ELEMENTS // (oh * ow * m.shape[0]))
-    out = np.empty((n, oh, ow, m.shape[1]), np.int64)
-    for s in range(0, n, step):
-        cols = conv.patches(img[s:s + step], win.kernel, stride=win.stride,
-                            dilation=win.dilation)
-        out[s:s + step] = (cols.reshape(-1, m.shape[0]).astype(m.dtype) @ m).reshape(
-            -1, oh, ow, m.shape[1])
-    return out
+    else:
+        band = _Window(win.kernel, win.stride, win.dilation, (0, 0), (0, 0), win.output)
+        acc = _matmul(_im2col(img, band, m.dtype), m).reshape(len(img), *win.output, -1)
+    exact: npt.NDArray[np.int64] = acc.astype(np.int64)
+    return exact
 
 
 def run(params: Conv2dParams, arrays: Sequence[Array | None]) -> list[Array]:
-    """The int8 outputs ``(N, *output shape)`` of the batch ``arrays[0]``."""
+    """The int8 outputs ``(N, *output shape)`` of the batch ``arrays[0]``, in cache-sized
+    chunks of samples."""
     x = arrays[0]
     assert x is not None
-    y = params.transform.apply(accumulators(params, x))
-    return [y.reshape(len(x), *params.output_shape)]
+    img = _image(params, x)
+    win, m = params.window, params._matrix
+    pixels = math.prod(win.output)
+    out = np.empty((len(x), *win.output, params.transform.channels), np.int8)
+    gathered = 0 if params.depthwise else m.shape[0] * m.itemsize
+    step = max(1, _CHUNK_BYTES // (pixels * (gathered + 48 * out.shape[-1])))
+    for s in range(0, len(x), step):
+        out[s:s + step] = params.transform.apply(_sums(params, img[s:s + step]))
+    return [out.reshape(len(x), *params.output_shape)]
 
 
 def emulate(params: Conv2dParams, vpu: VectorUnit, x: Array) -> npt.NDArray[np.int8]:
