@@ -38,9 +38,9 @@ def _binary_int8(node: Node) -> tuple[int, ...]:
     return operands[2].shape
 
 
-def _flat(x: Array | None) -> npt.NDArray[np.int64]:
+def _flat(x: Array | None) -> npt.NDArray[np.int32]:
     assert x is not None
-    return x.reshape(x.shape[0], -1).astype(np.int64)
+    return x.reshape(x.shape[0], -1).astype(np.int32)
 
 
 def _int16(value: int) -> int:
@@ -66,16 +66,20 @@ def _prepare_add(node: Node) -> _Add:
     if not 1 <= shift <= 31:
         unsupported(node, f"shift {shift} outside 1..31 (the runtime's rounding shift is "
                           "undefined there)")
-    return _Add(shape, _int16(m1), _int16(m2), bias, shift)
+    m1, m2 = _int16(m1), _int16(m2)
+    if abs(bias) + 128 * (abs(m1) + abs(m2)) + (1 << (shift - 1)) > _INT32_MAX:
+        unsupported(node, f"bias {bias} with multipliers {m1}, {m2} can overflow the 32-bit "
+                          "accumulator (never seen from xcore-opt; not implemented)")
+    return _Add(shape, m1, m2, bias, shift)
 
 
 def _run_add(p: _Add, arrays: Sequence[Array | None]) -> list[Array]:
-    """On the VPU's 32-bit accumulators (saturating at ±(2^31 - 1) after each multiply-add):
+    """On the VPU's 32-bit accumulators (which ``prepare`` ensures cannot saturate):
     ``bias + x1·m1 + x2·m2``, then VLSAT ``shift`` (add 2^(shift-1), shift right) saturated to
     [-128, 127] (the runtime's "fixed" 8-bit saturation, not the symmetric one)."""
-    acc = np.clip(p.bias + _flat(arrays[0]) * p.m1, -_INT32_MAX, _INT32_MAX)
-    acc = np.clip(acc + _flat(arrays[1]) * p.m2, -_INT32_MAX, _INT32_MAX)
-    y = np.clip((acc + (1 << (p.shift - 1))) >> p.shift, -128, 127).astype(np.int8)
+    acc = _flat(arrays[0]) * np.int32(p.m1) + _flat(arrays[1]) * np.int32(p.m2)
+    acc += np.int32(p.bias + (1 << (p.shift - 1)))
+    y = np.clip(acc >> p.shift, -128, 127).astype(np.int8)
     return [y.reshape(y.shape[0], *p.shape)]
 
 
@@ -97,13 +101,15 @@ def _prepare_mul(node: Node) -> _Mul:
     if not isinstance(blob, bytes) or len(blob) != 8:
         unsupported(node, f"option 'mp' is not an 8-byte block: {blob!r}")
     a, b, bias, scalar, shr = struct.unpack("<bbhhh", blob)
+    if shr < -16:
+        unsupported(node, f"left shift {-shr} overflows the runtime's int32 arithmetic")
     return _Mul(shape, a, b, bias, scalar, shr)
 
 
 def _run_mul(p: _Mul, arrays: Sequence[Array | None]) -> list[Array]:
     """lib_nn's reference: ``acc = (x1 + a + 1)(x2 + b + 1) - 1 = (x1 - z1)(x2 - z2) - 1``;
-    ``(acc + 1) >> 1``; ``(· scalar + 2^13) >> 14`` (neither saturated); add ``bias``
-    saturated to ±32767; arithmetic shift by ``shr`` (left when negative) saturated to ±32767;
+    ``(acc + 1) >> 1``; ``(· scalar + 2^13) >> 14`` (neither saturated; all fits int32);
+    add ``bias`` saturated to ±32767; arithmetic shift by ``shr`` (left when negative) saturated to ±32767;
     ``(· + 128) >> 8`` saturated to [-128, 127]."""
     acc = (_flat(arrays[0]) + p.a + 1) * (_flat(arrays[1]) + p.b + 1) - 1
     v = (p.scalar * ((acc + 1) >> 1) + (1 << 13)) >> 14
