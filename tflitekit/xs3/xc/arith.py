@@ -109,8 +109,8 @@ def _prepare_mul(node: Node) -> _Mul:
 def _run_mul(p: _Mul, arrays: Sequence[Array | None]) -> list[Array]:
     """lib_nn's reference: ``acc = (x1 + a + 1)(x2 + b + 1) - 1 = (x1 - z1)(x2 - z2) - 1``;
     ``(acc + 1) >> 1``; ``(· scalar + 2^13) >> 14`` (neither saturated; all fits int32);
-    add ``bias`` saturated to ±32767; arithmetic shift by ``shr`` (left when negative) saturated to ±32767;
-    ``(· + 128) >> 8`` saturated to [-128, 127]."""
+    add ``bias`` saturated to ±32767; arithmetic shift by ``shr`` (left when negative)
+    saturated to ±32767; ``(· + 128) >> 8`` saturated to [-128, 127]."""
     acc = (_flat(arrays[0]) + p.a + 1) * (_flat(arrays[1]) + p.b + 1) - 1
     v = (p.scalar * ((acc + 1) >> 1) + (1 << 13)) >> 14
     v = np.clip(v + p.bias, -32767, 32767)
