@@ -180,29 +180,59 @@ XCORE_INT8_MODELS: tuple[str, ...] = tuple(
     p.stem for p in corpus_models() if not p.stem.endswith(".float32"))
 
 
+Converter = Callable[[Path], Path]
+
+
 @pytest.fixture(scope="session")
-def xcore_exposed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Path]]:
-    """``convert(name)``: corpus model ``name`` with every intermediate tensor made an output
-    (``expose_intermediates``) and its xcore-opt conversion, which keeps those outputs' names;
-    returns (exposed model, converted model), each converted once per session. Skips, naming
-    xmos-ai-tools, without the converter."""
-    from tflitekit.passes import expose_intermediates
+def xcore_converter() -> Converter:
+    """``convert(source)``: the model file ``source`` converted by xcore-opt into
+    ``source.xcore.tflite`` (returned). Skips, naming xmos-ai-tools, without the converter."""
     try:
         converter, _ = convert_xcore.find_converter()
     except convert_xcore.ConvertError as exc:
         pytest.skip(f"the xcore tier needs xmos-ai-tools: {exc}")
-    out = tmp_path_factory.mktemp("xcore-exposed")
-    done: dict[str, tuple[Path, Path]] = {}
 
-    def convert(name: str) -> tuple[Path, Path]:
-        if name not in done:
-            model = tflitekit.load(corpus_dir() / "models" / f"{name}.tflite")
-            exposed, converted = out / f"{name}.tflite", out / f"{name}.xcore.tflite"
-            expose_intermediates(model).save(exposed)
-            convert_xcore.convert(exposed, converted, converter)
-            done[name] = exposed, converted
-        return done[name]
+    def convert(source: Path) -> Path:
+        target = source.with_suffix(".xcore.tflite")
+        convert_xcore.convert(source, target, converter)
+        return target
     return convert
+
+
+class XcoreCorpus:
+    """Corpus models converted by xcore-opt on demand, each once per session, in ``out``."""
+
+    def __init__(self, out: Path, convert: Converter) -> None:
+        self.out, self._convert = out, convert
+        self._done: dict[tuple[str, bool], tuple[Path, Path]] = {}
+
+    def converted(self, name: str) -> Path:
+        """Corpus model ``name`` converted as it is."""
+        return self._get(name, exposed=False)[1]
+
+    def exposed(self, name: str) -> tuple[Path, Path]:
+        """Corpus model ``name`` with every intermediate tensor made an output
+        (``expose_intermediates``), and its conversion, which keeps those outputs' names."""
+        return self._get(name, exposed=True)
+
+    def _get(self, name: str, *, exposed: bool) -> tuple[Path, Path]:
+        from tflitekit.passes import expose_intermediates
+        if (name, exposed) not in self._done:
+            model = tflitekit.load(corpus_dir() / "models" / f"{name}.tflite")
+            source = self.out / f"{name}{'.exposed' if exposed else ''}.tflite"
+            (expose_intermediates(model) if exposed else model).save(source)
+            self._done[name, exposed] = source, self._convert(source)
+        return self._done[name, exposed]
+
+
+@pytest.fixture(scope="session")
+def xcore_corpus(tmp_path_factory: pytest.TempPathFactory, xcore_converter: Converter
+                 ) -> XcoreCorpus:
+    """Conversions of corpus models by xcore-opt (:class:`XcoreCorpus`). Skips, naming
+    xmos-ai-tools, without the converter; fails without the corpus."""
+    if not corpus_models():
+        pytest.fail(_missing_corpus_message(), pytrace=False)
+    return XcoreCorpus(tmp_path_factory.mktemp("xcore-corpus"), xcore_converter)
 
 
 # ------------------------------------------------------------------------------------------------

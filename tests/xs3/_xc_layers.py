@@ -1,26 +1,18 @@
 """Hand-made XC_conv2d_v2 / XC_maxpool2d nodes for the default tier: the option blocks, weights
-and transform table written as lib_nn lays them out (a transcription of its constructors and
-reorderings, independent of ``tflitekit.xs3.xc.params``), and a loop reference of the layer;
-for the xcore tier, corpus layers with the inputs and outputs xmos' host interpreter gives
-them (:func:`host_layers`)."""
+and transform table in the layouts lib_nn documents (written here independently of
+``tflitekit.xs3.xc.params``, which decodes them), and a loop reference of the layer."""
 
 from __future__ import annotations
 
-import functools
 import struct
-import tempfile
-from collections.abc import Collection
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pytest
 from flatbuffers import flexbuffers  # type: ignore[import-untyped]
 
-from tflitekit import Tensor, load
-from tflitekit.interpreter.node import Node, Operand, describe
+from tflitekit.interpreter.node import Node, Operand
 from tflitekit.options import BuiltinOperator, TensorType
 from tflitekit.xs3.output_transform import OutputTransform
 
@@ -212,66 +204,3 @@ def layer(spec: Spec, seed: int = 0, *, options: dict[str, Any] | None = None,
 
 def with_spec(spec: Spec, **changes: Any) -> Spec:
     return replace(spec, **changes)
-
-
-# -- the xcore tier: corpus layers' inputs and outputs from xmos' host interpreter -------------
-
-HOST_OUTPUTS = 40
-"""Outputs xmos' host interpreter accepts (``NUM_OUTPUT_TENSORS`` of its ``xtflm_conf.h``)."""
-
-
-@functools.cache
-def converted(name: str) -> Path:
-    """Corpus model ``name`` converted by xcore-opt (once per process); skips, naming
-    xmos-ai-tools, without the converter. The plain model, not the exposed one: xcore-opt
-    crashes on some exposed models, and :func:`host_layers` exposes what it needs itself."""
-    from conftest import convert_xcore, corpus_dir
-    try:
-        converter, _ = convert_xcore.find_converter()
-    except convert_xcore.ConvertError as exc:
-        pytest.skip(f"the xcore tier needs xmos-ai-tools: {exc}")
-    target = Path(tempfile.mkdtemp(prefix="xc-layers-")) / f"{name}.xcore.tflite"
-    convert_xcore.convert(corpus_dir() / "models" / f"{name}.tflite", target, converter)
-    return target
-
-
-def _random_input(t: Tensor, samples: int, rng: np.random.Generator) -> npt.NDArray[Any]:
-    """Uniform integers; for a float input quantized by its consumer, int8 values dequantized."""
-    shape = (samples, *(t.shape or ())[1:])
-    dtype = t.numpy_dtype
-    assert dtype is not None
-    if dtype.kind in "iu":
-        return rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max + 1, shape, dtype=dtype)
-    q = next(op.outputs[0].quantization for op in t.consumers
-             if op.outputs[0].quantization is not None)
-    assert q.scale is not None and q.zero_point is not None
-    codes = rng.integers(-128, 128, shape)
-    values: npt.NDArray[Any] = ((codes - q.zero_point[0]) * q.scale[0]).astype(dtype)
-    return values
-
-
-def host_layers(path: Path, codes: Collection[str], samples: int = 5, seed: int = 0
-                ) -> list[tuple[Node, Int8s, Int8s]]:
-    """Each operator of ``codes`` in the converted model at ``path``: its node and the input
-    and output xmos' host interpreter gives it on ``samples`` random model inputs
-    (``(samples, *shape)`` each). The model is run with those tensors as its outputs, 40 at a
-    time, without the converter's arena plan (made for the file's own outputs, it would let
-    the new outputs be overwritten)."""
-    from _xmos_host import run_host
-
-    model = load(path)
-    model.metadata = [m for m in model.metadata if m.name != "OfflineMemoryAllocation"]
-    graph = model.main
-    ops = [op for op in graph.operators if op.opcode.is_custom and op.opcode.custom_code in codes]
-    rng = np.random.default_rng(seed)
-    inputs = [_random_input(t, samples, rng) for t in graph.inputs]
-    values: dict[int, Int8s] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
-    wanted = list({id(t): t for op in ops for t in (op.inputs[0], op.outputs[0])
-                   if t is not None and id(t) not in values}.values())
-    for start in range(0, len(wanted), HOST_OUTPUTS):
-        graph.outputs = wanted[start:start + HOST_OUTPUTS]
-        outs = run_host(model.to_bytes(), inputs)
-        values.update((id(t), o) for t, o in zip(graph.outputs, outs, strict=True))
-    graph_ops = list(graph.operators)
-    return [(describe(op, {id(op.inputs[0])}, where=f"operator {graph_ops.index(op)}"),
-             values[id(op.inputs[0])], values[id(op.outputs[0])]) for op in ops]

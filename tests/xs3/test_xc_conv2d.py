@@ -1,6 +1,6 @@
 """XC_conv2d_v2 (``tflitekit.xs3.xc.conv2d``): decoding hand-made option blocks, refusals, the
-fast path against loops and against our XS3 instruction program; and (xcore tier) every corpus
-layer bit-exact with xmos' host interpreter."""
+fast path against loops and against our XS3 instruction program. Every corpus layer against
+xmos' host interpreter: ``test_corpus_xcore``."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ import numpy as np
 import pytest
 from _xc_layers import (
     Spec,
-    converted,
     dense_layout,
-    host_layers,
     layer,
     mp_block,
     region,
     with_spec,
 )
-from conftest import XCORE_INT8_MODELS
 
 from tflitekit.errors import UnsupportedOperatorError
 from tflitekit.options import TensorType
@@ -134,17 +131,3 @@ def test_two_threads_split_by_rows() -> None:
     assert params.threads == 2
     x = _inputs(spec)
     np.testing.assert_array_equal(run(params, [x])[0][:, 0], built.reference(x))
-
-
-@pytest.mark.xcore
-@pytest.mark.corpus
-@pytest.mark.parametrize("name", XCORE_INT8_MODELS)
-def test_corpus_layers_bit_exact_with_the_host_interpreter(name: str) -> None:
-    layers = host_layers(converted(name), {"XC_conv2d_v2"})
-    mismatches = {}
-    for node, x, want in layers:
-        params = prepare(node)
-        got = run(params, [x, None, None, None, None])[0]
-        mismatches[node.where] = int(np.count_nonzero(got != want.reshape(got.shape)))
-    print(f"{name}: {len(layers)} XC_conv2d_v2 layers, mismatches {sum(mismatches.values())}")
-    assert not any(mismatches.values()), mismatches

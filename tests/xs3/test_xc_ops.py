@@ -1,36 +1,25 @@
 """The XC operators other than XC_conv2d_v2 / XC_maxpool2d (``tflitekit.xs3.xc.ops``).
 
 Default tier: option decoding and refusals, and the byte movements against numpy's pad and
-slice. xcore tier (xmos-ai-tools): every such operator in xcore-opt's conversions of the corpus
-int8 models and of synthetic one-operator int8 models with random quantization, fed the very
-values xmos' host interpreter gave its inputs, bit for bit against what the host wrote.
-
-The host interpreter returns only graph outputs, at most 40 of them (its
-``NUM_OUTPUT_TENSORS``; more are dropped with a message), and xcore-opt's offline memory plan
-lets tensors that are not outputs share memory. So each operator's tensors are read from
-copies of the converted model whose outputs are those tensors, 40 at a time, without the
-offline plan (TFLite Micro then plans every output apart). xmos' ``XC_no_op`` copies nothing
-(its output aliases its input in the offline plan), so those copies run it as a RESHAPE, and
-the ``XC_no_op`` itself is checked only where its output is an output of the converted file
-(read with the plan kept).
+slice. xcore tier (xmos-ai-tools): xcore-opt's conversions of synthetic one-operator int8 models
+with random quantization, every tensor bit for bit against xmos' host interpreter
+(``_xmos_host.compare_with_host``; the corpus models: ``test_corpus_xcore``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import XCORE_INT8_MODELS, convert_xcore, corpus_dir
+from _xmos_host import compare_with_host, samples_with_extremes
 from flatbuffers import flexbuffers  # type: ignore[import-untyped]
 
 import tflitekit
 from tflitekit import Model, Quantization, Tensor, UnsupportedOperatorError
 from tflitekit.interpreter.node import Node, describe
-from tflitekit.ir import OperatorCode
 from tflitekit.options import (
     ActivationFunctionType,
     AddOptions,
@@ -43,14 +32,11 @@ from tflitekit.options import (
     SoftmaxOptions,
     SubOptions,
 )
-from tflitekit.runtimes import random_samples
 from tflitekit.testing import single_op
 from tflitekit.xs3.xc import XC_KERNELS
 from tflitekit.xs3.xc.ops import KERNELS
 
 Array = np.ndarray[Any, Any]
-HOST_MAX_OUTPUTS = 40
-SAMPLES = 6  # random, plus one all -128 and one all 127 sample
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,119 +162,6 @@ def test_table_refusals_say_why(code: str, table: Callable[[], Tensor], why: str
 # ------------------------------------------------------------------------------------------------
 
 
-def _samples(model: Model) -> list[Array]:
-    inputs = random_samples(model, SAMPLES - 2, seed=5)
-    out = []
-    for x in inputs:
-        lo, hi = ((-4.0, 4.0) if x.dtype.kind == "f"
-                  else (np.iinfo(x.dtype).min, np.iinfo(x.dtype).max))
-        out.append(np.concatenate([x, np.full_like(x[:1], lo), np.full_like(x[:1], hi)]))
-    return out
-
-
-def _host_values(model: Model, indices: Sequence[int], inputs: list[Array], *,
-                 planned: bool) -> dict[int, Array]:
-    """The host's values of the main graph's tensors ``indices`` (as outputs, in groups the
-    host can return), with or without xcore-opt's offline memory plan."""
-    from _xmos_host import run_host
-    values: dict[int, Array] = {}
-    for start in range(0, len(indices), HOST_MAX_OUTPUTS):
-        group = indices[start:start + HOST_MAX_OUTPUTS]
-        copy = model.copy()
-        copy.main.outputs = [copy.main.tensors[i] for i in group]
-        if not planned:
-            copy.metadata = [m for m in copy.metadata if m.name != "OfflineMemoryAllocation"]
-            _copying_no_ops(copy)
-        for i, value in zip(group, run_host(copy.to_bytes(), inputs), strict=True):
-            values[i] = value
-    return values
-
-
-def _copying_no_ops(model: Model) -> None:
-    """Turns every XC_no_op into a RESHAPE, which copies where XC_no_op relies on the
-    offline plan's aliasing."""
-    for op in model.main.operators:
-        if op.opcode.custom_code == "XC_no_op":
-            op.opcode = OperatorCode(BuiltinOperator.RESHAPE)
-            op.options = ReshapeOptions(new_shape=list(op.outputs[0].shape or ()))
-            op.custom_options = None
-
-
-Tally = dict[str, Counter[str]]
-
-
-def _check_ops(model: Model, tally: Tally) -> list[str]:
-    """Runs each XC operator of ours in ``model`` on the host's input values, compares with the
-    host's output values; returns the mismatches, counts checked and unchecked operators."""
-    graph = model.main
-    index = {id(t): i for i, t in enumerate(graph.tensors)}
-    ops = [op for op in graph.operators
-           if op.opcode.is_custom and op.opcode.custom_code in KERNELS]
-    inputs = _samples(model)
-    wanted = sorted({index[id(t)] for op in ops for t in (*op.inputs, *op.outputs)
-                     if t is not None and not t.is_constant and t not in graph.inputs})
-    values = _host_values(model, wanted, inputs, planned=False)
-    outputs = {index[id(t)] for t in graph.outputs}
-    aliased = sorted(index[id(op.outputs[0])] for op in ops
-                     if op.opcode.custom_code == "XC_no_op")
-    planned = _host_values(model, [i for i in aliased if i in outputs], inputs, planned=True)
-    values.update({index[id(t)]: x for t, x in zip(graph.inputs, inputs, strict=True)})
-    problems = []
-    for op in ops:
-        code = op.opcode.custom_code
-        assert code is not None
-        out = index[id(op.outputs[0])]
-        if code == "XC_no_op" and out not in outputs:
-            tally[code]["unchecked (output aliases its input)"] += 1
-            continue
-        kernel = KERNELS[code]
-        node = describe(op)
-        arrays = [None if t is None else
-                  (None if t.data is None else t.data.reshape(1, *(t.shape or ()))) if t.is_constant
-                  else values[index[id(t)]].reshape(SAMPLES, *(t.shape or ())) for t in op.inputs]
-        got = kernel.run(kernel.prepare(node), arrays)[0]
-        want = (planned if code == "XC_no_op" else values)[out].reshape(got.shape)
-        tally[code]["checked"] += 1
-        tally[code]["elements"] += want.size
-        if not np.array_equal(got, want):
-            diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
-            tally[code]["mismatching elements"] += int(np.count_nonzero(diff))
-            problems.append(f"{code} -> {op.outputs[0].name!r}: {np.count_nonzero(diff)} of "
-                            f"{diff.size} differ, up to {diff.max()}")
-    return problems
-
-
-def _converted(source: Path, tmp_path: Path) -> Model:
-    converter, _ = convert_xcore.find_converter()
-    target = tmp_path / f"{source.stem}.xcore.tflite"
-    convert_xcore.convert(source, target, converter)
-    return tflitekit.load(target)
-
-
-def _report(tally: Tally) -> None:
-    for code, counts in sorted(tally.items()):
-        print(f"{code}: {dict(counts)}")
-
-
-@pytest.mark.corpus
-@pytest.mark.xcore
-@pytest.mark.parametrize("name", XCORE_INT8_MODELS)
-def test_corpus_xc_ops_match_xmos_host(name: str, tmp_path: Path,
-                                       xcore_exposed: Callable[[str], tuple[Path, Path]]) -> None:
-    """On the exposed conversion; where xcore-opt fails on that (it crashes on some), on the
-    plain conversion."""
-    try:
-        model = tflitekit.load(xcore_exposed(name)[1])
-    except convert_xcore.ConvertError:
-        model = _converted(corpus_dir() / "models" / f"{name}.tflite", tmp_path)
-    tally: Tally = {code: Counter() for code in KERNELS}
-    problems = _check_ops(model, tally)
-    _report({k: v for k, v in tally.items() if v})
-    assert not problems, problems
-    if not any(v["checked"] for v in tally.values()):
-        pytest.skip(f"xcore-opt's conversion of {name} has none of these operators")
-
-
 # --- synthetic one-operator models ------------------------------------------------------------
 
 
@@ -394,18 +267,15 @@ SYNTHETIC: dict[str, Callable[[np.random.Generator], Model]] = {
 @pytest.mark.xcore
 @pytest.mark.parametrize("case", sorted(SYNTHETIC))
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_synthetic_xc_ops_match_xmos_host(case: str, seed: int, tmp_path: Path) -> None:
-    try:
-        convert_xcore.find_converter()
-    except convert_xcore.ConvertError as exc:
-        pytest.skip(f"the xcore tier needs xmos-ai-tools: {exc}")
+def test_synthetic_xc_ops_match_xmos_host(case: str, seed: int, tmp_path: Path,
+                                          xcore_converter: Callable[[Path], Path]) -> None:
     source = tmp_path / f"{case}.tflite"
     SYNTHETIC[case](np.random.default_rng(seed)).save(source)
-    model = _converted(source, tmp_path)
-    tally: Tally = {code: Counter() for code in KERNELS}
-    problems = _check_ops(model, tally)
-    _report({k: v for k, v in tally.items() if v})
-    assert not problems, problems
-    if not any(v["checked"] for v in tally.values()):
-        codes = sorted({op.opcode.name for op in model.main.operators})
-        pytest.skip(f"xcore-opt turned {case} into {codes}, none of these operators")
+    model = tflitekit.load(xcore_converter(source))
+    result = compare_with_host(model, samples_with_extremes(model, 4, seed=5))
+    print(f"{case}: {dict(result.by_operator)}")
+    assert not result.differing, result.differing
+    ours = set(result.by_operator) & set(KERNELS)
+    if not ours:
+        pytest.skip(f"xcore-opt turned {case} into {sorted(result.by_operator)}, none of "
+                    "these operators")

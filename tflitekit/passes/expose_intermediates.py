@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Model
+from ..ir import Model, Tensor
 from .base import Pass, Report
 
 __all__ = ["ExposeIntermediates", "expose_intermediates"]
@@ -26,7 +26,8 @@ class ExposeIntermediates(Pass):
     def run(self, model: Model, report: Report) -> None:
         graph = model.main
         present = {id(t) for t in graph.outputs}
-        added, shapeless = [], []
+        added: list[Tensor] = []
+        shapeless: list[Tensor] = []
         for op in graph.operators:
             for t in op.outputs:
                 if t is None or t.is_constant or id(t) in present:
