@@ -23,16 +23,35 @@ The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time; 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from tflitekit.errors import UsageError
+from tflitekit.interpreter.kernels._conv_stages import Scratch
+from tflitekit.interpreter.kernels.conv import (
+    Window,
+    chunks,
+    depthwise_sums,
+    im2col,
+    matmul,
+    pad,
+    tile_taps,
+)
 from tflitekit.xs3.isa import Mode, VectorUnit
-from tflitekit.xs3.output_transform import GROUP, OutputTransform, Placed, place, transform_group
+from tflitekit.xs3.output_transform import (
+    GROUP,
+    Compiled,
+    OutputTransform,
+    Placed,
+    place,
+    transform_group,
+)
 
-__all__ = ["conv2d", "depthwise_conv2d", "fully_connected", "patches"]
+__all__ = ["Fast", "Window", "conv2d", "depthwise_conv2d", "fast", "fully_connected",
+           "patches", "window"]
 
 Padding = Literal["VALID", "SAME"]
 CHUNK = 32
@@ -54,6 +73,16 @@ def _pads(size: int, kernel: int, stride: int, dilation: int, padding: Padding
     return out, total // 2, total - total // 2
 
 
+def window(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int] = (1, 1),
+           dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID") -> Window:
+    """The sliding window over an image of ``size`` (height, width), padded as TFLite pads."""
+    (oh, top, bottom), (ow, left, right) = (
+        _pads(size[i], kernel[i], stride[i], dilation[i], padding) for i in range(2))
+    if oh < 1 or ow < 1:
+        raise UsageError(f"a {kernel} kernel does not fit the {size} input")
+    return Window(kernel, stride, dilation, (top, left), (bottom, right), (oh, ow))
+
+
 def patches(x: npt.ArrayLike, kernel: tuple[int, int], *, stride: tuple[int, int] = (1, 1),
             dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID",
             pad_value: int = 0) -> npt.NDArray[np.int8]:
@@ -61,17 +90,9 @@ def patches(x: npt.ArrayLike, kernel: tuple[int, int], *, stride: tuple[int, int
     xs = np.asarray(x, np.int8)
     if xs.ndim != 4:
         raise UsageError(f"x must be NHWC with a leading batch, got shape {xs.shape}")
-    (oh, top, bottom), (ow, left, right) = (
-        _pads(xs.shape[1 + i], kernel[i], stride[i], dilation[i], padding) for i in range(2))
-    if oh < 1 or ow < 1:
-        raise UsageError(f"a {kernel} kernel does not fit the {xs.shape[1:3]} input")
-    padded = np.pad(xs, [(0, 0), (top, bottom), (left, right), (0, 0)],
-                    constant_values=pad_value)
-    spans = tuple((kernel[i] - 1) * dilation[i] + 1 for i in range(2))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, spans, axis=(1, 2))
-    picked = windows[:, :(oh - 1) * stride[0] + 1:stride[0], :(ow - 1) * stride[1] + 1:stride[1],
-                     :, ::dilation[0], ::dilation[1]]
-    out: npt.NDArray[np.int8] = np.ascontiguousarray(picked.transpose(0, 1, 2, 4, 5, 3))
+    win = window(xs.shape[1:3], kernel, stride, dilation, padding)
+    cols = im2col(pad(xs, win, pad_value, np.int8), win, np.int8)
+    out: npt.NDArray[np.int8] = cols.reshape(len(xs), *win.out, *kernel, xs.shape[3])
     return out
 
 
@@ -242,3 +263,74 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
     out = mem.view(y_addr, oh * ow * stride_out, np.int8).reshape(batch, oh * ow, stride_out)
     result: npt.NDArray[np.int8] = out[:, :, :channels].reshape(batch, oh, ow, channels)
     return result
+
+
+# -- the fast path ----------------------------------------------------------------------------
+
+_EXACT_F32 = 2**24
+"""Sums of integers below this magnitude are exact in float32."""
+
+
+@dataclass(frozen=True, eq=False)
+class Fast:
+    """A convolution's outputs in whole-array numpy, bit-identical to its program (:func:`fast`):
+    the raw accumulators through the reference CONV_2D and DEPTHWISE_CONV_2D helpers
+    (stride-trick im2col and BLAS, in float32 where every sum is exact there, else float64,
+    over the input channels that have a nonzero weight; depthwise tap by tap in integers),
+    then the compiled output transform, in cache-sized chunks of the batch."""
+
+    window: Window
+    weights: npt.NDArray[Any]  # dense (KH·KW·Cin', Cout) float, depthwise tiled taps
+    depthwise: bool
+    inputs: slice | npt.NDArray[np.intp]  # dense: the input channels whose weights are not all 0
+    fill: int  # the byte read outside the image
+    transform: Compiled
+
+    def __call__(self, x: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
+        """int8 ``(N, OH, OW, Cout)`` of NHWC int8 ``x``."""
+        win, w = self.window, self.weights
+        if not self.depthwise:
+            x = x[..., self.inputs]
+        n, h, width, c = x.shape
+        channels = w.shape[-1]
+        out = np.empty((n, *win.out, channels), np.int8)
+        pixels = win.out[0] * win.out[1]
+        padded = (h + win.before[0] + win.after[0]) * (width + win.before[1] + win.after[1])
+        if self.depthwise:
+            temp = 8 * padded * channels + 13 * pixels * channels
+        else:
+            temp = padded * c + pixels * (w.shape[0] * w.itemsize + channels * (w.itemsize + 5))
+        scratch = Scratch()
+        for part in chunks(n, temp):
+            if self.depthwise:
+                sums = depthwise_sums(x[part], w, win, self.fill, channels // c, scratch)
+            else:
+                sums = matmul(im2col(pad(x[part], win, self.fill, np.int8), win, w.dtype), w)
+            self.transform(sums, out[part])
+        return out
+
+
+def fast(weights: npt.ArrayLike, transform: OutputTransform, win: Window, *,
+         depthwise: bool = False, fill: int = 0, start: Start = None,
+         clamp: tuple[int, int] = (-128, 127)) -> Fast:
+    """The fast path of :func:`conv2d` (``weights`` ``(Cout, KH, KW, Cin)``) or, with
+    ``depthwise``, :func:`depthwise_conv2d` (``(1, KH, KW, C·multiplier)``) over the window
+    ``win`` (padding read as ``fill``), accumulators starting at ``start``, outputs clamped
+    to ``clamp``."""
+    w = np.asarray(weights, np.int64)
+    by_output = w.reshape(-1, w.shape[-1]).T if depthwise else w.reshape(len(w), -1)
+    sums = 128 * np.abs(by_output).sum(axis=1)
+    reach = sums if start is None else sums + np.abs(np.asarray(start, np.int64))
+    bound = int(reach.max(initial=0))
+    top = int(sums.max(initial=0))
+    inputs: slice | npt.NDArray[np.intp] = slice(None)
+    if depthwise:
+        taps = w.reshape(-1, w.shape[-1])
+        matrix = tile_taps(taps, win, np.int32 if top < 2**31 else np.int64)
+    else:
+        used = np.flatnonzero(w.any(axis=(0, 1, 2)))
+        inputs = slice(len(used)) if np.array_equal(used, np.arange(len(used))) else used
+        cols = w[..., inputs].reshape(len(w), -1).T
+        matrix = np.ascontiguousarray(cols, np.float32 if top < _EXACT_F32 else np.float64)
+    return Fast(win, matrix, depthwise, inputs, fill,
+                transform.compiled(start, clamp, bound))

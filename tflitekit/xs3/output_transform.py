@@ -105,20 +105,109 @@ class OutputTransform:
     def apply(self, accumulators: npt.ArrayLike) -> npt.NDArray[np.int8]:
         """The transform of raw accumulators ``(..., channels)`` in whole-array numpy: the
         values :func:`output_transform` computes instruction by instruction, without the
-        instructions (the batched backends' fast path)."""
-        x = np.asarray(accumulators, np.int64)
-        s = self.initial_shift.astype(np.int64)
-        if self.grouped and s[0] < 0:
-            x = np.clip(x, -_I16, _I16) << -s[0]
+        instructions (the batched backends' fast path, :meth:`compiled`)."""
+        return self.compiled()(np.asarray(accumulators))
+
+    def compiled(self, start: npt.ArrayLike | None = None, clamp: tuple[int, int] = (-128, 127),
+                 bound: int | None = None) -> Compiled:
+        """:meth:`apply` as a few in-place numpy passes, for accumulators that begin at
+        ``start`` (per channel, added first), outputs clamped to ``clamp`` (the clamp stage);
+        ``bound`` (|Σ + start| ≤ bound, when known) keeps the arithmetic in int32."""
+        return Compiled.of(self, start, clamp, bound)
+
+
+_I32 = 2**31
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """The transform in closed form (:meth:`OutputTransform.compiled`). Every stage is
+    monotone, so the saturations fold into a per-channel clamp of the output:
+
+    1. ``t = clip(round_shift(acc + start), ±32767)`` (round half up; a negative group shift
+       multiplies after the clip);
+    2. ``out = clip(((t·m + R) >> E) << A, lo, hi)``, where ``R``, ``E``, ``A`` fold the
+       VLMUL rounding, the bias, the final shift and VDEPTH8's rounding into one floor
+       division (nested floors of integer quotients are one floor), and ``lo``, ``hi`` are
+       the outputs at the ends of the range the multiply's and the bias' saturations leave.
+    """
+
+    wide: type[np.signedinteger[Any]]  # stage 1's integer type
+    offset: npt.NDArray[np.signedinteger[Any]]  # start + the rounding half
+    shift: int | npt.NDArray[np.int32]  # right shift, or minus the left shift (group form)
+    clip: bool  # whether stage 1 can leave ±32767
+    narrow: type[np.signedinteger[Any]]  # stage 2's integer type
+    multiplier: npt.NDArray[np.signedinteger[Any]]
+    rounding: npt.NDArray[np.signedinteger[Any]]
+    right: int
+    left: int
+    lo: int | npt.NDArray[np.int32]
+    hi: int | npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, t: OutputTransform, start: npt.ArrayLike | None, clamp: tuple[int, int],
+           bound: int | None) -> Compiled:
+        s = t.initial_shift.astype(np.int64)
+        half = np.where(s > 0, np.int64(1) << np.maximum(s - 1, 0), 0)
+        offset = np.zeros(t.channels, np.int64) if start is None else np.asarray(start, np.int64)
+        if not (t.grouped and s[0] < 0):
+            offset = offset + half
+        reach = None if bound is None else bound + int(half.max(initial=0))
+        wide = np.int32 if reach is not None and reach < _I32 else np.int64
+        clip = reach is None or int(s.min(initial=0)) <= 0 or reach >> int(s.min()) >= _I16
+        b, f = t.bias.astype(np.int64), int(t.final_shift[0])
+        if f >= 0:
+            add, right, left = 128 << f, 22 + f, 0
         else:
-            x = np.where(s > 0, (x + (np.int64(1) << np.maximum(s - 1, 0))) >> s, x)
-        x = np.clip(x, -_I16, _I16)
-        x = np.clip((x * self.multiplier + (1 << (_VLMUL_SHIFT - 1))) >> _VLMUL_SHIFT,
-                    -_I16, _I16)
-        x = np.clip(x + self.bias, -_I16, _I16)
-        f = int(self.final_shift[0])
-        x = np.clip(x >> f if f >= 0 else x << -f, -_I16, _I16)
-        return np.clip((x + 128) >> 8, -128, 127).astype(np.int8)
+            k = -f
+            add, right, left = (1 << (7 - k), 22 - k, 0) if k <= 7 else (0, 14, min(k - 8, 8))
+        rounding = (1 << 13) + ((b + add) << 14)
+        m = t.multiplier.astype(np.int64)
+        narrow = np.int32 if (_I16 * int(np.abs(m).max(initial=0))
+                              + int(np.abs(rounding).max(initial=0))) < _I32 else np.int64
+        ends = [np.clip(_floor_shift(np.asarray(v) + add, right - 14, left), -128, 127)
+                for v in (np.maximum(-_I16, b - _I16), np.minimum(_I16, b + _I16))]
+        lo, hi = np.maximum(ends[0], clamp[0]), np.minimum(ends[1], clamp[1])
+        return cls(wide, offset.astype(wide), _uniform(s), clip, narrow, m.astype(narrow),
+                   rounding.astype(narrow), right, left, _uniform(lo), _uniform(hi))
+
+    def __call__(self, accumulators: npt.NDArray[Any], out: npt.NDArray[np.int8] | None = None
+                 ) -> npt.NDArray[np.int8]:
+        """The int8 outputs of ``accumulators`` ``(..., channels)`` (integers, or floats that
+        hold integers exactly), written into ``out`` (of any shape of the same size) if
+        given."""
+        x = accumulators.astype(self.wide)
+        if isinstance(self.shift, int) and self.shift < 0:
+            x += self.offset
+            np.clip(x, -_I16, _I16, out=x)
+            x <<= min(-self.shift, 16)
+            np.clip(x, -_I16, _I16, out=x)
+        else:
+            x += self.offset
+            x >>= self.shift
+            if self.clip:
+                np.clip(x, -_I16, _I16, out=x)
+        t = x.astype(self.narrow, copy=False)
+        t *= self.multiplier
+        t += self.rounding
+        t >>= self.right
+        if self.left:
+            t <<= self.left
+        if out is None:
+            out = np.empty(t.shape, np.int8)
+        np.clip(t.reshape(out.shape), self.lo, self.hi, out=out, casting="unsafe")
+        return out
+
+
+def _floor_shift(v: npt.NDArray[np.int64], right: int, left: int) -> npt.NDArray[np.int64]:
+    shifted: npt.NDArray[np.int64] = (v >> right) << left
+    return shifted
+
+
+def _uniform(values: npt.NDArray[Any]) -> int | npt.NDArray[np.int32]:
+    """A scalar when every channel has the same value (numpy's scalar loops are faster)."""
+    arr = np.asarray(values)
+    return int(arr.flat[0]) if arr.size and (arr == arr.flat[0]).all() else arr.astype(np.int32)
 
 
 def _le16(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:

@@ -53,7 +53,8 @@ from ..kernel import Kernel, Registry, options, unsupported
 from ..node import Array, Node, Operand
 from ._conv_stages import INT32, Finish, Scratch, Spec, abs_sum, output_stage
 
-__all__ = ["KERNELS"]
+__all__ = ["KERNELS", "Window", "chunks", "depthwise_sums", "im2col", "matmul", "pad",
+           "tile_taps"]
 
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
@@ -71,7 +72,7 @@ def _quiet() -> np.errstate:
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
     """The sliding window of a convolution over (height, width)."""
 
     kernel: tuple[int, int]
@@ -91,7 +92,7 @@ class _Window:
 
 
 def _window(node: Node, size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-            dilation: Sequence[int], padding: int) -> _Window:
+            dilation: Sequence[int], padding: int) -> Window:
     """TFLite's windowing (ComputePaddingHeightWidth) along height and width."""
     if min(*stride, *dilation) < 1:
         unsupported(node, f"strides {list(stride)} and dilations {list(dilation)} must be "
@@ -108,11 +109,11 @@ def _window(node: Node, size: Sequence[int], kernel: Sequence[int], stride: Sequ
         out.append(o)
         before.append(b)
         after.append(max((o - 1) * s + reach - n - b, 0))
-    return _Window((kernel[0], kernel[1]), (stride[0], stride[1]), (dilation[0], dilation[1]),
+    return Window((kernel[0], kernel[1]), (stride[0], stride[1]), (dilation[0], dilation[1]),
                    (before[0], before[1]), (after[0], after[1]), (out[0], out[1]))
 
 
-def _pad(x: Array, win: _Window, fill: Any, dtype: Any) -> Array:
+def pad(x: Array, win: Window, fill: Any, dtype: Any) -> Array:
     """``x`` (n, h, w, c) as ``dtype``, padded with ``fill`` (a scalar or one value per
     sample, shaped (n, 1, 1, 1))."""
     if not win.padded:
@@ -128,14 +129,14 @@ def _pad(x: Array, win: _Window, fill: Any, dtype: Any) -> Array:
     return out
 
 
-def _tap(padded: Array, win: _Window, ky: int, kx: int) -> Array:
+def _tap(padded: Array, win: Window, ky: int, kx: int) -> Array:
     """The input value under filter tap (ky, kx) for every output position: (n, oh, ow, c)."""
     (sy, sx), (dy, dx), (oh, ow) = win.stride, win.dilation, win.out
     return padded[:, ky * dy:ky * dy + (oh - 1) * sy + 1:sy,
                   kx * dx:kx * dx + (ow - 1) * sx + 1:sx]
 
 
-def _im2col(padded: Array, win: _Window, dtype: Any) -> Array:
+def im2col(padded: Array, win: Window, dtype: Any) -> Array:
     """Every window of ``padded`` (n, H, W, c) as a row: (n * oh * ow, kh * kw * c)."""
     n, _, _, c = padded.shape
     (kh, kw), (oh, ow) = win.kernel, win.out
@@ -151,14 +152,14 @@ def _im2col(padded: Array, win: _Window, dtype: Any) -> Array:
     return cols.reshape(n * oh * ow, kh * kw * c)
 
 
-def _chunks(n: int, temp_per_sample: int) -> Iterator[slice]:
+def chunks(n: int, temp_per_sample: int) -> Iterator[slice]:
     """Slices of the batch whose temporaries take about ``_CHUNK_BYTES``."""
     step = max(1, min(n, _CHUNK_BYTES // max(temp_per_sample, 1)))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
 
 
-def _phases(padded: Array, win: _Window) -> dict[tuple[int, int], Array]:
+def _phases(padded: Array, win: Window) -> dict[tuple[int, int], Array]:
     """``padded`` split by the stride's phases (space to depth), each contiguous, so that every
     filter tap reads a unit-stride window: phase ``(py, px)`` holds rows ``py::sy`` and columns
     ``px::sx``."""
@@ -167,14 +168,14 @@ def _phases(padded: Array, win: _Window) -> dict[tuple[int, int], Array]:
     return {(py, px): np.ascontiguousarray(padded[:, py::sy, px::sx]) for py, px in needed}
 
 
-def _unit_tap(phases: dict[tuple[int, int], Array], win: _Window, ky: int, kx: int) -> Array:
+def _unit_tap(phases: dict[tuple[int, int], Array], win: Window, ky: int, kx: int) -> Array:
     """:func:`_tap` read from the stride's phases: (n, oh, ow, c), each output row contiguous."""
     (sy, sx), (dy, dx), (oh, ow) = win.stride, win.dilation, win.out
     y, x = ky * dy, kx * dx
     return phases[y % sy, x % sx][:, y // sy:y // sy + oh, x // sx:x // sx + ow]
 
 
-def _inside(win: _Window, size: Sequence[int], ky: int, kx: int
+def _inside(win: Window, size: Sequence[int], ky: int, kx: int
             ) -> tuple[slice, slice, slice, slice] | None:
     """Where filter tap (ky, kx) reads inside the image: the output rows and columns, and the
     input rows and columns they read; None when it never does."""
@@ -211,7 +212,7 @@ _CONV = Spec(0, 1, 2, 0, True, (TensorType.INT32, TensorType.INT64), True)
 
 @dataclass(frozen=True)
 class _Conv:
-    win: _Window
+    win: Window
     groups: int
     out_shape: tuple[int, ...]
     mats: tuple[Array, ...] | None  # integer filters: per group (kh * kw * cin / g, cout / g)
@@ -284,15 +285,15 @@ def _float_conv_sums(p: _Conv, w: Array, x: Array, scratch: Scratch) -> Array:
 
 def _conv_sums(p: _Conv, mats: tuple[Array, ...], x: Array, fill: Any) -> Array:
     """Σ w * padded input for every output position and channel: (n * oh * ow, cout)."""
-    padded = _pad(x, p.win, fill, x.dtype)
+    padded = pad(x, p.win, fill, x.dtype)
     if p.groups == 1:
-        return _matmul(_im2col(padded, p.win, mats[0].dtype), mats[0])
+        return matmul(im2col(padded, p.win, mats[0].dtype), mats[0])
     per = x.shape[3] // p.groups
-    return np.concatenate([_matmul(_im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype),
+    return np.concatenate([matmul(im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype),
                                    m) for g, m in enumerate(mats)], axis=1)
 
 
-def _matmul(a: Array, b: Array) -> Array:
+def matmul(a: Array, b: Array) -> Array:
     """``a @ b`` as a stack of products of at most ``_BLAS_BLOCK`` multiply-adds each, which
     OpenBLAS runs on the calling thread: its worker threads, woken for every chunk and spinning
     in between, slowed whole models several times over on small machines."""
@@ -315,14 +316,14 @@ def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     scratch = Scratch()
     if p.mats is None:
         floats = p.floats if p.floats is not None else _float_filter(np.asarray(arrays[1])[0])
-        for part in _chunks(x.shape[0], 4 * (x[0].size + 2 * oh * ow * cout)):
+        for part in chunks(x.shape[0], 4 * (x[0].size + 2 * oh * ow * cout)):
             sums = _float_conv_sums(p, floats, x[part], scratch)
             p.finish(sums, arrays, None, None, out[part], scratch)
         return [out.reshape(*lead, oh, ow, cout)]
     mats = p.mats
     k = sum(m.shape[0] for m in mats)
     temp = oh * ow * (k * mats[0].itemsize + cout * 40)
-    for part in _chunks(x.shape[0], temp):
+    for part in chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
         sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
         p.finish(sums, arrays, factor, zero, out[part], scratch)
@@ -338,7 +339,7 @@ _DEPTHWISE = Spec(0, 1, 2, 3, True, (TensorType.INT64,), True)
 
 @dataclass(frozen=True)
 class _Depthwise:
-    win: _Window
+    win: Window
     multiplier: int
     out_shape: tuple[int, ...]
     taps: Array | None  # integer filters: (kh * kw, 1, out width, channels) in the sums' type
@@ -368,27 +369,29 @@ def _prepare_depthwise(node: Node) -> _Depthwise:
     # the raw sums (input values up to 2^15 in magnitude) in int32 when they fit
     largest = 32768 if x.type == TensorType.INT16 else 128
     dtype = np.int32 if largest * abs_sum(taps.T) < INT32 else np.int64
-    return _Depthwise(win, cout // cin, y.shape, _tile_taps(taps, win, dtype), None, finish)
+    return _Depthwise(win, cout // cin, y.shape, tile_taps(taps, win, dtype), None, finish)
 
 
-def _tile_taps(taps: Array, win: _Window, dtype: Any) -> Array:
+def tile_taps(taps: Array, win: Window, dtype: Any) -> Array:
     """(kh * kw, channels) repeated along the output width: numpy's inner loops then run over
     whole output rows rather than single pixels."""
     tiled = np.broadcast_to(taps[:, None, None, :], (taps.shape[0], 1, win.out[1], taps.shape[1]))
     return np.ascontiguousarray(tiled, dtype)
 
 
-def _depthwise_sums(p: _Depthwise, taps: Array, x: Array, fill: Any, scratch: Scratch
-                    ) -> Array:
-    """Σ w * padded input per output position and channel: (n, oh, ow, cout), taps' type."""
-    if p.multiplier > 1:
-        x = np.repeat(x, p.multiplier, axis=3)
-    phases = _phases(_pad(x, p.win, fill, taps.dtype), p.win)
-    shape = (x.shape[0], *p.out_shape[1:])
+def depthwise_sums(x: Array, taps: Array, win: Window, fill: Any, multiplier: int,
+                   scratch: Scratch) -> Array:
+    """Σ w * padded input per output position and channel: (n, oh, ow, channels), taps'
+    type (:func:`tile_taps`); ``x`` is (n, h, w, channels / multiplier), padded with
+    ``fill``."""
+    if multiplier > 1:
+        x = np.repeat(x, multiplier, axis=3)
+    phases = _phases(pad(x, win, fill, taps.dtype), win)
+    shape = (x.shape[0], *win.out, taps.shape[-1])
     acc, product = (scratch.take(name, shape, taps.dtype) for name in ("sums", "product"))
-    np.multiply(_unit_tap(phases, p.win, 0, 0), taps[0], out=acc)
-    for t, (ky, kx) in enumerate(p.win.taps[1:], start=1):
-        np.multiply(_unit_tap(phases, p.win, ky, kx), taps[t], out=product)
+    np.multiply(_unit_tap(phases, win, 0, 0), taps[0], out=acc)
+    for t, (ky, kx) in enumerate(win.taps[1:], start=1):
+        np.multiply(_unit_tap(phases, win, ky, kx), taps[t], out=product)
         acc += product
     return acc
 
@@ -422,7 +425,7 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
         floats = p.floats
         if floats is None:
             floats = np.asarray(arrays[1], np.float32).reshape(len(p.win.taps), cout)
-        for part in _chunks(x.shape[0], 4 * (x[0].size * p.multiplier + 2 * oh * ow * cout)):
+        for part in chunks(x.shape[0], 4 * (x[0].size * p.multiplier + 2 * oh * ow * cout)):
             sums = _float_depthwise_sums(p, floats, x[part], scratch)
             p.finish(sums, arrays, None, None, out[part], scratch)
         return [out.reshape(*lead, oh, ow, cout)]
@@ -430,9 +433,9 @@ def _run_depthwise(p: _Depthwise, arrays: Sequence[Array | None]) -> list[Array]
     (top, left), (bottom, right) = p.win.before, p.win.after
     padded = (x.shape[1] + top + bottom) * (x.shape[2] + left + right) * cout
     temp = (2 * padded + 3 * oh * ow * cout) * taps.itemsize  # padded, phases, sums
-    for part in _chunks(x.shape[0], temp):
+    for part in chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
-        sums = _depthwise_sums(p, taps, q, fill, scratch)
+        sums = depthwise_sums(q, taps, p.win, fill, p.multiplier, scratch)
         p.finish(sums, arrays, factor, zero, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
@@ -546,12 +549,12 @@ def _run_transpose(p: _Transpose, arrays: Sequence[Array | None]) -> list[Array]
     canvas = math.prod(_reach(p, *x.shape[1:3])) * cout
     if p.mat is not None:
         temp = 8 * (x[0].size * (1 + p.mat.shape[1] // x.shape[3]) + 4 * canvas)
-        for part in _chunks(x.shape[0], temp):
+        for part in chunks(x.shape[0], temp):
             p.finish(_transpose_sums(p, p.mat, x[part]), arrays, None, None, out[part], scratch)
         return [out.reshape(*lead, oh, ow, cout)]
     floats = p.floats if p.floats is not None else _float_filter(np.asarray(arrays[1])[0])
     hybrid = p.finish.hybrid
-    for part in _chunks(x.shape[0], 4 * (x[0].size + 2 * canvas)):
+    for part in chunks(x.shape[0], 4 * (x[0].size + 2 * canvas)):
         scaling = None
         values = x[part]
         if hybrid is not None:  # each term scaled on its own: the finish only adds the bias

@@ -19,12 +19,10 @@ the transform and the thread regions. Facts from lib_nn's public sources (``Aggr
   or at ``48·g`` ``n`` initial shifts, multipliers, biases (``t`` = 1, channelwise form).
 - Padded kernels read the pad byte of ``mp`` (the input zero point) outside the image.
 
-The fast path (:func:`run`) gathers each output pixel's window (the interpreter's CONV_2D
-helpers: stride-trick im2col, BLAS in blocks that stay on the calling thread), multiplies in
-float where the sums are exact (|Σ| < 2^24 in float32, else float64) and applies
-:meth:`OutputTransform.apply`, in cache-sized chunks of the batch. :func:`emulate` runs the
-same layer as our XS3 instruction program (:mod:`tflitekit.xs3.conv`);
-:func:`instruction_counts` counts it per sample.
+The fast path (:func:`run`) is :func:`tflitekit.xs3.conv.fast` (the interpreter's CONV_2D and
+DEPTHWISE_CONV_2D helpers, then the compiled output transform). :func:`emulate` runs the same
+layer as our XS3 instruction program (:mod:`tflitekit.xs3.conv`); :func:`instruction_counts`
+counts it per sample.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ import numpy.typing as npt
 
 from tflitekit.errors import UsageError
 from tflitekit.interpreter.kernel import Kernel, unsupported
-from tflitekit.interpreter.kernels.conv import _im2col, _matmul, _Window
 from tflitekit.interpreter.node import Array, Node
 from tflitekit.options import TensorType
 from tflitekit.xs3 import conv
@@ -49,14 +46,13 @@ from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.output_transform import OutputTransform
 
 from . import maxpool
-from .params import GROUP, KernelType, Window, custom_options, fields, output_shape, regions
+from .custom_options import custom_options
+from .params import GROUP, KernelType, Window, fields, output_shape, regions
 from .params import window as decode_window
 
 __all__ = ["KERNELS", "Conv2dParams", "emulate", "instruction_counts", "prepare", "run"]
 
 _ACC_MAX = 2**31 - 1
-_CHUNK_BYTES = 1 << 22
-"""Temporaries per fast-path step: cache-sized, so that each numpy pass is fast."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +69,7 @@ class Conv2dParams:
     pad_value: int
     threads: int
     output_shape: tuple[int, ...]
-    _matrix: npt.NDArray[np.floating] = field(repr=False)
+    _fast: conv.Fast = field(repr=False)
 
     @property
     def depthwise(self) -> bool:
@@ -184,26 +180,29 @@ def prepare(node: Node) -> Conv2dParams:
                else _dense_weights(node, data, win, channels))
     transform = _transform(node, _operand_data(node, 2, TensorType.INT16),
                            o, options["t"] == 1, channels)
-    return Conv2dParams(kind, win, weights, transform, _signed_byte(mp[9]) if kind.padded else 0,
-                        len(parts), result.shape, _matrix(node, weights, kind.depthwise))
+    pad_value = _signed_byte(mp[9]) if kind.padded else 0
+    return Conv2dParams(kind, win, weights, transform, pad_value, len(parts), result.shape,
+                        _fast(node, win, weights, transform, pad_value, kind.depthwise))
 
 
 def _signed_byte(value: int) -> int:
     return (value & 0xFF) - ((value & 0x80) << 1)
 
 
-def _matrix(node: Node, weights: npt.NDArray[np.int8], depthwise: bool
-            ) -> npt.NDArray[np.floating]:
-    """The fast path's weights: dense ``(KH·KW·C, OC)``, depthwise ``(KH, KW, C)``, in float32
-    when every partial sum is below 2^24 (exact), else float64; refuses layers whose 32-bit
-    accumulators could saturate (the fast path does not model it)."""
+def _fast(node: Node, win: Window, weights: npt.NDArray[np.int8], transform: OutputTransform,
+          pad_value: int, depthwise: bool) -> conv.Fast:
+    """The fast path (:func:`tflitekit.xs3.conv.fast`); refuses layers whose 32-bit
+    accumulators could saturate (it does not model that)."""
     w = weights.astype(np.int64)
     flat = w.reshape(-1, w.shape[-1]).T if depthwise else w.reshape(w.shape[0], -1)
     bound = 128 * int(np.abs(flat).sum(axis=1).max(initial=0))
     if bound > _ACC_MAX:
         unsupported(node, f"accumulators could reach {bound}, past the 32-bit saturation")
-    dtype = np.float32 if bound < 2**24 else np.float64
-    return (w if depthwise else flat.T).astype(dtype)
+    top, left, bottom, right = win.padding
+    band = conv.Window(win.kernel, win.stride, win.dilation, (top, left), (bottom, right),
+                       win.output)
+    return conv.fast(weights[None] if depthwise else weights, transform, band,
+                     depthwise=depthwise, fill=pad_value)
 
 
 def _image(params: Conv2dParams, x: Array) -> npt.NDArray[np.int8]:
@@ -217,33 +216,11 @@ def _image(params: Conv2dParams, x: Array) -> npt.NDArray[np.int8]:
                   constant_values=params.pad_value)
 
 
-def _sums(params: Conv2dParams, img: npt.NDArray[np.int8]) -> npt.NDArray[np.int64]:
-    """The raw accumulators ``Σ x·w`` ``(n, OH, OW, OC)`` of padded images ``img``."""
-    win, m = params.window, params._matrix
-    if params.depthwise:
-        acc = np.zeros((len(img), *win.output, win.input[2]), m.dtype)
-        for (i, j), tap in win.taps(img):
-            acc += tap * m[i, j]
-    else:
-        band = _Window(win.kernel, win.stride, win.dilation, (0, 0), (0, 0), win.output)
-        acc = _matmul(_im2col(img, band, m.dtype), m).reshape(len(img), *win.output, -1)
-    exact: npt.NDArray[np.int64] = acc.astype(np.int64)
-    return exact
-
-
 def run(params: Conv2dParams, arrays: Sequence[Array | None]) -> list[Array]:
-    """The int8 outputs ``(N, *output shape)`` of the batch ``arrays[0]``, in cache-sized
-    chunks of samples."""
+    """The int8 outputs ``(N, *output shape)`` of the batch ``arrays[0]``."""
     x = arrays[0]
     assert x is not None
-    img = _image(params, x)
-    win, m = params.window, params._matrix
-    pixels = math.prod(win.output)
-    out = np.empty((len(x), *win.output, params.transform.channels), np.int8)
-    gathered = 0 if params.depthwise else m.shape[0] * m.itemsize
-    step = max(1, _CHUNK_BYTES // (pixels * (gathered + 48 * out.shape[-1])))
-    for s in range(0, len(x), step):
-        out[s:s + step] = params.transform.apply(_sums(params, img[s:s + step]))
+    out = params._fast(np.asarray(x, np.int8).reshape(len(x), *params.window.input))
     return [out.reshape(len(x), *params.output_shape)]
 
 

@@ -1,9 +1,9 @@
 """The XC operators that move bytes: ``XC_pad``, ``XC_pad_1_to_4``, ``XC_pad_3_to_4``,
 ``XC_slice`` and ``XC_no_op``.
 
-Each output byte is an input byte or a fill byte, whatever the tensors' type, so ``prepare``
-builds a byte index map once and ``run`` gathers through it (index = the input's byte count
-stands for the fill byte). The layouts, as xmos' runtime writes them:
+Each output byte is an input byte or a fill byte, whatever the tensors' type: the pads copy
+runs of input bytes between runs of fill bytes by slice assignments, ``XC_slice`` gathers
+through a byte index map built once. The layouts, as xmos' runtime writes them:
 
 - ``XC_pad`` (options ``s l n p e z``): ``s`` fill bytes, then ``n`` times (``l`` input
   bytes, ``p`` fill bytes), the last ``l`` input bytes and ``e`` fill bytes; the fill is ``z``,
@@ -37,13 +37,9 @@ class _Gather:
     shape: tuple[int, ...]
     dtype: np.dtype[np.generic]
     index: _Index
-    fill: int | None  # None when no output byte is a fill byte
 
     def __call__(self, x: Array) -> Array:
-        n = x.shape[0]
-        data = np.ascontiguousarray(x).view(np.uint8).reshape(n, -1)
-        if self.fill is not None:
-            data = np.concatenate([data, np.full((n, 1), self.fill, np.uint8)], axis=1)
+        data = np.ascontiguousarray(x).view(np.uint8).reshape(x.shape[0], -1)
         return np.take(data, self.index, axis=1).view(self.dtype)
 
 
@@ -81,7 +77,35 @@ def _ints(node: Node, *keys: str) -> list[int]:
     return values
 
 
-def _prepare_pad(node: Node) -> _Gather:
+@dataclass(frozen=True)
+class _Runs:
+    """Bytes copied in ``runs`` (a count, each of ``size`` input bytes) of period ``period``
+    from output byte ``start``, the rest of the output the ``fill`` byte; then ``tail``
+    input bytes at ``tail_start``."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[np.generic]
+    out: int
+    start: int
+    runs: int
+    size: int
+    period: int
+    tail: int
+    tail_start: int
+    fill: int
+
+    def __call__(self, x: Array) -> Array:
+        n = x.shape[0]
+        data = np.ascontiguousarray(x).view(np.uint8).reshape(n, -1)
+        out = np.full((n, self.out), self.fill, np.uint8)
+        body = out[:, self.start:self.start + self.runs * self.period]
+        body.reshape(n, self.runs, self.period)[:, :, :self.size] = data[
+            :, :self.runs * self.size].reshape(n, self.runs, self.size)
+        out[:, self.tail_start:self.tail_start + self.tail] = data[:, self.runs * self.size:]
+        return out.view(self.dtype)
+
+
+def _prepare_pad(node: Node) -> _Runs:
     io = _bytes(node)
     start, size, copies, gap, end, word = _ints(node, "s", "l", "n", "p", "e", "z")
     if min(start, size, copies, gap, end) < 0:
@@ -89,23 +113,20 @@ def _prepare_pad(node: Node) -> _Gather:
     if io.size != (copies + 1) * size or io.out != start + io.size + copies * gap + end:
         unsupported(node, f"layout s={start} l={size} n={copies} p={gap} e={end} does not "
                           f"map {io.size} input bytes to {io.out} output bytes")
-    index = np.full(io.out, io.size, np.intp)
-    rows = start + np.arange(copies + 1)[:, None] * (size + gap) + np.arange(size)
-    index[rows.ravel()] = np.arange(io.size)
-    return _Gather(io.shape, io.dtype, index, replicated_byte(node, word, "z"))
+    return _Runs(io.shape, io.dtype, io.out, start, copies, size, size + gap, size,
+                 start + copies * (size + gap), replicated_byte(node, word, "z"))
 
 
-def _prepare_n_to_4(n: int) -> Callable[[Node], _Gather]:
+def _prepare_n_to_4(n: int) -> Callable[[Node], _Runs]:
     """XC_pad_1_to_4 (n = 1) or XC_pad_3_to_4 (n = 3): groups of n bytes widened to 4."""
-    def prepare(node: Node) -> _Gather:
+    def prepare(node: Node) -> _Runs:
         io = _bytes(node)
         (word,) = _ints(node, "pv")
         if io.dtype.itemsize != 1 or io.size % n or io.out != io.size // n * 4:
             unsupported(node, f"{io.size} input bytes of {io.dtype} cannot be padded from "
                               f"{n} to 4 bytes per pixel into {io.out}")
-        index = np.full((io.size // n, 4), io.size, np.intp)
-        index[:, :n] = np.arange(io.size).reshape(-1, n)
-        return _Gather(io.shape, io.dtype, index.ravel(), replicated_byte(node, word, "pv"))
+        return _Runs(io.shape, io.dtype, io.out, 0, io.size // n, n, 4, 0, io.out,
+                     replicated_byte(node, word, "pv"))
     return prepare
 
 
@@ -117,7 +138,7 @@ def _prepare_slice(node: Node) -> _Gather:
             or (len(index) and index.max() >= io.size)):
         unsupported(node, f"slice s={start} o={step} l={size} n={copies} does not map "
                           f"{io.size} input bytes to {io.out} output bytes")
-    return _Gather(io.shape, io.dtype, index.astype(np.intp), None)
+    return _Gather(io.shape, io.dtype, index.astype(np.intp))
 
 
 @dataclass(frozen=True)
