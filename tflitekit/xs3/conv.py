@@ -269,6 +269,8 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
 
 _EXACT_F32 = 2**24
 """Sums of integers below this magnitude are exact in float32."""
+_TILE = 1 << 15
+"""Per-channel transform values repeated over up to this many outputs (longer numpy loops)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,7 +308,7 @@ class Fast:
                 sums = depthwise_sums(x[part], w, win, self.fill, channels // c, scratch)
             else:
                 sums = matmul(im2col(pad(x[part], win, self.fill, np.int8), win, w.dtype), w)
-            self.transform(sums, out[part])
+            self.transform(sums, out[part], consume=True)
         return out
 
 
@@ -332,5 +334,7 @@ def fast(weights: npt.ArrayLike, transform: OutputTransform, win: Window, *,
         inputs = slice(len(used)) if np.array_equal(used, np.arange(len(used))) else used
         cols = w[..., inputs].reshape(len(w), -1).T
         matrix = np.ascontiguousarray(cols, np.float32 if top < _EXACT_F32 else np.float64)
+    (oh, ow), channels = win.out, by_output.shape[0]
+    rows = oh * ow if oh * ow * channels <= _TILE else ow if ow * channels <= _TILE else 1
     return Fast(win, matrix, depthwise, inputs, fill,
-                transform.compiled(start, clamp, bound))
+                transform.compiled(start, clamp, bound, rows))

@@ -109,11 +109,12 @@ class OutputTransform:
         return self.compiled()(np.asarray(accumulators))
 
     def compiled(self, start: npt.ArrayLike | None = None, clamp: tuple[int, int] = (-128, 127),
-                 bound: int | None = None) -> Compiled:
+                 bound: int | None = None, rows: int = 1) -> Compiled:
         """:meth:`apply` as a few in-place numpy passes, for accumulators that begin at
         ``start`` (per channel, added first), outputs clamped to ``clamp`` (the clamp stage);
-        ``bound`` (|Σ + start| ≤ bound, when known) keeps the arithmetic in int32."""
-        return Compiled.of(self, start, clamp, bound)
+        ``bound`` (|Σ + start| ≤ bound, when known) keeps the arithmetic in int32; ``rows``:
+        the accumulators come in multiples of this many rows (:attr:`Compiled.rows`)."""
+        return Compiled.of(self, start, clamp, bound, rows)
 
 
 _I32 = 2**31
@@ -133,20 +134,21 @@ class Compiled:
     """
 
     wide: type[np.signedinteger[Any]]  # stage 1's integer type
-    offset: npt.NDArray[np.signedinteger[Any]]  # start + the rounding half
-    shift: int | npt.NDArray[np.int32]  # right shift, or minus the left shift (group form)
+    offset: PerChannel  # start + the rounding half
+    shift: PerChannel  # right shift, or minus the left shift (group form)
     clip: bool  # whether stage 1 can leave ±32767
     narrow: type[np.signedinteger[Any]]  # stage 2's integer type
-    multiplier: npt.NDArray[np.signedinteger[Any]]
-    rounding: npt.NDArray[np.signedinteger[Any]]
+    multiplier: PerChannel
+    rounding: PerChannel
     right: int
     left: int
-    lo: int | npt.NDArray[np.int32]
-    hi: int | npt.NDArray[np.int32]
+    lo: PerChannel
+    hi: PerChannel
+    rows: int  # the arrays' rows (the channels repeated): numpy's loops then run longer
 
     @classmethod
     def of(cls, t: OutputTransform, start: npt.ArrayLike | None, clamp: tuple[int, int],
-           bound: int | None) -> Compiled:
+           bound: int | None, rows: int = 1) -> Compiled:
         s = t.initial_shift.astype(np.int64)
         half = np.where(s > 0, np.int64(1) << np.maximum(s - 1, 0), 0)
         offset = np.zeros(t.channels, np.int64) if start is None else np.asarray(start, np.int64)
@@ -154,7 +156,7 @@ class Compiled:
             offset = offset + half
         reach = None if bound is None else bound + int(half.max(initial=0))
         wide = np.int32 if reach is not None and reach < _I32 else np.int64
-        clip = reach is None or int(s.min(initial=0)) <= 0 or reach >> int(s.min()) >= _I16
+        clip = reach is None or int(s.min()) <= 0 or reach >> int(s.min()) >= _I16
         b, f = t.bias.astype(np.int64), int(t.final_shift[0])
         if f >= 0:
             add, right, left = 128 << f, 22 + f, 0
@@ -168,15 +170,24 @@ class Compiled:
         ends = [np.clip(_floor_shift(np.asarray(v) + add, right - 14, left), -128, 127)
                 for v in (np.maximum(-_I16, b - _I16), np.minimum(_I16, b + _I16))]
         lo, hi = np.maximum(ends[0], clamp[0]), np.minimum(ends[1], clamp[1])
-        return cls(wide, offset.astype(wide), _uniform(s), clip, narrow, m.astype(narrow),
-                   rounding.astype(narrow), right, left, _uniform(lo), _uniform(hi))
 
-    def __call__(self, accumulators: npt.NDArray[Any], out: npt.NDArray[np.int8] | None = None
-                 ) -> npt.NDArray[np.int8]:
+        def tiled(values: npt.NDArray[np.int64], dtype: Any) -> PerChannel:
+            if (values == values[0]).all():
+                return int(values[0])
+            return np.ascontiguousarray(np.broadcast_to(values.astype(dtype), (rows, t.channels)))
+
+        return cls(wide, tiled(offset, wide), tiled(s, np.int32), clip, narrow,
+                   tiled(m, narrow), tiled(rounding, narrow), right, left,
+                   tiled(lo, narrow), tiled(hi, narrow), rows)
+
+    def __call__(self, accumulators: npt.NDArray[Any], out: npt.NDArray[np.int8] | None = None,
+                 *, consume: bool = False) -> npt.NDArray[np.int8]:
         """The int8 outputs of ``accumulators`` ``(..., channels)`` (integers, or floats that
-        hold integers exactly), written into ``out`` (of any shape of the same size) if
-        given."""
-        x = accumulators.astype(self.wide)
+        hold integers exactly; a multiple of :attr:`rows` rows), written into ``out`` (of any
+        shape of the same size) if given; ``consume``: the accumulators may be
+        overwritten."""
+        shape = accumulators.shape
+        x = accumulators.reshape(-1, self.rows, shape[-1]).astype(self.wide, copy=not consume)
         if isinstance(self.shift, int) and self.shift < 0:
             x += self.offset
             np.clip(x, -_I16, _I16, out=x)
@@ -194,20 +205,24 @@ class Compiled:
         if self.left:
             t <<= self.left
         if out is None:
-            out = np.empty(t.shape, np.int8)
-        np.clip(t.reshape(out.shape), self.lo, self.hi, out=out, casting="unsafe")
+            out = np.empty(shape, np.int8)
+        if isinstance(self.lo, int) and isinstance(self.hi, int):
+            np.clip(t.reshape(out.shape), self.lo, self.hi, out=out, casting="unsafe")
+        else:
+            np.maximum(t, self.lo, out=t)
+            np.minimum(t, self.hi, out=t)
+            np.copyto(out, t.reshape(out.shape), casting="unsafe")
         return out
+
+
+PerChannel = int | npt.NDArray[np.signedinteger[Any]]
+"""A value for every channel: one int when they are equal (numpy's scalar loops are faster),
+else an array ``(rows, channels)``."""
 
 
 def _floor_shift(v: npt.NDArray[np.int64], right: int, left: int) -> npt.NDArray[np.int64]:
     shifted: npt.NDArray[np.int64] = (v >> right) << left
     return shifted
-
-
-def _uniform(values: npt.NDArray[Any]) -> int | npt.NDArray[np.int32]:
-    """A scalar when every channel has the same value (numpy's scalar loops are faster)."""
-    arr = np.asarray(values)
-    return int(arr.flat[0]) if arr.size and (arr == arr.flat[0]).all() else arr.astype(np.int32)
 
 
 def _le16(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:

@@ -59,6 +59,7 @@ __all__ = ["KERNELS", "Window", "chunks", "depthwise_sums", "im2col", "matmul", 
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
 _CHUNK_BYTES = 1 << 20  # temporaries per chunk: cache-sized, so that each pass is fast
+_TILE_BYTES = 1 << 18  # depthwise filter taps repeated over the output pixels up to this size
 
 
 def _quiet() -> np.errstate:
@@ -373,9 +374,13 @@ def _prepare_depthwise(node: Node) -> _Depthwise:
 
 
 def tile_taps(taps: Array, win: Window, dtype: Any) -> Array:
-    """(kh * kw, channels) repeated along the output width: numpy's inner loops then run over
-    whole output rows rather than single pixels."""
-    tiled = np.broadcast_to(taps[:, None, None, :], (taps.shape[0], 1, win.out[1], taps.shape[1]))
+    """(kh * kw, channels) repeated over the output pixels (along its width only when that
+    would take more than ``_TILE_BYTES``): numpy's inner loops then run over whole output
+    images or rows rather than single pixels."""
+    kh_kw, channels = taps.shape
+    (oh, ow), size = win.out, np.dtype(dtype).itemsize
+    rows = oh if kh_kw * oh * ow * channels * size <= _TILE_BYTES else 1
+    tiled = np.broadcast_to(taps[:, None, None, :], (kh_kw, rows, ow, channels))
     return np.ascontiguousarray(tiled, dtype)
 
 

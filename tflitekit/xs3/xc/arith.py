@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...interpreter.kernel import Kernel, run_unary, unsupported
+from ...interpreter.kernels.conv import chunks
 from ...interpreter.node import Array, Node
 from ...options import TensorType
 from .custom_options import custom_options
@@ -38,9 +39,9 @@ def _binary_int8(node: Node) -> tuple[int, ...]:
     return operands[2].shape
 
 
-def _flat(x: Array | None) -> npt.NDArray[np.int32]:
+def _flat(x: Array | None) -> Array:
     assert x is not None
-    return x.reshape(x.shape[0], -1).astype(np.int32)
+    return x.reshape(x.shape[0], -1)
 
 
 def _int16(value: int) -> int:
@@ -76,10 +77,19 @@ def _prepare_add(node: Node) -> _Add:
 def _run_add(p: _Add, arrays: Sequence[Array | None]) -> list[Array]:
     """On the VPU's 32-bit accumulators (which ``prepare`` ensures cannot saturate):
     ``bias + x1·m1 + x2·m2``, then VLSAT ``shift`` (add 2^(shift-1), shift right) saturated to
-    [-128, 127] (the runtime's "fixed" 8-bit saturation, not the symmetric one)."""
-    acc = _flat(arrays[0]) * np.int32(p.m1) + _flat(arrays[1]) * np.int32(p.m2)
-    acc += np.int32(p.bias + (1 << (p.shift - 1)))
-    y = np.clip(acc >> p.shift, -128, 127).astype(np.int8)
+    [-128, 127] (the runtime's "fixed" 8-bit saturation, not the symmetric one); in place, in
+    cache-sized chunks of the batch."""
+    x1, x2 = _flat(arrays[0]), _flat(arrays[1])
+    y = np.empty(x1.shape, np.int8)
+    for part in chunks(len(x1), 8 * x1.shape[1]):
+        acc = x1[part].astype(np.int32)
+        acc *= p.m1
+        other = x2[part].astype(np.int32)
+        other *= p.m2
+        acc += other
+        acc += p.bias + (1 << (p.shift - 1))
+        acc >>= p.shift
+        np.clip(acc, -128, 127, out=y[part], casting="unsafe")
     return [y.reshape(y.shape[0], *p.shape)]
 
 
@@ -111,7 +121,8 @@ def _run_mul(p: _Mul, arrays: Sequence[Array | None]) -> list[Array]:
     ``(acc + 1) >> 1``; ``(· scalar + 2^13) >> 14`` (neither saturated; all fits int32);
     add ``bias`` saturated to ±32767; arithmetic shift by ``shr`` (left when negative)
     saturated to ±32767; ``(· + 128) >> 8`` saturated to [-128, 127]."""
-    acc = (_flat(arrays[0]) + p.a + 1) * (_flat(arrays[1]) + p.b + 1) - 1
+    x1, x2 = _flat(arrays[0]).astype(np.int32), _flat(arrays[1]).astype(np.int32)
+    acc = (x1 + p.a + 1) * (x2 + p.b + 1) - 1
     v = (p.scalar * ((acc + 1) >> 1) + (1 << 13)) >> 14
     v = np.clip(v + p.bias, -32767, 32767)
     v = np.clip(v >> p.shr if p.shr > 0 else v << -p.shr, -32767, 32767)
