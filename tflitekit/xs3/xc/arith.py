@@ -90,7 +90,7 @@ def _run_add(p: _Add, arrays: Sequence[Array | None]) -> list[Array]:
         acc += p.bias + (1 << (p.shift - 1))
         acc >>= p.shift
         np.clip(acc, -128, 127, out=y[part], casting="unsafe")
-    return [y.reshape(y.shape[0], *p.shape)]
+    return [y.reshape(len(x1), *p.shape)]
 
 
 @dataclass(frozen=True)
