@@ -4,10 +4,10 @@ quantization (:func:`~tflitekit.xs3.output_transform.derive_transform`) and the 
 
 A :class:`Lowered` layer runs two ways, bit-identical: :meth:`Lowered.run` executes the
 instruction program on an engine (which counts what it executes), :meth:`Lowered.compute` is its
-whole-array numpy form (the interpreter backend's fast path): the same raw accumulators by im2col
-(:func:`~tflitekit.xs3.conv.patches`) and a product, then
-:meth:`~tflitekit.xs3.output_transform.OutputTransform.apply` and the fused activation's clamp
-(the transform's optional clamp stage; exact, see :mod:`~tflitekit.xs3.output_transform`).
+whole-array numpy form (the interpreter backend's fast path, :func:`tflitekit.xs3.conv.fast`): the
+same raw accumulators by im2col and a product, then the compiled output transform with the
+fused activation's clamp (the transform's optional clamp stage; exact, see
+:mod:`~tflitekit.xs3.output_transform`).
 
 Unlike xcore-opt, which folds the bias and both zero points into the int16 bias of the output
 transform, the lowering starts the accumulators at ``bias - zp_in·Σw`` (VLDR/VLDD in place of
@@ -28,6 +28,7 @@ transform has one divisor per channel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,10 +61,6 @@ LOWERED_OPCODES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_P
 Int8 = npt.NDArray[np.int8]
 Int64 = npt.NDArray[np.int64]
 Kind = Literal["conv2d", "depthwise", "dense"]
-_EXACT_F32 = 2**24
-"""Sums of integers below this magnitude are exact in float32 (BLAS accumulates them)."""
-_CHUNK_BYTES = 1 << 22
-"""Temporaries per chunk of :meth:`Lowered.compute` (im2col, sums): cache-sized, so fast."""
 
 
 @dataclass(frozen=True)
@@ -127,53 +124,23 @@ class Lowered:
                       padding=win.padding, clamp=clamp, start=self.start)
         return out.reshape(len(xs), *shape)
 
-    def accumulators(self, x: npt.ArrayLike) -> Int64:
-        """The accumulators the program computes, ``(N, ..., C)`` int64: :attr:`start` plus
-        ``Σ x·w``, padding with the input zero point."""
-        acc = self._sums(x)
-        return acc if self.start is None else acc + self.start
-
-    def _sums(self, x: npt.ArrayLike) -> Int64:
-        """``Σ x·w`` by im2col and a float product, exact (module constant)."""
-        xs, _ = self._samples(x)
-        w = self.weights
+    @functools.cached_property
+    def _fast(self) -> conv.Fast:
+        w, win = self.weights, self.window
         if self.kind == "dense":
-            return _product(xs.reshape(len(xs), -1), w)
-        win = self.window
-        if self.kind == "depthwise":
-            xs = np.repeat(xs.reshape(len(xs), *xs.shape[-3:]), w.shape[3] // xs.shape[-1], 3)
-        cols = conv.patches(xs.reshape(len(xs), *xs.shape[-3:]), w.shape[1:3],
-                            stride=win.stride, dilation=win.dilation, padding=win.padding,
-                            pad_value=self.input_zero)
-        if self.kind == "conv2d":
-            return _product(cols.reshape(*cols.shape[:3], -1), w.reshape(len(w), -1))
-        acc = np.zeros((*cols.shape[:3], w.shape[3]), np.int32)
-        for i in range(w.shape[1]):
-            for j in range(w.shape[2]):
-                acc += cols[:, :, :, i, j, :].astype(np.int32) * w[0, i, j]
-        return acc.astype(np.int64)
+            w, band = w[:, None, None, :], conv.window((1, 1), (1, 1))
+        else:
+            (_, h, width, _), (_, kh, kw, _) = self.input_shape, w.shape
+            band = conv.window((h, width), (kh, kw), win.stride, win.dilation, win.padding)
+        return conv.fast(w, self.transform, band, depthwise=self.kind == "depthwise",
+                         fill=self.input_zero, start=self.start, clamp=self.clamp)
 
     def compute(self, x: npt.ArrayLike) -> Int8:
-        """What :meth:`run` returns, in whole-array numpy (no instructions, nothing counted), in
-        cache-sized chunks of samples."""
+        """What :meth:`run` returns, in whole-array numpy (no instructions, nothing counted):
+        :func:`tflitekit.xs3.conv.fast`."""
         xs, shape = self._samples(x)
-        out = np.empty((len(xs), *shape), np.int8)
-        taps = self.weights.size // self.transform.channels
-        step = max(1, _CHUNK_BYTES // (8 * taps * math.prod(self.output_shape)))
-        for s in range(0, len(xs), step):
-            part = np.clip(self.transform.apply(self.accumulators(xs[s:s + step])), *self.clamp)
-            out[s:s + step] = part.reshape(-1, *shape)
-        return out
-
-
-def _product(rows: Int8, weights: Int8) -> Int64:
-    """``rows (..., K) @ weights (C, K).T``, exact: in float32 when every sum fits its mantissa,
-    else float64."""
-    bound = 128 * int(np.abs(weights.astype(np.int64)).sum(axis=1).max(initial=0))
-    kind = np.float32 if bound < _EXACT_F32 else np.float64
-    flat = rows.reshape(-1, rows.shape[-1]).astype(kind)
-    product: Int64 = (flat @ weights.T.astype(kind)).astype(np.int64)
-    return product.reshape(*rows.shape[:-1], -1)
+        image = (1, 1, xs[0].size) if self.kind == "dense" else self.input_shape[-3:]
+        return self._fast(xs.reshape(len(xs), *image)).reshape(len(xs), *shape)
 
 
 # -- from a node --------------------------------------------------------------------------------
