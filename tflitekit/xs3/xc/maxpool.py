@@ -23,7 +23,8 @@ from tflitekit.interpreter.kernel import Kernel, unsupported
 from tflitekit.interpreter.node import Array, Node
 from tflitekit.options import TensorType
 
-from .params import KernelType, Window, custom_options, fields, output_shape, regions, window
+from .custom_options import custom_options
+from .params import KernelType, Window, fields, output_shape, regions, window
 
 __all__ = ["KERNELS", "MaxPoolParams", "prepare", "run"]
 

@@ -38,13 +38,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from tflitekit.errors import TFLiteKitError
 from tflitekit.interpreter.kernel import unsupported
 from tflitekit.interpreter.node import Node, Operand
-from tflitekit.ir.flex import decode_flex
 
-__all__ = ["GROUP", "KernelType", "Region", "Window", "custom_options", "fields",
-           "output_shape", "regions", "window"]
+__all__ = ["GROUP", "KernelType", "Region", "Window", "fields", "output_shape", "regions",
+           "window"]
 
 GROUP = 16
 """Output channels per accumulator group (lib_nn's ``VPU_INT8_ACC_PERIOD``)."""
@@ -68,22 +66,6 @@ class KernelType(IntEnum):
     @property
     def padded(self) -> bool:
         return self in (KernelType.PADDED_INDIRECT, KernelType.DEPTHWISE_PADDED_INDIRECT)
-
-
-def custom_options(node: Node, *keys: str) -> dict[str, Any]:
-    """The custom options map, strings as bytes; refuses the node without ``keys``."""
-    if not node.custom_options:
-        unsupported(node, "no custom options")
-    try:
-        decoded = decode_flex(node.custom_options, raw_strings=True)
-    except TFLiteKitError as exc:
-        unsupported(node, str(exc))
-    if not isinstance(decoded, dict):
-        unsupported(node, "custom options are not a FlexBuffer map")
-    missing = [k for k in keys if k not in decoded]
-    if missing:
-        unsupported(node, f"custom options lack {', '.join(missing)}")
-    return decoded
 
 
 def fields(node: Node, options: dict[str, Any], key: str, layout: str) -> tuple[int, ...]:
