@@ -139,10 +139,11 @@ def on_xcore(model: Model) -> None:
     comparison = xs3.compare(model, [x])
     costs = {layer.index: layer for layer in xs3.profile(model).layers}
     for layer in comparison.layers:
-        cost = costs[layer.operator].cost
-        assert cost is not None  # both layers run on the XS3 kernels
-        print(f"xcore.ai: {layer.tensor}: {cost.instructions} instructions, "
-              f"{cost.microseconds:.2f} us; {layer.ours} of outputs differ from TFLite's")
+        counts, cost = costs[layer.operator].counts, costs[layer.operator].cost
+        assert counts is not None and cost is not None  # both layers run on the XS3 kernels
+        print(f"xcore.ai: {layer.tensor}: {cost.instructions} instructions "
+              f"({counts['VLMACCR']} VLMACCR), {cost.microseconds:.2f} us; {layer.ours} of "
+              "outputs differ from TFLite's")
 
 
 if __name__ == "__main__":
