@@ -269,6 +269,8 @@ def depthwise_conv2d(vpu: VectorUnit, x: npt.ArrayLike, weights: npt.ArrayLike,
 
 _EXACT_F32 = 2**24
 """Sums of integers below this magnitude are exact in float32."""
+_CHUNK_BYTES = 1 << 22
+"""Temporaries per chunk of the batch: few enough numpy calls per sample, and cache-sized."""
 _TILE = 1 << 15
 """Per-channel transform values repeated over up to this many outputs (longer numpy loops)."""
 
@@ -303,7 +305,7 @@ class Fast:
         else:
             temp = padded * c + pixels * (w.shape[0] * w.itemsize + channels * (w.itemsize + 5))
         scratch = Scratch()
-        for part in chunks(n, temp):
+        for part in chunks(n, temp, _CHUNK_BYTES):
             if self.depthwise:
                 sums = depthwise_sums(x[part], w, win, self.fill, channels // c, scratch)
             else:

@@ -153,9 +153,9 @@ def im2col(padded: Array, win: Window, dtype: Any) -> Array:
     return cols.reshape(n * oh * ow, kh * kw * c)
 
 
-def chunks(n: int, temp_per_sample: int) -> Iterator[slice]:
-    """Slices of the batch whose temporaries take about ``_CHUNK_BYTES``."""
-    step = max(1, min(n, _CHUNK_BYTES // max(temp_per_sample, 1)))
+def chunks(n: int, temp_per_sample: int, budget: int = _CHUNK_BYTES) -> Iterator[slice]:
+    """Slices of the batch whose temporaries take about ``budget`` bytes."""
+    step = max(1, min(n, budget // max(temp_per_sample, 1)))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
 
