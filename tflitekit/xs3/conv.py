@@ -309,7 +309,12 @@ class Fast:
             if self.depthwise:
                 sums = depthwise_sums(x[part], w, win, self.fill, channels // c, scratch)
             else:
-                sums = matmul(im2col(pad(x[part], win, self.fill, np.int8), win, w.dtype), w)
+                padded = pad(x[part], win, self.fill, np.int8, scratch)
+                sums = matmul(im2col(padded, win, w.dtype, scratch), w, scratch)
+            if sums.dtype != self.transform.wide:  # float sums: the transform's integers
+                ints = scratch.take("ints", sums.shape, self.transform.wide)
+                np.copyto(ints, sums, casting="unsafe")
+                sums = ints
             self.transform(sums, out[part], consume=True)
         return out
 

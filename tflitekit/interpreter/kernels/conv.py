@@ -114,14 +114,22 @@ def _window(node: Node, size: Sequence[int], kernel: Sequence[int], stride: Sequ
                    (before[0], before[1]), (after[0], after[1]), (out[0], out[1]))
 
 
-def pad(x: Array, win: Window, fill: Any, dtype: Any) -> Array:
+def _buffer(scratch: Scratch | None, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
+    """An uninitialised array: from ``scratch`` when given (reused memory), else new."""
+    return np.empty(shape, dtype) if scratch is None else scratch.take(name, shape, dtype)
+
+
+def pad(x: Array, win: Window, fill: Any, dtype: Any, scratch: Scratch | None = None) -> Array:
     """``x`` (n, h, w, c) as ``dtype``, padded with ``fill`` (a scalar or one value per
     sample, shaped (n, 1, 1, 1))."""
-    if not win.padded:
-        return x.astype(dtype, copy=False)
     (top, left), (bottom, right) = win.before, win.after
     n, h, w, c = x.shape
-    out = np.empty((n, top + h + bottom, left + w + right, c), dtype)
+    if not win.padded and x.dtype == dtype:
+        return x
+    out = _buffer(scratch, "padded", (n, top + h + bottom, left + w + right, c), dtype)
+    if not win.padded:
+        np.copyto(out, x, casting="unsafe")
+        return out
     out[:, :top] = fill
     out[:, top + h:] = fill
     out[:, top:top + h, :left] = fill
@@ -137,18 +145,19 @@ def _tap(padded: Array, win: Window, ky: int, kx: int) -> Array:
                   kx * dx:kx * dx + (ow - 1) * sx + 1:sx]
 
 
-def im2col(padded: Array, win: Window, dtype: Any) -> Array:
+def im2col(padded: Array, win: Window, dtype: Any, scratch: Scratch | None = None) -> Array:
     """Every window of ``padded`` (n, H, W, c) as a row: (n * oh * ow, kh * kw * c)."""
     n, _, _, c = padded.shape
     (kh, kw), (oh, ow) = win.kernel, win.out
     if (kh, kw) == (1, 1):
-        return np.ascontiguousarray(_tap(padded, win, 0, 0), dtype).reshape(-1, c)
-    sn, sh, sw, sc = padded.strides
-    (sy, sx), (dy, dx) = win.stride, win.dilation
-    view = np.lib.stride_tricks.as_strided(
-        padded, (n, oh, ow, kh, kw, c), (sn, sh * sy, sw * sx, sh * dy, sw * dx, sc),
-        writeable=False)
-    cols = np.empty(view.shape, dtype)
+        view = _tap(padded, win, 0, 0)
+    else:
+        sn, sh, sw, sc = padded.strides
+        (sy, sx), (dy, dx) = win.stride, win.dilation
+        view = np.lib.stride_tricks.as_strided(
+            padded, (n, oh, ow, kh, kw, c), (sn, sh * sy, sw * sx, sh * dy, sw * dx, sc),
+            writeable=False)
+    cols = _buffer(scratch, "cols", view.shape, dtype)
     np.copyto(cols, view, casting="unsafe")
     return cols.reshape(n * oh * ow, kh * kw * c)
 
@@ -160,13 +169,20 @@ def chunks(n: int, temp_per_sample: int, budget: int = _CHUNK_BYTES) -> Iterator
         yield slice(start, min(n, start + step))
 
 
-def _phases(padded: Array, win: Window) -> dict[tuple[int, int], Array]:
+def _phases(padded: Array, win: Window, scratch: Scratch | None = None
+            ) -> dict[tuple[int, int], Array]:
     """``padded`` split by the stride's phases (space to depth), each contiguous, so that every
     filter tap reads a unit-stride window: phase ``(py, px)`` holds rows ``py::sy`` and columns
     ``px::sx``."""
     (sy, sx), (dy, dx) = win.stride, win.dilation
-    needed = {(ky * dy % sy, kx * dx % sx) for ky, kx in win.taps}
-    return {(py, px): np.ascontiguousarray(padded[:, py::sy, px::sx]) for py, px in needed}
+    if (sy, sx) == (1, 1):
+        return {(0, 0): padded}
+    phases = {}
+    for py, px in {(ky * dy % sy, kx * dx % sx) for ky, kx in win.taps}:
+        view = padded[:, py::sy, px::sx]
+        phases[py, px] = _buffer(scratch, f"phase {py} {px}", view.shape, view.dtype)
+        np.copyto(phases[py, px], view)
+    return phases
 
 
 def _unit_tap(phases: dict[tuple[int, int], Array], win: Window, ky: int, kx: int) -> Array:
@@ -284,25 +300,26 @@ def _float_conv_sums(p: _Conv, w: Array, x: Array, scratch: Scratch) -> Array:
     return np.moveaxis(acc.reshape(cout, n, oh, ow), 0, -1)
 
 
-def _conv_sums(p: _Conv, mats: tuple[Array, ...], x: Array, fill: Any) -> Array:
+def _conv_sums(p: _Conv, mats: tuple[Array, ...], x: Array, fill: Any, scratch: Scratch
+               ) -> Array:
     """Σ w * padded input for every output position and channel: (n * oh * ow, cout)."""
-    padded = pad(x, p.win, fill, x.dtype)
+    padded = pad(x, p.win, fill, x.dtype, scratch)
     if p.groups == 1:
-        return matmul(im2col(padded, p.win, mats[0].dtype), mats[0])
+        return matmul(im2col(padded, p.win, mats[0].dtype, scratch), mats[0], scratch)
     per = x.shape[3] // p.groups
-    return np.concatenate([matmul(im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype),
-                                   m) for g, m in enumerate(mats)], axis=1)
+    return np.concatenate([matmul(im2col(padded[..., g * per:(g + 1) * per], p.win, m.dtype,
+                                         scratch), m) for g, m in enumerate(mats)], axis=1)
 
 
-def matmul(a: Array, b: Array) -> Array:
+def matmul(a: Array, b: Array, scratch: Scratch | None = None) -> Array:
     """``a @ b`` as a stack of products of at most ``_BLAS_BLOCK`` multiply-adds each, which
     OpenBLAS runs on the calling thread: its worker threads, woken for every chunk and spinning
     in between, slowed whole models several times over on small machines."""
     rows = max(1, _BLAS_BLOCK // (b.shape[0] * b.shape[1]))
+    out = _buffer(scratch, "matmul", (a.shape[0], b.shape[1]), np.result_type(a, b))
     if rows >= a.shape[0]:
-        return a @ b
+        return np.matmul(a, b, out=out)
     whole = a.shape[0] // rows * rows
-    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     np.matmul(a[:whole].reshape(-1, rows, a.shape[1]), b,
               out=out[:whole].reshape(-1, rows, b.shape[1]))
     if whole < a.shape[0]:
@@ -326,7 +343,7 @@ def _run_conv(p: _Conv, arrays: Sequence[Array | None]) -> list[Array]:
     temp = oh * ow * (k * mats[0].itemsize + cout * 40)
     for part in chunks(x.shape[0], temp):
         q, fill, factor, zero = p.finish.inputs(x[part])
-        sums = _conv_sums(p, mats, q, fill).reshape(q.shape[0], oh, ow, cout)
+        sums = _conv_sums(p, mats, q, fill, scratch).reshape(q.shape[0], oh, ow, cout)
         p.finish(sums, arrays, factor, zero, out[part], scratch)
     return [out.reshape(*lead, oh, ow, cout)]
 
@@ -391,7 +408,7 @@ def depthwise_sums(x: Array, taps: Array, win: Window, fill: Any, multiplier: in
     ``fill``."""
     if multiplier > 1:
         x = np.repeat(x, multiplier, axis=3)
-    phases = _phases(pad(x, win, fill, taps.dtype), win)
+    phases = _phases(pad(x, win, fill, taps.dtype, scratch), win, scratch)
     shape = (x.shape[0], *win.out, taps.shape[-1])
     acc, product = (scratch.take(name, shape, taps.dtype) for name in ("sums", "product"))
     np.multiply(_unit_tap(phases, win, 0, 0), taps[0], out=acc)
