@@ -20,7 +20,7 @@ from ._common import Subparsers, add_command, load_model, print_json, read_input
 from ._progress import progress_bar
 from ._table import Column, abbreviations, table
 
-__all__ = ["register"]
+__all__ = ["describe_tensor", "named_arrays", "print_run", "register"]
 
 Array = np.ndarray
 _CHUNK = 256  # samples per interpreter call when a progress bar is shown
@@ -88,17 +88,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               progress=progress_bar("running") if n > _CHUNK else None)
     tensors = list(interpreter.tensors()) if args.keep else []
     if args.output is not None:
-        saved = (dict(_named((t, a) for t, a in tensors)) if args.keep else
-                 dict(_named(zip(model.main.outputs, outputs, strict=True))))
+        saved = (dict(named_arrays((t, a) for t, a in tensors)) if args.keep else
+                 dict(named_arrays(zip(model.main.outputs, outputs, strict=True))))
         write_atomically(args.output, lambda f: np.savez(f, **saved))  # type: ignore[arg-type]
     report: dict[str, Any] = {
         "model": args.model, "samples": n, "rounding": args.rounding,
         "input": args.input or f"random, seeds {args.seed}..{args.seed + n - 1}",
-        "outputs": [_describe(t, a, n) for t, a in zip(model.main.outputs, outputs,
+        "outputs": [describe_tensor(t, a, n) for t, a in zip(model.main.outputs, outputs,
                                                        strict=True)],
     }
     if args.keep:
-        report["tensors"] = [_describe(t, a, n, producer=_producer(interpreter, t))
+        report["tensors"] = [describe_tensor(t, a, n, producer=_producer(interpreter, t))
                              for t, a in tensors]
     if args.plan:
         report["plan"] = interpreter.plan.to_json()
@@ -107,7 +107,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     else:
-        _print(report, interpreter if args.plan else None)
+        print_run(report, interpreter if args.plan else None)
     return 0
 
 
@@ -119,7 +119,7 @@ def _samples(interpreter: Interpreter, inputs: list[Array]) -> int:
     return 1 if first.shape == shape else int(first.shape[0])
 
 
-def _named(pairs: Any) -> list[tuple[str, Array]]:
+def named_arrays(pairs: Any) -> list[tuple[str, Array]]:
     """(name, array) with names made unique (``name#2`` for a second tensor of one name)."""
     seen: dict[str, int] = {}
     out = []
@@ -137,8 +137,10 @@ def _producer(interpreter: Interpreter, tensor: Tensor) -> str:
     return "input"
 
 
-def _describe(tensor: Tensor, array: Array, n: int, producer: str | None = None
-              ) -> dict[str, Any]:
+def describe_tensor(tensor: Tensor, array: Array, n: int, producer: str | None = None
+                    ) -> dict[str, Any]:
+    """A tensor's values over ``n`` samples for a run report: name, type, shape, range, mean,
+    and the values themselves when a sample holds few."""
     values = np.asarray(array)
     item: dict[str, Any] = {"name": tensor.name, "dtype": dtypes.name(tensor.dtype),
                             "shape": list(values.shape)}
@@ -159,7 +161,8 @@ def _number(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(x)
 
 
-def _print(report: dict[str, Any], interpreter: Interpreter | None) -> None:
+def print_run(report: dict[str, Any], interpreter: Interpreter | None) -> None:
+    """Print a run report (``run``, ``xs3 run``) as text."""
     print(f"{report['model']}: {report['samples']} sample(s) ({report['input']}), "
           f"{report['rounding']} rounding")
     items = report.get("tensors", report["outputs"])

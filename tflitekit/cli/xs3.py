@@ -22,7 +22,7 @@ from ..xs3.estimate import XCORE_AI_MHZ, CycleModel
 from ..xs3.profile import profile
 from ._common import Subparsers, add_command, check_file, load_model, print_json, read_inputs
 from ._progress import progress_bar
-from .execute import _describe, _named, _print
+from .execute import describe_tensor, named_arrays, print_run
 
 __all__ = ["register"]
 
@@ -121,14 +121,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     outputs = interpreter.run(inputs, batch_size=_CHUNK,
                               progress=progress_bar("running") if n > _CHUNK else None)
     if args.output is not None:
-        saved = dict(_named(zip(model.main.outputs, outputs, strict=True)))
+        saved = dict(named_arrays(zip(model.main.outputs, outputs, strict=True)))
         write_atomically(args.output, lambda f: np.savez(f, **saved))  # type: ignore[arg-type]
     report: dict[str, Any] = {
         "model": args.model, "samples": n, "rounding": "double",
         "input": ", ".join(args.input) if args.input
         else f"random, seeds {args.seed}..{args.seed + n - 1}",
         "placement": _placement(interpreter.plan),
-        "outputs": [_describe(t, a, n) for t, a in zip(model.main.outputs, outputs,
+        "outputs": [describe_tensor(t, a, n) for t, a in zip(model.main.outputs, outputs,
                                                        strict=True)],
         "plan": interpreter.plan.to_json()}
     if args.output is not None:
@@ -139,7 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"placement: {report['placement']['summary']}")
     for line in report["placement"]["reference"]:
         print(f"  {line}")
-    _print({k: v for k, v in report.items() if k != "plan"}, None)
+    print_run({k: v for k, v in report.items() if k != "plan"}, None)
     return 0
 
 
