@@ -19,6 +19,10 @@ The accumulators are stored (VSTR, VSTD) and transformed 16 channels at a time; 
 ``(low, high)`` (a fused activation) adds the transform's clamp stage. The patch copy
 (im2col), done by scalar code in a real kernel, is counted as ``"other"``: a load and a store per
 4-byte word; loops add one scalar instruction per chunk or tap and a few per group.
+
+:func:`fast` is the same computation in whole-array numpy (the batched backends' fast path),
+bit-identical to the programs; :func:`patches` and :func:`window` share the interpreter's
+CONV_2D windowing.
 """
 
 from __future__ import annotations

@@ -137,7 +137,12 @@ class _Lookup:
     dtype: np.dtype[np.generic]
 
     def __call__(self, x: Array) -> Array:
-        return self.table[np.ascontiguousarray(x).view(np.uint8)].view(self.dtype)
+        """In cache-sized chunks of the batch (numpy widens the indices to intp)."""
+        data = np.ascontiguousarray(x).view(np.uint8)
+        out = np.empty(data.shape, np.uint8)
+        for part in chunks(len(data), 9 * data[0].size):
+            np.take(self.table, data[part], out=out[part])
+        return out.view(self.dtype)
 
 
 def _prepare_lookup(node: Node) -> _Lookup:
