@@ -24,6 +24,7 @@ from tflitekit.options import (
 )
 from tflitekit.testing import single_op
 from tflitekit.xs3 import VPU, BatchVPU, Lowered, Memory, lower
+from tflitekit.xs3.output_transform import OutputTransform
 
 
 def _model(opcode: BuiltinOperator, w: np.ndarray, x_shape: tuple[int, ...],
@@ -172,3 +173,23 @@ def test_micro_speech_layers_on_xs3(corpus_paths: list[Path]) -> None:
         got = layer.run(BatchVPU(Memory(20)), interpreter.tensor(inputs))
         want = interpreter.tensor(op.outputs[0])
         assert np.abs(got.astype(np.int32) - want.reshape(got.shape)).max() <= 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_transform_equals_apply(seed: int) -> None:
+    """The fast path's compiled transform (start, clamp, bound, repeated rows; integer or float
+    sums) gives apply's outputs of ``sums + start``, clamped."""
+    rng = np.random.default_rng(seed)
+    channels, rows = int(rng.integers(1, 20)), int(rng.integers(1, 6))
+    grouped = seed % 2 == 0
+    initial = int(rng.integers(-16, 20)) if grouped else rng.integers(0, 20, channels)
+    t = OutputTransform(initial, rng.integers(-32768, 32768, channels),
+                        rng.integers(-32768, 32768, channels), int(rng.integers(-12, 12)))
+    start = rng.integers(-2**20, 2**20, channels)
+    sums = rng.integers(-2**22, 2**22, (7, rows, channels))
+    bound = int(np.abs(sums + start).max())
+    low, high = sorted(int(v) for v in rng.integers(-128, 128, 2))
+    want = np.clip(t.apply(sums + start), low, high)
+    for kind in (np.int32, np.float32, np.float64):
+        got = t.compiled(start, (low, high), bound, rows)(sums.astype(kind))
+        np.testing.assert_array_equal(got, want)
