@@ -120,7 +120,8 @@ def measure(layer: Layer, samples: int, model: CycleModel) -> list[str]:
     for s in range(samples):
         one = VPU(Memory(batch=1))
         if not np.array_equal(layer.lowered.run(one, layer.x[s:s + 1]), out[s:s + 1]):
-            sys.exit(f"benchmarks/xs3_layers.py: {layer.name}: VPU and BatchVPU differ on sample {s}")
+            sys.exit(f"benchmarks/xs3_layers.py: {layer.name}: VPU and BatchVPU differ on "
+                     f"sample {s}")
     single = (time.perf_counter() - start) / samples
     cost = estimate(engine.counts, model)
     if engine.counts != one.counts:
