@@ -14,7 +14,7 @@ from tflitekit import Interpreter, load
 from tflitekit.ir import Model, Tensor
 from tflitekit.testing import single_op
 from tflitekit.xs3 import VPU, Memory, instruction_counts, lower_node, xs3_interpreter
-from tflitekit.xs3.backend import lowered_mismatch
+from tflitekit.xs3.compare import lowered_mismatch
 
 
 def _inputs(n: int = 30) -> list[np.ndarray]:
@@ -84,4 +84,5 @@ def test_lowered_layers_of_the_corpus_are_within_one_step(corpus_paths: list[Pat
         inputs = [rng.integers(-128, 128, (40, *(t.shape or ())[1:]), dtype=np.int8)
                   for t in sources]
         for row in lowered_mismatch(model, inputs):
-            assert row.max_abs_diff <= 1 and row.share < 0.15, (path.stem, row)
+            assert row.difference.max_abs_diff <= 1 and row.difference.share < 0.15, \
+                (path.stem, row)

@@ -7,7 +7,8 @@
 (b) our lowering's per-layer share of outputs differing from the reference (bit-exact with
     TFLite Micro) is printed next to xcore-opt's (on the conversion of the model with every
     intermediate exposed, so that tensors match by name), and over the corpus ours is no
-    larger.
+    larger;
+(c) the profile of the converted model counts every XC_conv2d_v2 (and only those).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from conftest import XCORE_INT8_MODELS, XcoreCorpus
 import tflitekit
 from tflitekit.runtimes import random_samples
 from tflitekit.xs3.compare import Difference, compare
+from tflitekit.xs3.profile import profile
 
 pytestmark = [pytest.mark.corpus, pytest.mark.xcore]
 
@@ -53,3 +55,14 @@ def test_our_lowering_differs_from_tflite_micro_no_more_than_xcore_opt(
         lines.append(f"{name:42} ours {result.ours_on_matched}  xcore-opt {result.xcore}")
     print("\n".join(["", *lines, f"{'corpus':42} ours {ours_total}  xcore-opt {theirs_total}"]))
     assert ours_total.share <= theirs_total.share
+
+
+@pytest.mark.parametrize("name", XCORE_INT8_MODELS)
+def test_the_profile_counts_every_xc_conv2d_of_the_converted_model(
+        name: str, xcore_corpus: XcoreCorpus) -> None:
+    converted = tflitekit.load(xcore_corpus.converted(name))
+    result = profile(converted)
+    convs = [i for i, op in enumerate(converted.main.operators)
+             if op.opcode.custom_code == "XC_conv2d_v2"]
+    assert [layer.index for layer in result.counted] == convs
+    assert result.total.instructions > 0 and result.macs > 0

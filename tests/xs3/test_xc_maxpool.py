@@ -10,6 +10,7 @@ import pytest
 from _xc_layers import Spec, layer, region
 
 from tflitekit.errors import UnsupportedOperatorError
+from tflitekit.xs3.backend import instruction_counts
 from tflitekit.xs3.xc.maxpool import prepare, run
 
 SPECS = [Spec("maxpool", (7, 8, 20), 20, (2, 2), stride=(2, 2)),
@@ -37,3 +38,8 @@ def test_decodes_and_runs(spec: Spec) -> None:
 def test_refusals_say_why(options: dict[str, Any], reason: str) -> None:
     with pytest.raises(UnsupportedOperatorError, match=reason):
         prepare(layer(SPECS[0], options=options).node)
+
+
+def test_maxpool_has_no_modelled_instruction_program() -> None:
+    node = layer(SPECS[0]).node
+    assert instruction_counts(node) is None

@@ -12,7 +12,6 @@ XS3 program of a node executes per sample.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,16 +21,15 @@ from tflitekit.interpreter import Interpreter
 from tflitekit.interpreter.backend import Backend, Prepared, ReferenceBackend
 from tflitekit.interpreter.kernel import Kernel, unsupported
 from tflitekit.interpreter.node import Array, Node, Rounding
-from tflitekit.interpreter.runtime import Inputs
 from tflitekit.ir import Model
 from tflitekit.xs3 import xc
 from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.isa import Counting
 from tflitekit.xs3.lowering import LOWERED_OPCODES, Lowered, lower_node
 from tflitekit.xs3.memory import Memory
+from tflitekit.xs3.xc.conv2d import instruction_counts as xc_counts
 
-__all__ = ["LOWERED", "LayerMismatch", "XS3Backend", "instruction_counts", "lowered_mismatch",
-           "xs3_interpreter"]
+__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "xs3_interpreter"]
 
 
 def _run_lowered(layer: Lowered, arrays: Sequence[Array | None]) -> list[Array]:
@@ -88,7 +86,6 @@ def xs3_interpreter(model: Model, *, lower: bool = True,
 
 
 _COUNTS: dict[tuple[Any, ...], Counting] = {}
-_PROGRAM_COUNTS = ("XC_conv2d_v2", "XC_maxpool2d")
 
 
 def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
@@ -97,11 +94,7 @@ def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
     not modelled. A lowered layer's program runs once on a one-sample engine (zero input), cached
     by its geometry."""
     if node.custom_code is not None:
-        counts = getattr(xc.conv2d, "instruction_counts", None)
-        if node.custom_code in _PROGRAM_COUNTS and counts is not None:
-            result: Counting | None = counts(node)
-            return result
-        return None
+        return xc_counts(node) if node.custom_code == "XC_conv2d_v2" else None
     try:
         _, layer = _kernel(node, lower)
     except UnsupportedOperatorError:
@@ -116,41 +109,3 @@ def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
     copy = Counting()
     copy.counts.update(_COUNTS[key].counts)
     return copy
-
-
-@dataclass(frozen=True)
-class LayerMismatch:
-    """One lowered layer against TFLite Micro, isolated: ``differing`` of ``elements`` outputs
-    differ, by at most ``max_abs_diff``."""
-
-    index: int
-    opcode: str
-    elements: int
-    differing: int
-    max_abs_diff: int
-
-    @property
-    def share(self) -> float:
-        return self.differing / self.elements if self.elements else 0.0
-
-
-def lowered_mismatch(model: Model, inputs: Inputs) -> list[LayerMismatch]:
-    """Each layer our lowering takes, run on its input as the reference interpreter (bit-exact
-    with TFLite Micro) computed it, against that interpreter's output: the differences of the
-    lowering alone, not inherited from earlier layers."""
-    reference = Interpreter(model)
-    reference.run(inputs, keep=True)
-    rows = []
-    for i, (op, node) in enumerate(zip(reference.operators, reference.nodes, strict=True)):
-        try:
-            layer = lower_node(node)
-        except UnsupportedOperatorError:
-            continue
-        source = op.inputs[0]
-        assert source is not None
-        got = layer.compute(reference.tensor(source)).astype(np.int64)
-        want = reference.tensor(op.outputs[0]).astype(np.int64).reshape(got.shape)
-        diff = np.abs(got - want)
-        rows.append(LayerMismatch(i, node.name, diff.size, int((diff > 0).sum()),
-                                  int(diff.max(initial=0))))
-    return rows

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tflitekit.errors import UsageError
+from tflitekit.errors import UnsupportedOperatorError, UsageError
 from tflitekit.interpreter import Interpreter
 from tflitekit.ir import Model, Tensor
 from tflitekit.xs3.backend import xs3_interpreter
+from tflitekit.xs3.lowering import lower_node
 
-__all__ = ["Comparison", "Difference", "LayerComparison", "Oracle", "compare"]
+__all__ = ["Comparison", "Difference", "LayerComparison", "LayerMismatch", "Oracle", "compare",
+           "lowered_mismatch"]
 
 Array = npt.NDArray[Any]
 TensorsOf = Callable[[bytes, Sequence[Array]], Mapping[int, Array]]
@@ -287,3 +289,32 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
     return ["  ".join(c.rjust(w) if i in right else c.ljust(w)
                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
             for r in [header, *rows]]
+
+
+@dataclass(frozen=True)
+class LayerMismatch:
+    """One lowered layer (operator ``index``) against the reference, isolated."""
+
+    index: int
+    opcode: str
+    difference: Difference
+
+
+def lowered_mismatch(model: Model, inputs: Sequence[Array]) -> list[LayerMismatch]:
+    """Each layer our lowering takes, run on its input as the reference interpreter (bit-exact
+    with TFLite Micro) computed it, against that interpreter's output: the differences of the
+    lowering alone, not inherited from earlier layers (unlike :func:`compare`)."""
+    reference = Interpreter(model)
+    reference.run(inputs, keep=True)
+    rows = []
+    for i, (op, node) in enumerate(zip(reference.operators, reference.nodes, strict=True)):
+        try:
+            layer = lower_node(node)
+        except UnsupportedOperatorError:
+            continue
+        source = op.inputs[0]
+        assert source is not None
+        got = layer.compute(reference.tensor(source))
+        want = reference.tensor(op.outputs[0]).reshape(got.shape)
+        rows.append(LayerMismatch(i, node.name, _difference(got, want)))
+    return rows

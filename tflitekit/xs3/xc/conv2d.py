@@ -240,7 +240,7 @@ def emulate(params: Conv2dParams, vpu: VectorUnit, x: Array) -> npt.NDArray[np.i
 @functools.lru_cache(maxsize=256)
 def instruction_counts(node: Node) -> Counting:
     """The instructions our XS3 program (:func:`emulate`) executes for one sample of the node
-    (they do not depend on the input values); cached per node."""
+    (they do not depend on the input values)."""
     params = prepare(node)
     vpu = BatchVPU(Memory(1))
     emulate(params, vpu, np.zeros((1, math.prod(params.window.input)), np.int8))
