@@ -178,7 +178,8 @@ class Comparison:
                    f"{xcore} differ" + _worst_text(self.worst("xcore"))
                    + f"; ours on the same tensors: {self.ours_on_matched}")
         if self.unmatched:
-            yield f"not in the xcore-opt model: {', '.join(self.unmatched)}"
+            yield (f"not in the xcore-opt model: {', '.join(self.unmatched)} (convert the "
+                   "model after the expose-intermediates pass to match every tensor by name)")
 
 
 def compare(model: Model, inputs: Sequence[Array], *, xcore: Model | None = None,
