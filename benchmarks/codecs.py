@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import lzma
-import os
 import sys
 import time
 import zlib
@@ -45,14 +44,13 @@ from tflitekit.codecs.rans import RANS
 from tflitekit.codecs.search import allocate_bits, bq_search, channel_axis
 from tflitekit.passes.compress_weights import compress_weights
 from tflitekit.passes.decompress_weights import decompress_weights
+from tflitekit.testing import corpus_dir, data_dir
 
-REPO = Path(__file__).resolve().parent.parent
 FC, CONV = "tflite_micro_speech/dense/MatMul", "tflite_micro_speech/conv2d/Conv2D"
 
 
 def _paths() -> tuple[Path, Path]:
-    corpus = Path(os.environ.get("TFLITEKIT_CORPUS", Path.home() / ".cache/tflitekit/corpus"))
-    data = Path(os.environ.get("TFLITEKIT_DATA", REPO.parent / "shared" / "data"))
+    corpus, data = corpus_dir(), data_dir()
     model, dev = corpus / "models" / "tflite_micro_speech.tflite", data / "kws_espeak_dev.npz"
     missing = [str(p) for p in (model, dev) if not p.is_file()]
     if missing:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import tracemalloc
@@ -49,6 +48,7 @@ import numpy as np
 
 import tflitekit
 from tflitekit import Interpreter, Model
+from tflitekit.testing import corpus_dir
 
 DEFAULT_MODELS = ("tflite_micro_speech", "keyword_spotting_on_off_v3", "visual_wake_words")
 CHUNK = 250
@@ -57,11 +57,6 @@ TARGET_SINGLE = 3.0  # tflitekit single sample / TFLM single sample, at most
 TARGET_MEMORY = 3.0  # peak / live set, at most
 
 Array = np.ndarray
-
-
-def default_corpus() -> Path:
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    return Path(env) if env else Path.home() / ".cache" / "tflitekit" / "corpus"
 
 
 def batch_inputs(model: Model, samples: int, seed: int) -> list[Array]:
@@ -220,7 +215,7 @@ def bench_model(path: Path, samples: int, single_runs: int, threads: int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=default_corpus())
+    parser.add_argument("--corpus", type=Path, default=corpus_dir())
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--single-runs", type=int, default=30)

@@ -93,6 +93,7 @@ import numpy as np
 import tflitekit
 from tflitekit import Model, Operator, OperatorCode, Quantization, Tensor
 from tflitekit.options import AddOptions, BuiltinOperator, FullyConnectedOptions
+from tflitekit.testing import corpus_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schema" / "schema.fbs"
@@ -125,11 +126,6 @@ for line in sys.stdin:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def default_corpus() -> Path:
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    return Path(env) if env else Path.home() / ".cache" / "tflitekit" / "corpus"
 
 
 def find_flatc() -> str | None:
@@ -688,7 +684,7 @@ class Target:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=default_corpus(),
+    parser.add_argument("--corpus", type=Path, default=corpus_dir(),
                         help="corpus directory holding models/*.tflite (default: "
                              "$TFLITEKIT_CORPUS or ~/.cache/tflitekit/corpus)")
     parser.add_argument("--large-mb", type=float, default=300.0,

@@ -25,7 +25,6 @@ The ratio is the host's time per sample over tflitekit's (xcore-opt file); the t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ import numpy as np
 
 import tflitekit
 from tflitekit.interpreter import Interpreter
+from tflitekit.testing import corpus_dir
 from tflitekit.xs3 import xs3_interpreter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,8 +102,7 @@ def main() -> None:
     parser.add_argument("--host-samples", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    corpus = Path(env) if env else Path.home() / ".cache" / "tflitekit" / "corpus"
+    corpus = corpus_dir()
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name in args.models:

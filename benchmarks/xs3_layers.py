@@ -29,7 +29,6 @@ least 100 on every layer.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -39,9 +38,8 @@ import numpy as np
 
 import tflitekit
 from tflitekit.options import Conv2DOptions
+from tflitekit.testing import corpus_dir, data_dir
 from tflitekit.xs3 import VPU, BatchVPU, CycleModel, Lowered, Memory, estimate, lower
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -155,8 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.batch, args.samples) < 1 or args.samples > args.batch:
         parser.error("--batch and --samples must be at least 1, --samples at most --batch")
-    corpus = Path(os.environ.get("TFLITEKIT_CORPUS", Path.home() / ".cache/tflitekit/corpus"))
-    data = Path(os.environ.get("TFLITEKIT_DATA", REPO.parent / "shared" / "data"))
+    corpus, data = corpus_dir(), data_dir()
     missing = [str(p) for p in (corpus / "models" / "tflite_micro_speech.tflite",
                                 corpus / "models" / "image_example1.tflite") if not p.is_file()]
     if missing:

@@ -34,6 +34,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from tflitekit.testing import corpus_dir
+
 PACKAGE = "xmos-ai-tools"
 MODELS = ("tflite_micro_speech", "keyword_spotting_on_off_v3", "anomaly_detection")
 #: Fixed converter options: the conversion depends on nothing but the input and the version.
@@ -43,12 +45,6 @@ MANIFEST_VERSION = 1
 
 class ConvertError(Exception):
     """The converter is missing or failed."""
-
-
-def default_corpus_dir() -> Path:
-    """``$TFLITEKIT_CORPUS`` if set, else ``~/.cache/tflitekit/corpus``."""
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tflitekit" / "corpus"
 
 
 def find_converter() -> tuple[Path, str]:
@@ -116,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: CORPUS/xcore)")
     args = parser.parse_args(argv)
-    corpus: Path = args.corpus.expanduser() if args.corpus else default_corpus_dir()
+    corpus: Path = args.corpus.expanduser() if args.corpus else corpus_dir()
     out_dir: Path = args.out.expanduser() if args.out else corpus / "xcore"
     try:
         manifest = convert_all(corpus, out_dir, tuple(args.models))

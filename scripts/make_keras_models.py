@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tflitekit.testing import corpus_dir
+
 ARCHITECTURES: dict[str, str] = {
     "mlp": "dense layers with relu, tanh and softmax",
     "cnn": "conv with add, mul, logistic, concatenation, average and max pools, mean",
@@ -66,11 +68,9 @@ def model_names() -> list[str]:
 
 
 def default_dir() -> Path:
-    """``$TFLITEKIT_CORPUS/keras`` if the variable is set, else
-    ``~/.cache/tflitekit/corpus/keras``."""
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "tflitekit" / "corpus"
-    return base / "keras"
+    """``keras/`` in the corpus directory (``$TFLITEKIT_CORPUS``, else
+    ``~/.cache/tflitekit/corpus``)."""
+    return corpus_dir() / "keras"
 
 
 def _tensorflow() -> Any:

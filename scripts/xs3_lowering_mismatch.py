@@ -11,11 +11,11 @@ interpreter computed it, so the shares are the lowering's own, not inherited; th
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from tflitekit import load
 from tflitekit.runtimes import random_samples
+from tflitekit.testing import corpus_dir
 from tflitekit.xs3.compare import Difference, lowered_mismatch
 
 
@@ -26,8 +26,7 @@ def main() -> None:
                         help="corpus directory (default: $TFLITEKIT_CORPUS or "
                              "~/.cache/tflitekit/corpus)")
     args = parser.parse_args()
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    corpus = args.corpus or (Path(env) if env else Path.home() / ".cache/tflitekit/corpus")
+    corpus = args.corpus or corpus_dir()
     print(f"{'model':42s} {'op':>3s} {'operator':18s} {'differ':>9s} {'max':>4s}")
     for path in sorted((corpus / "models").glob("*.tflite")):
         if path.stem.endswith(".float32"):

@@ -23,7 +23,7 @@ from _scripts import load_script
 
 import tflitekit
 from tflitekit import Model, runtimes
-from tflitekit.testing import build_runnable_model, build_tiny_model
+from tflitekit.testing import build_runnable_model, build_tiny_model, corpus_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,11 +100,6 @@ def runnable_bytes() -> bytes:
 # ------------------------------------------------------------------------------------------------
 # The corpus tier
 # ------------------------------------------------------------------------------------------------
-
-
-def corpus_dir() -> Path:
-    env = os.environ.get("TFLITEKIT_CORPUS")
-    return Path(env) if env else Path.home() / ".cache" / "tflitekit" / "corpus"
 
 
 def corpus_models() -> list[Path]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import numpy as np
@@ -67,6 +68,8 @@ __all__ = [
     "build_runnable_model",
     "build_tiny_model",
     "build_while_model",
+    "corpus_dir",
+    "data_dir",
     "require_runtime",
     "single_op",
 ]
@@ -74,6 +77,27 @@ __all__ = [
 Array = npt.NDArray[Any]
 Runtime = Literal["tflm", "litert"]
 """The reference runtimes :func:`assert_same_outputs` can run: TFLite Micro or LiteRT."""
+
+# ------------------------------------------------------------------------------------------------
+# Test data: the real-model corpus and the labelled features
+# ------------------------------------------------------------------------------------------------
+
+
+def corpus_dir() -> Path:
+    """Where ``scripts/fetch_corpus.py`` keeps the real-model corpus (``models/``, and
+    ``keras/`` from ``scripts/make_keras_models.py``): ``$TFLITEKIT_CORPUS``, else
+    ``~/.cache/tflitekit/corpus``."""
+    env = os.environ.get("TFLITEKIT_CORPUS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tflitekit" / "corpus"
+
+
+def data_dir() -> Path:
+    """Where the labelled micro_speech features (``kws_espeak_*.npz``) are:
+    ``$TFLITEKIT_DATA``, else ``shared/data`` beside a source checkout of tflitekit."""
+    env = os.environ.get("TFLITEKIT_DATA")
+    checkout = Path(__file__).resolve().parents[1]
+    return Path(env).expanduser() if env else checkout.parent / "shared" / "data"
+
 
 # ------------------------------------------------------------------------------------------------
 # Builders

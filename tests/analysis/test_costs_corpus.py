@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from _mltk import Mltk, load
 from _scripts import load_script
-from conftest import corpus_dir
 
 import tflitekit
 from tflitekit.analysis.costs import CONVENTIONS, Cost, operator_cost
+from tflitekit.testing import corpus_dir
 
 pytestmark = pytest.mark.corpus
 

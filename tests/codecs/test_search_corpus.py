@@ -10,26 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, corpus_dir
+from conftest import REPO
 
 import tflitekit
 from tflitekit.codecs import decode, encode
 from tflitekit.codecs.bq import BQ
 from tflitekit.codecs.metrics import accuracy
 from tflitekit.codecs.search import allocate_bits, bq_search
+from tflitekit.testing import corpus_dir, data_dir
 
 FC = "tflite_micro_speech/dense/MatMul"
-
-
-def _data_dir() -> Path:
-    env = os.environ.get("TFLITEKIT_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
 def micro_speech() -> tuple[Path, Path]:
     model, dev = (corpus_dir() / "models" / "tflite_micro_speech.tflite",
-                  _data_dir() / "kws_espeak_dev.npz")
+                  data_dir() / "kws_espeak_dev.npz")
     for path in (model, dev):
         if not path.is_file():
             pytest.skip(f"needs {path} (the corpus model and the micro_speech dev set)")

@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import corpus_dir
 
 import tflitekit
 from tflitekit import Interpreter, Model
 from tflitekit.passes import expose_intermediates
 from tflitekit.runtimes import random_samples, tflm_tensors
-from tflitekit.testing import build_kws_model, build_runnable_model
+from tflitekit.testing import build_kws_model, build_runnable_model, corpus_dir
 from tflitekit.xs3.backend import xs3_interpreter
 from tflitekit.xs3.compare import Comparison, Difference, Oracle, compare
 

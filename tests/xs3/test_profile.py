@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import corpus_dir
 
 import tflitekit
 from tflitekit.analysis.costs import operator_cost
-from tflitekit.testing import build_kws_model, build_runnable_model
+from tflitekit.testing import build_kws_model, build_runnable_model, corpus_dir
 from tflitekit.xs3.backend import instruction_counts, xs3_interpreter
 from tflitekit.xs3.estimate import CycleModel, estimate
 from tflitekit.xs3.profile import NOT_ESTIMATED, profile
