@@ -89,3 +89,11 @@ def test_micro_speech_macs_are_mltks_published_figure() -> None:
     assert result.macs == 336_000
     assert {x.opcode for x in result.counted} >= {"CONV_2D", "FULLY_CONNECTED"}
     print(result)
+
+
+def test_progress_is_reported_per_operator() -> None:
+    model = build_runnable_model()
+    calls: list[tuple[int, int]] = []
+    profile(model, progress=lambda done, total: calls.append((done, total)))
+    n = len(model.main.operators)
+    assert calls == [(i, n) for i in range(1, n + 1)]

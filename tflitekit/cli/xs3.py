@@ -223,7 +223,8 @@ def _tflm_tensors(model: bytes, inputs: Any) -> dict[int, Array]:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     timing = CycleModel(args.clock_mhz, args.threads)
-    result = profile(load_model(args.model), cycle_model=timing)
+    result = profile(load_model(args.model), cycle_model=timing,
+                     progress=progress_bar("counting instructions"))
     if not any(layer.backend == "xs3" for layer in result.layers):
         raise _nothing_on_xs3(args.model)
     if args.json:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tflitekit.interpreter import Node, Placement
+from tflitekit.interpreter import Node, Placement, Progress
 from tflitekit.ir import Model
 from tflitekit.xs3.backend import XS3Backend, instruction_counts, xs3_interpreter
 from tflitekit.xs3.estimate import CycleModel, Estimate, estimate
@@ -147,15 +147,21 @@ class Profile:
                 yield f"not estimated: {ops}, {where}"
 
 
-def profile(model: Model, *, cycle_model: CycleModel | None = None) -> Profile:
+def profile(model: Model, *, cycle_model: CycleModel | None = None,
+            progress: Progress | None = None) -> Profile:
     """The per-sample instructions and estimated cycles of every operator of ``model``, placed
     as :func:`~tflitekit.xs3.backend.xs3_interpreter` places it (default cycle model: 800 MHz,
-    one active thread)."""
+    one active thread). Counting runs each layer's program once (seconds for a large model);
+    ``progress(done, total)`` is called after each operator."""
     timing = CycleModel() if cycle_model is None else cycle_model
     interpreter = xs3_interpreter(model)
-    layers = tuple(_layer(node, placement, timing) for node, placement in
-                   zip(interpreter.nodes, interpreter.plan.placements, strict=True))
-    return Profile(layers, timing)
+    pairs = list(zip(interpreter.nodes, interpreter.plan.placements, strict=True))
+    layers = []
+    for node, placement in pairs:
+        layers.append(_layer(node, placement, timing))
+        if progress is not None:
+            progress(len(layers), len(pairs))
+    return Profile(tuple(layers), timing)
 
 
 def _layer(node: Node, placement: Placement, timing: CycleModel) -> LayerProfile:
