@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from tflitekit import Interpreter, load
-from tflitekit.ir import Model, Tensor
+from tflitekit.ir import Model, Operator, OperatorCode, Tensor
+from tflitekit.options import BuiltinOperator
 from tflitekit.testing import single_op
 from tflitekit.xs3 import VPU, Memory, instruction_counts, lower_node, xs3_interpreter
+from tflitekit.xs3.backend import is_xcore_model
 from tflitekit.xs3.compare import lowered_mismatch
 
 
@@ -86,3 +88,21 @@ def test_lowered_layers_of_the_corpus_are_within_one_step(corpus_paths: list[Pat
         for row in lowered_mismatch(model, inputs):
             assert row.difference.max_abs_diff <= 1 and row.difference.share < 0.15, \
                 (path.stem, row)
+
+
+def test_an_xcore_opt_model_is_not_lowered_by_default(runnable_model: Callable[..., Model]
+                                                      ) -> None:
+    # what xcore-opt leaves as a builtin, xmos' runtime runs on TFLite's reference kernels
+    model = runnable_model()
+    assert not is_xcore_model(model)
+    assert "xs3" in xs3_interpreter(model).plan.counts()
+    y = model.main.outputs[0]
+    copy = Tensor("copy", y.shape, "int8", quantization=y.quantization)
+    model.main.add_operator(Operator(OperatorCode(BuiltinOperator.CUSTOM, "XC_no_op"), [y],
+                                     [copy]))
+    model.main.outputs = [copy]
+    assert is_xcore_model(model)
+    plan = xs3_interpreter(model).plan
+    assert [p.backend for p in plan.placements][-1] == "xs3"
+    assert plan.counts()["xs3"] == 1
+    assert xs3_interpreter(model, lower=True).plan.counts()["xs3"] > 1

@@ -15,7 +15,7 @@ own conversion from it), :func:`profile` what each layer costs on the device.
 
 from __future__ import annotations
 
-from .backend import XS3Backend, instruction_counts, xs3_interpreter
+from .backend import XS3Backend, instruction_counts, is_xcore_model, xs3_interpreter
 from .batch_vpu import BatchVPU
 from .bso import BSOParams, bso_params, fully_connected_bso
 from .compare import Comparison, compare
@@ -37,5 +37,5 @@ __all__ = ["LOWERED_OPCODES", "VPU", "AddressError", "BSOParams", "BatchVPU", "C
            "CycleModel", "Estimate", "Lowered", "Memory", "Mode", "ModeInfo", "OutputTransform",
            "Profile", "Scalar", "VectorUnit", "XS3Backend", "bso_params", "compare", "conv2d",
            "depthwise_conv2d", "derive_transform", "estimate", "fully_connected",
-           "fully_connected_bso", "instruction_counts", "lower", "lower_node", "mode_info",
-           "output_transform", "profile", "tflite_multipliers", "xs3_interpreter"]
+           "fully_connected_bso", "instruction_counts", "is_xcore_model", "lower", "lower_node",
+           "mode_info", "output_transform", "profile", "tflite_multipliers", "xs3_interpreter"]

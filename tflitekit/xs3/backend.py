@@ -29,7 +29,7 @@ from tflitekit.xs3.lowering import LOWERED_OPCODES, Lowered, lower_node
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.xc.conv2d import instruction_counts as xc_counts
 
-__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "xs3_interpreter"]
+__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "is_xcore_model", "xs3_interpreter"]
 
 
 def _run_lowered(layer: Lowered, arrays: Sequence[Array | None]) -> list[Array]:
@@ -77,12 +77,21 @@ def _kernel(node: Node, lower: bool) -> tuple[Kernel, Any]:
     return LOWERED, lower_node(node)
 
 
-def xs3_interpreter(model: Model, *, lower: bool = True,
+def xs3_interpreter(model: Model, *, lower: bool | None = None,
                     rounding: Rounding = "double") -> Interpreter:
     """An interpreter running ``model`` on :class:`XS3Backend` where it can, on the reference
-    kernels elsewhere."""
+    kernels elsewhere. ``lower`` defaults to lowering a plain model and not an xcore-opt one
+    (:func:`is_xcore_model`): what xcore-opt leaves as builtins, xmos' runtime runs on TFLite's
+    reference kernels, so lowering them would not be what the device computes."""
+    if lower is None:
+        lower = not is_xcore_model(model)
     return Interpreter(model, backends=[XS3Backend(lower=lower), ReferenceBackend()],
                        rounding=rounding)
+
+
+def is_xcore_model(model: Model) -> bool:
+    """True when the main subgraph has an ``XC_*`` operator (made by xcore-opt)."""
+    return any((op.opcode.custom_code or "").startswith("XC_") for op in model.main.operators)
 
 
 _COUNTS: dict[tuple[Any, ...], Counting] = {}

@@ -27,10 +27,10 @@ counts it per sample.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -237,14 +237,24 @@ def emulate(params: Conv2dParams, vpu: VectorUnit, x: Array) -> npt.NDArray[np.i
                   stride=win.stride, dilation=win.dilation)
 
 
-@functools.lru_cache(maxsize=256)
+_COUNTS: dict[tuple[Any, ...], Counting] = {}
+
+
 def instruction_counts(node: Node) -> Counting:
-    """The instructions our XS3 program (:func:`emulate`) executes for one sample of the node
-    (they do not depend on the input values)."""
+    """The instructions our XS3 program (:func:`emulate`) executes for one sample of the node.
+    They depend on the layer's geometry and transform form, not on any value: the program runs
+    once per such shape (on a zero input) and the counts are shared."""
     params = prepare(node)
-    vpu = BatchVPU(Memory(1))
-    emulate(params, vpu, np.zeros((1, math.prod(params.window.input)), np.int8))
-    return vpu
+    t = params.transform
+    key = (params.kind, params.window, params.weights.shape, t.grouped,
+           bool(t.grouped and t.initial_shift[0] < 0))
+    if key not in _COUNTS:
+        vpu = BatchVPU(Memory(1))
+        emulate(params, vpu, np.zeros((1, math.prod(params.window.input)), np.int8))
+        _COUNTS[key] = vpu
+    counts = Counting()
+    counts.counts.update(_COUNTS[key].counts)
+    return counts
 
 
 KERNELS: dict[str, Kernel] = {"XC_conv2d_v2": Kernel(prepare, run), **maxpool.KERNELS}
