@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,7 +352,7 @@ def _operator(graph: Subgraph, op: Operator, index: int, num: Numbering) -> Oper
         options_2_type=None if op.options_2 is None else type(op.options_2).__name__,
         options_2=json_value(op.options_2),
         custom_options_size=None if op.custom_options is None else len(op.custom_options),
-        custom_options=_hex_bytes(custom_options(op)),
+        custom_options=_map_bytes(custom_options(op), bytes.hex),
         options_text=options_text(op),
     )
 
@@ -389,34 +389,29 @@ def custom_options(op: Operator) -> Any:
     if not op.custom_options or op.custom_options_format != CustomOptionsFormat.FLEXBUFFERS:
         return None
     try:
-        return _text_or_bytes(decode_flex(op.custom_options, raw_strings=True))
+        return _map_bytes(decode_flex(op.custom_options, raw_strings=True), _text_or_bytes)
     except TFLiteKitError:
         return None
 
 
-def _text_or_bytes(value: Any) -> Any:
+def _map_bytes(value: Any, fn: Callable[[bytes], Any]) -> Any:
+    """``value`` (decoded custom options) with ``fn`` applied to every bytes object in it."""
     if isinstance(value, bytes):
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value
-        return text if text.isprintable() else value
+        return fn(value)
     if isinstance(value, dict):
-        return {k: _text_or_bytes(v) for k, v in value.items()}
+        return {k: _map_bytes(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_text_or_bytes(v) for v in value]
+        return [_map_bytes(v, fn) for v in value]
     return value
 
 
-def _hex_bytes(value: Any) -> Any:
-    """``value`` with every bytes object as its hex string (for JSON)."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: _hex_bytes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_hex_bytes(v) for v in value]
-    return value
+def _text_or_bytes(value: bytes) -> str | bytes:
+    """Printable UTF-8 text as str, anything else as it is."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+    return text if text.isprintable() else value
 
 
 def _short_custom(value: Any) -> str:
