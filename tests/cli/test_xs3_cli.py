@@ -54,6 +54,22 @@ def test_run_prints_the_placement_and_the_outputs_of_the_xs3_interpreter(
     assert text.startswith("placement: 6 operators: ") and "on xs3" in text
 
 
+def test_run_keeps_every_intermediate_tensor(capsys: pytest.CaptureFixture[str], kws: Path,
+                                             tmp_path: Path) -> None:
+    out = tmp_path / "all.npz"
+    report = run_json(capsys, "xs3", "run", kws, "--samples", "2", "--keep", "--output", out)
+    model = tflitekit.load(kws)
+    interpreter = xs3_interpreter(model)
+    interpreter.run(random_samples(model, 2), keep=True)
+    kept = list(interpreter.tensors())
+    assert [t["name"] for t in report["tensors"]] == [t.name for t, _ in kept]
+    assert [t["producer"] for t in report["tensors"]][1:] == [
+        f"{i} {op.opcode.name}" for i, op in enumerate(model.main.operators)]
+    saved = np.load(out)
+    for tensor, value in kept:
+        np.testing.assert_array_equal(saved[tensor.name], value)
+
+
 def test_run_reads_npy_per_input_and_writes_npz(capsys: pytest.CaptureFixture[str], kws: Path,
                                                tmp_path: Path) -> None:
     x = np.random.default_rng(0).integers(-128, 128, (4, 1, 10, 8, 1), dtype=np.int8)

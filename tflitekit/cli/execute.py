@@ -20,7 +20,7 @@ from ._common import Subparsers, add_command, load_model, print_json, read_input
 from ._progress import progress_bar
 from ._table import Column, abbreviations, table
 
-__all__ = ["describe_tensor", "named_arrays", "print_run", "register"]
+__all__ = ["describe_tensor", "named_arrays", "print_run", "producer_name", "register"]
 
 Array = np.ndarray
 _CHUNK = 256  # samples per interpreter call when a progress bar is shown
@@ -98,7 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                                        strict=True)],
     }
     if args.keep:
-        report["tensors"] = [describe_tensor(t, a, n, producer=_producer(interpreter, t))
+        report["tensors"] = [describe_tensor(t, a, n, producer=producer_name(interpreter, t))
                              for t, a in tensors]
     if args.plan:
         report["plan"] = interpreter.plan.to_json()
@@ -130,7 +130,7 @@ def named_arrays(pairs: Any) -> list[tuple[str, Array]]:
     return out
 
 
-def _producer(interpreter: Interpreter, tensor: Tensor) -> str:
+def producer_name(interpreter: Interpreter, tensor: Tensor) -> str:
     for i, op in enumerate(interpreter.operators):
         if any(t is tensor for t in op.outputs):
             return f"{i} {op.opcode.name}"

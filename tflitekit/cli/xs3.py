@@ -22,7 +22,7 @@ from ..xs3.estimate import XCORE_AI_MHZ, CycleModel
 from ..xs3.profile import profile
 from ._common import Subparsers, add_command, check_file, load_model, print_json, read_inputs
 from ._progress import progress_bar
-from .execute import describe_tensor, named_arrays, print_run
+from .execute import describe_tensor, named_arrays, print_run, producer_name
 
 __all__ = ["register"]
 
@@ -59,7 +59,11 @@ def _add_run(sub: Subparsers) -> None:
                           "leading batch")
     _add_samples(run, default=1)
     run.add_argument("--output", metavar="PATH",
-                     help="write the outputs to this .npz, keyed by tensor name")
+                     help="write the outputs (with --keep, every tensor) to this .npz, keyed "
+                          "by tensor name")
+    run.add_argument("--keep", action="store_true",
+                     help="keep and report every intermediate tensor (which xmos' host "
+                          "interpreter does not return)")
     run.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -118,10 +122,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     interpreter = _interpreter(args.model, model)
     inputs = _inputs(args, model)
     n = _batch(interpreter, inputs)
-    outputs = interpreter.run(inputs, batch_size=_CHUNK,
+    outputs = interpreter.run(inputs, keep=args.keep, batch_size=_CHUNK,
                               progress=progress_bar("running") if n > _CHUNK else None)
+    tensors = list(interpreter.tensors()) if args.keep else []
     if args.output is not None:
-        saved = dict(named_arrays(zip(model.main.outputs, outputs, strict=True)))
+        saved = dict(named_arrays(tensors if args.keep else
+                                  zip(model.main.outputs, outputs, strict=True)))
         write_atomically(args.output, lambda f: np.savez(f, **saved))  # type: ignore[arg-type]
     report: dict[str, Any] = {
         "model": args.model, "samples": n, "rounding": "double",
@@ -131,6 +137,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "outputs": [describe_tensor(t, a, n) for t, a in zip(model.main.outputs, outputs,
                                                        strict=True)],
         "plan": interpreter.plan.to_json()}
+    if args.keep:
+        report["tensors"] = [describe_tensor(t, a, n, producer=producer_name(interpreter, t))
+                             for t, a in tensors]
     if args.output is not None:
         report["output"] = args.output
     if args.json:
