@@ -12,54 +12,35 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _clustering import cluster
+from _decode_models import Pair, decode_model
 
 import tflitekit
-from tflitekit import Model, Quantization, Tensor
+from tflitekit import Model, Quantization
 from tflitekit.analysis.arena import DECODE_PRUNE, Arena, arena
 from tflitekit.codecs import tflm
-from tflitekit.options import AddOptions
-from tflitekit.options import BuiltinOperator as Op
 from tflitekit.passes import compress_weights
 from tflitekit.testing import build_kws_model
 
 ZEROS = np.zeros(4, np.int64)
 
 
-def _lut() -> tuple[np.ndarray, Quantization | None, bytes, bytes]:
+def _lut() -> Pair:
     values = np.tile(np.array([-3, 1, 5, 9], np.int8), (4, 2))  # (4, 8), per channel on axis 0
     quant = Quantization(np.full(4, 0.1, np.float32), ZEROS)
     return (values, quant, *tflm.encode_lut(values, tflm.channels(values.shape, 4, 0), 2))
 
 
-def _huffman() -> tuple[np.ndarray, Quantization | None, bytes, bytes]:
+def _huffman() -> Pair:
     values = np.arange(37, dtype=np.int8) % 5
     return (values, None, *tflm.encode_huffman(values))
 
 
-def _prune(zero_points: list[int]) -> tuple[np.ndarray, Quantization | None, bytes, bytes]:
+def _prune(zero_points: list[int]) -> Pair:
     """A prune header and table (TFLite Micro's Prepare reads no more than the header)."""
     values = np.zeros((4, 8), np.int8)
     header = bytes([DECODE_PRUNE, 1, 0, 0, 1]) + bytes(tflm.HEADER - 5)
     quant = Quantization(np.full(4, 0.1, np.float32), np.array(zero_points, np.int64))
     return values, quant, bytes(4), header + values.tobytes()
-
-
-def decode_model(*pairs: tuple[np.ndarray, Quantization | None, bytes, bytes]) -> Model:
-    """x -> ADD(x, x) -> y, then one TFLM_DECODE of every pair into graph outputs."""
-    m = tflitekit.Model("decode")
-    g = m.add_subgraph("main")
-    q = Quantization(0.5, 0)
-    x = g.add_input(Tensor("x", (1, 4), "int8", quantization=q))
-    y = g.add_output(Tensor("y", (1, 4), "int8", quantization=q))
-    g.add_operator(Op.ADD, [x, x], [y], AddOptions())
-    inputs, outputs = [], []
-    for k, (values, quant, encoded, ancillary) in enumerate(pairs):
-        inputs += [Tensor.constant(f"w{k}", np.frombuffer(encoded, np.uint8)),
-                   Tensor.constant(f"w{k}_ancillary", np.frombuffer(ancillary, np.uint8))]
-        outputs.append(g.add_output(Tensor(f"w{k}_decoded", values.shape, values.dtype,
-                                           quantization=quant)))
-    g.add_operator(tflm.DECODE, inputs, outputs)
-    return tflitekit.load(m.to_bytes())
 
 
 def _decode_items(a: Arena) -> list[tuple[str, int, int]]:

@@ -7,31 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _clustering import cluster
+from _decode_models import decode_model
 
 import tflitekit
-from tflitekit import Interpreter, Quantization, Tensor
+from tflitekit import Interpreter, Quantization
 from tflitekit.codecs import tflm
-from tflitekit.options import AddOptions, BuiltinOperator
 from tflitekit.passes import DecompressWeights, compress_weights
 from tflitekit.runtimes import random_samples, run_tflm, tflm_tensors
 from tflitekit.testing import assert_models_equal, assert_same_outputs, build_kws_model
-
-
-def _decode_model(values: np.ndarray, quantization: Quantization | None,
-                  encoded: bytes, ancillary: bytes) -> tflitekit.Model:
-    """x -> ADD(x, x) beside a TFLM_DECODE whose output is a second graph output."""
-    m = tflitekit.Model("decode")
-    g = m.add_subgraph("main")
-    q = Quantization(0.5, 0)
-    x = g.add_input(Tensor("x", (1, 4), "int8", quantization=q))
-    y = g.add_output(Tensor("y", (1, 4), "int8", quantization=q))
-    g.add_operator(BuiltinOperator.ADD, [x, x], [y], AddOptions())
-    enc = Tensor.constant("w", np.frombuffer(encoded, np.uint8))
-    anc = Tensor.constant("w_ancillary", np.frombuffer(ancillary, np.uint8))
-    out = g.add_output(Tensor("w_decoded", values.shape, values.dtype,
-                              quantization=quantization))
-    g.add_operator(tflm.DECODE, [enc, anc], [out])
-    return tflitekit.load(m.to_bytes())
 
 
 def _check(model: tflitekit.Model, values: np.ndarray) -> None:
@@ -63,7 +46,7 @@ def test_lut_matches_tflite_micro(shape: tuple[int, ...], dtype: type, scales: i
     moved = (shape[axis], *np.delete(np.asarray(shape), axis)) if layout.axis else shape
     values = (np.moveaxis(rows.reshape(moved), 0, axis) if layout.axis else rows.reshape(shape))
     encoded, ancillary = tflm.encode_lut(values, layout, bits)
-    _check(_decode_model(values, quant, encoded, ancillary), values)
+    _check(decode_model((values, quant, encoded, ancillary)), values)
 
 
 @pytest.mark.tflm
@@ -74,14 +57,14 @@ def test_huffman_matches_tflite_micro(dtype: type, spread: int) -> None:
     values = np.clip(rng.normal(0, spread + 1e-9, (37, 11)).round(), -128, 127).astype(dtype)
     encoded, ancillary = tflm.encode_huffman(values)
     assert (ancillary[5] & 1) == (dtype == np.int16)
-    _check(_decode_model(values, None, encoded, ancillary), values)
+    _check(decode_model((values, None, encoded, ancillary)), values)
 
 
 def test_decode_refuses_what_the_runtime_refuses() -> None:
     values = np.zeros((2, 3, 4), np.int8)
     encoded, ancillary = tflm.encode_lut(values, tflm.Layout(1, None), 1)
     quant = Quantization([0.1] * 3, [0] * 3, quantized_dimension=1)
-    model = _decode_model(values, quant, encoded, ancillary)
+    model = decode_model((values, quant, encoded, ancillary))
     with pytest.raises(tflitekit.UnsupportedOperatorError, match="axis 0 or the last"):
         Interpreter(model)
 
