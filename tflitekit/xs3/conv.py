@@ -42,6 +42,7 @@ from tflitekit.interpreter.kernels.conv import (
     im2col,
     matmul,
     pad,
+    tflite_window,
     tile_taps,
 )
 from tflitekit.xs3.isa import Mode, VectorUnit
@@ -66,25 +67,13 @@ OTHER_PER_GROUP = 4
 """Scalar instructions per group of 16 outputs of one pixel (pointers, loop)."""
 
 
-def _pads(size: int, kernel: int, stride: int, dilation: int, padding: Padding
-          ) -> tuple[int, int, int]:
-    """Output size and (before, after) padding, as TFLite computes them."""
-    span = (kernel - 1) * dilation + 1
-    if padding == "VALID":
-        return (size - span) // stride + 1, 0, 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + span - size, 0)
-    return out, total // 2, total - total // 2
-
-
 def window(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int] = (1, 1),
            dilation: tuple[int, int] = (1, 1), padding: Padding = "VALID") -> Window:
     """The sliding window over an image of ``size`` (height, width), padded as TFLite pads."""
-    (oh, top, bottom), (ow, left, right) = (
-        _pads(size[i], kernel[i], stride[i], dilation[i], padding) for i in range(2))
-    if oh < 1 or ow < 1:
+    win = tflite_window(size, kernel, stride, dilation, padding == "SAME")
+    if win is None:
         raise UsageError(f"a {kernel} kernel does not fit the {size} input")
-    return Window(kernel, stride, dilation, (top, left), (bottom, right), (oh, ow))
+    return win
 
 
 def patches(x: npt.ArrayLike, kernel: tuple[int, int], *, stride: tuple[int, int] = (1, 1),

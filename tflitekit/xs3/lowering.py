@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from tflitekit.errors import UsageError
 from tflitekit.interpreter.kernel import activation_range, unsupported
+from tflitekit.interpreter.kernels.conv import tflite_window
 from tflitekit.interpreter.node import Node, Operand, describe
 from tflitekit.ir import Operator
 from tflitekit.options import (
@@ -236,14 +237,14 @@ def _average_pool(node: Node) -> Lowered:
         unsupported(node, "XS3 lowering: the pool has no options")
     kernel = (opts.filter_height, opts.filter_width)
     window = _window(opts)
-    for size, k, s in zip((height, width), kernel, window.stride, strict=True):
-        out = -(-size // s) if window.padding == "SAME" else (size - k) // s + 1
-        if out < 1:
-            unsupported(node, "XS3 lowering: the pool's window is larger than the input")
-        if (out - 1) * s + k > size:
-            unsupported(node, "XS3 lowering: SAME padding puts taps of an average pool outside "
-                              "the image, where TFLite divides by fewer taps; the output "
-                              "transform has one divisor per channel")
+    band = tflite_window((height, width), kernel, window.stride, window.dilation,
+                         window.padding == "SAME")
+    if band is None:
+        unsupported(node, "XS3 lowering: the pool's window is larger than the input")
+    if band.padded:
+        unsupported(node, "XS3 lowering: SAME padding puts taps of an average pool outside "
+                          "the image, where TFLite divides by fewer taps; the output "
+                          "transform has one divisor per channel")
     taps = kernel[0] * kernel[1]
     tie = 0.0 if taps % 2 else (-0.5 if z_x < 0 else 0.5) / taps
     ones = np.ones((channels, taps), np.int8)

@@ -54,7 +54,7 @@ from ..node import Array, Node, Operand
 from ._conv_stages import INT32, Finish, Scratch, Spec, abs_sum, output_stage
 
 __all__ = ["KERNELS", "Window", "chunks", "depthwise_sums", "im2col", "matmul", "pad",
-           "tile_taps"]
+           "tflite_window", "tile_taps"]
 
 _EXACT32 = 1 << 24  # integers below this are exact in float32 sums
 _BLAS_BLOCK = 1 << 18  # multiply-adds per BLAS call (below OpenBLAS's threading threshold)
@@ -92,26 +92,36 @@ class Window:
         return any(self.before) or any(self.after)
 
 
-def _window(node: Node, size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-            dilation: Sequence[int], padding: int) -> Window:
-    """TFLite's windowing (ComputePaddingHeightWidth) along height and width."""
-    if min(*stride, *dilation) < 1:
-        unsupported(node, f"strides {list(stride)} and dilations {list(dilation)} must be "
-                          "positive")
-    if padding not in (Padding.SAME, Padding.VALID):
-        unsupported(node, f"padding {padding}")
+def tflite_window(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                  dilation: Sequence[int], same: bool) -> Window | None:
+    """TFLite's windowing (ComputePaddingHeightWidth) along height and width, SAME or VALID
+    padding (positive strides and dilations); None when the output would be empty."""
     out, before, after = [], [], []
     for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
         reach = (k - 1) * d + 1
-        o = (n + s - 1) // s if padding == Padding.SAME else (n + s - reach) // s
+        o = (n + s - 1) // s if same else (n + s - reach) // s
         if o < 1:
-            unsupported(node, "the output would be empty")
+            return None
         b = max((o - 1) * s + reach - n, 0) // 2
         out.append(o)
         before.append(b)
         after.append(max((o - 1) * s + reach - n - b, 0))
     return Window((kernel[0], kernel[1]), (stride[0], stride[1]), (dilation[0], dilation[1]),
-                   (before[0], before[1]), (after[0], after[1]), (out[0], out[1]))
+                  (before[0], before[1]), (after[0], after[1]), (out[0], out[1]))
+
+
+def _window(node: Node, size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int], padding: int) -> Window:
+    """:func:`tflite_window` of a node's options, refusing what TFLite refuses."""
+    if min(*stride, *dilation) < 1:
+        unsupported(node, f"strides {list(stride)} and dilations {list(dilation)} must be "
+                          "positive")
+    if padding not in (Padding.SAME, Padding.VALID):
+        unsupported(node, f"padding {padding}")
+    win = tflite_window(size, kernel, stride, dilation, padding == Padding.SAME)
+    if win is None:
+        unsupported(node, "the output would be empty")
+    return win
 
 
 def _buffer(scratch: Scratch | None, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
