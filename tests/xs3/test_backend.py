@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tflitekit import Interpreter, load
-from tflitekit.ir import Model, Operator, OperatorCode, Tensor
-from tflitekit.options import BuiltinOperator
+from tflitekit.ir import Model, Operator, OperatorCode, Quantization, Tensor
+from tflitekit.options import ActivationFunctionType, BuiltinOperator, FullyConnectedOptions
 from tflitekit.testing import single_op
 from tflitekit.xs3 import VPU, Memory, instruction_counts, lower_node, xs3_interpreter
 from tflitekit.xs3.backend import is_xcore_model
@@ -106,3 +106,27 @@ def test_an_xcore_opt_model_is_not_lowered_by_default(runnable_model: Callable[.
     assert [p.backend for p in plan.placements][-1] == "xs3"
     assert plan.counts()["xs3"] == 1
     assert xs3_interpreter(model, lower=True).plan.counts()["xs3"] > 1
+
+
+def _relu_fc(output_zero: int) -> Model:
+    rng = np.random.default_rng(0)
+    x = Tensor("x", (1, 40), "int8", quantization=Quantization(0.05, 3))
+    w = Tensor.constant("w", rng.integers(-127, 128, (20, 40), dtype=np.int8),
+                        quantization=Quantization(0.01, 0))
+    b = Tensor.constant("b", rng.integers(-500, 500, 20, dtype=np.int32),
+                        quantization=Quantization(0.0005, 0))
+    y = Tensor("y", (1, 20), "int8", quantization=Quantization(0.1, output_zero))
+    return single_op(BuiltinOperator.FULLY_CONNECTED, [x, w, b], [y],
+                     FullyConnectedOptions(fused_activation_function=ActivationFunctionType.RELU))
+
+
+def test_counts_follow_what_the_program_branches_on_not_only_the_geometry() -> None:
+    # a ReLU clamp from 50 needs a second constant per clamp step, one from -20 does not: the
+    # same geometry executes different programs, and each layer gets its own program's counts
+    for zero in (-20, 50, -20):
+        (node,) = xs3_interpreter(_relu_fc(zero)).nodes
+        layer = lower_node(node)
+        vpu = VPU(Memory(1))
+        layer.run(vpu, np.zeros((1, 1, 40), np.int8))
+        counts = instruction_counts(node)
+        assert counts is not None and counts.counts == vpu.counts, zero

@@ -20,10 +20,11 @@ from _xc_layers import (
 
 from tflitekit.errors import UnsupportedOperatorError
 from tflitekit.options import TensorType
+from tflitekit.xs3.backend import instruction_counts
 from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.memory import Memory
 from tflitekit.xs3.xc import XC_KERNELS
-from tflitekit.xs3.xc.conv2d import emulate, instruction_counts, prepare, run
+from tflitekit.xs3.xc.conv2d import emulate, prepare, run
 
 SPECS = {
     "valid direct": Spec(0, (6, 7, 64), 32, (2, 3), stride=(2, 1)),

@@ -11,6 +11,7 @@ XS3 program of a node executes per sample.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +28,10 @@ from tflitekit.xs3.batch_vpu import BatchVPU
 from tflitekit.xs3.isa import Counting
 from tflitekit.xs3.lowering import LOWERED_OPCODES, Lowered, lower_node
 from tflitekit.xs3.memory import Memory
-from tflitekit.xs3.xc.conv2d import instruction_counts as xc_counts
+from tflitekit.xs3.xc.conv2d import Conv2dParams, emulate
 
-__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "is_xcore_model", "xs3_interpreter"]
+__all__ = ["LOWERED", "XS3Backend", "instruction_counts", "is_xcore_model", "program_counts",
+           "xs3_interpreter"]
 
 
 def _run_lowered(layer: Lowered, arrays: Sequence[Array | None]) -> list[Array]:
@@ -97,24 +99,44 @@ def is_xcore_model(model: Model) -> bool:
 _COUNTS: dict[tuple[Any, ...], Counting] = {}
 
 
-def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
-    """Per-sample instruction counts of the XS3 program that runs ``node`` (under
-    ``XS3Backend(lower=lower)``), None when it runs on the reference kernels or its program is
-    not modelled. A lowered layer's program runs once on a one-sample engine (zero input), cached
-    by its geometry."""
-    if node.custom_code is not None:
-        return xc_counts(node) if node.custom_code == "XC_conv2d_v2" else None
-    try:
-        _, layer = _kernel(node, lower)
-    except UnsupportedOperatorError:
+def program_counts(params: Any) -> Counting | None:
+    """Per-sample instruction counts of the XS3 program of a layer prepared by
+    :class:`XS3Backend` (a lowered layer, or an ``XC_conv2d_v2``), None for any other. They
+    depend on the layer's geometry and on what the programs branch on (the transform's form,
+    a negative group shift, the accumulators' start, the clamp), never on values: the program
+    runs once per such key, on a one-sample engine with a zero input, and a copy is returned."""
+    if isinstance(params, Lowered):
+        t, shape = params.transform, params.input_shape
+        key: tuple[Any, ...] = ("lowered", params.kind, params.weights.shape, params.window,
+                                shape, params.clamp, params.start is None, t.grouped,
+                                bool(t.grouped and t.initial_shift[0] < 0))
+
+        def program(vpu: BatchVPU) -> None:
+            params.run(vpu, np.zeros((1, *shape), np.int8))
+    elif isinstance(params, Conv2dParams):
+        t, size = params.transform, math.prod(params.window.input)
+        key = ("XC_conv2d_v2", params.kind, params.window, params.weights.shape, t.grouped,
+               bool(t.grouped and t.initial_shift[0] < 0))
+
+        def program(vpu: BatchVPU) -> None:
+            emulate(params, vpu, np.zeros((1, size), np.int8))
+    else:
         return None
-    key = (layer.kind, layer.weights.shape, layer.window, layer.input_shape,
-           layer.clamp != (-128, 127), bool(layer.transform.grouped
-                                             and layer.transform.initial_shift[0] < 0))
     if key not in _COUNTS:
         vpu = BatchVPU(Memory(1))
-        layer.run(vpu, np.zeros((1, *layer.input_shape), np.int8))
+        program(vpu)
         _COUNTS[key] = vpu
     copy = Counting()
     copy.counts.update(_COUNTS[key].counts)
     return copy
+
+
+def instruction_counts(node: Node, *, lower: bool = True) -> Counting | None:
+    """Per-sample instruction counts of the XS3 program that runs ``node`` (under
+    ``XS3Backend(lower=lower)``, :func:`program_counts`), None when it runs on the reference
+    kernels or its program is not modelled."""
+    try:
+        _, params = _kernel(node, lower)
+    except UnsupportedOperatorError:
+        return None
+    return program_counts(params)

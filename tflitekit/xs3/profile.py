@@ -3,7 +3,7 @@
 :func:`profile` places a model as :func:`~tflitekit.xs3.backend.xs3_interpreter` does (our
 lowering of a plain TFLite model, or xmos' XC operators of an xcore-opt file), counts the
 instructions each layer's XS3 program executes per sample
-(:func:`~tflitekit.xs3.backend.instruction_counts`), and turns them into cycles and time under a
+(:func:`~tflitekit.xs3.backend.program_counts`), and turns them into cycles and time under a
 :class:`~tflitekit.xs3.estimate.CycleModel` (see :mod:`tflitekit.xs3.estimate` for what the
 estimate assumes). Operators left to the reference kernels would run on the scalar core as
 plain C; they are listed, with the reason, but not estimated.
@@ -19,7 +19,7 @@ from typing import Any
 
 from tflitekit.interpreter import Node, Placement, Progress
 from tflitekit.ir import Model
-from tflitekit.xs3.backend import XS3Backend, instruction_counts, xs3_interpreter
+from tflitekit.xs3.backend import XS3Backend, program_counts, xs3_interpreter
 from tflitekit.xs3.estimate import CycleModel, Estimate, estimate
 from tflitekit.xs3.lowering import Lowered
 from tflitekit.xs3.xc.conv2d import Conv2dParams
@@ -170,8 +170,8 @@ def _layer(node: Node, placement: Placement, timing: CycleModel) -> LayerProfile
         why = "; ".join(f"{b} declined: {r}" for b, r in placement.declined)
         return LayerProfile(placement.index, node.name, backend, None, None, None,
                             NOT_ESTIMATED + (f" ({why})" if why else ""))
-    work = macs(XS3Backend().prepare(node).params)
-    counting = instruction_counts(node)
+    params = XS3Backend().prepare(node).params  # placed on xs3: an XC operator or lowered
+    work, counting = macs(params), program_counts(params)
     if counting is None:
         return LayerProfile(placement.index, node.name, backend, work, None, None, UNMODELLED)
     counts = dict(counting.counts)

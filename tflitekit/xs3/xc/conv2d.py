@@ -21,16 +21,13 @@ the transform and the thread regions. Facts from lib_nn's public sources (``Aggr
 
 The fast path (:func:`run`) is :func:`tflitekit.xs3.conv.fast` (the interpreter's CONV_2D and
 DEPTHWISE_CONV_2D helpers, then the compiled output transform). :func:`emulate` runs the same
-layer as our XS3 instruction program (:mod:`tflitekit.xs3.conv`); :func:`instruction_counts`
-counts it per sample.
+layer as our XS3 instruction program (:mod:`tflitekit.xs3.conv`), which the profile counts.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +37,7 @@ from tflitekit.interpreter.kernel import Kernel, unsupported
 from tflitekit.interpreter.node import Array, Node
 from tflitekit.options import TensorType
 from tflitekit.xs3 import conv
-from tflitekit.xs3.batch_vpu import BatchVPU
-from tflitekit.xs3.isa import Counting, VectorUnit
-from tflitekit.xs3.memory import Memory
+from tflitekit.xs3.isa import VectorUnit
 from tflitekit.xs3.output_transform import OutputTransform
 
 from . import maxpool
@@ -50,7 +45,7 @@ from .custom_options import custom_options
 from .params import GROUP, KernelType, Window, fields, output_shape, regions
 from .params import window as decode_window
 
-__all__ = ["KERNELS", "Conv2dParams", "emulate", "instruction_counts", "prepare", "run"]
+__all__ = ["KERNELS", "Conv2dParams", "emulate", "prepare", "run"]
 
 _ACC_MAX = 2**31 - 1
 
@@ -235,26 +230,6 @@ def emulate(params: Conv2dParams, vpu: VectorUnit, x: Array) -> npt.NDArray[np.i
     weights = params.weights[None] if params.depthwise else params.weights
     return kernel(vpu, img, weights, params.transform, input_zero=params.pad_value,
                   stride=win.stride, dilation=win.dilation)
-
-
-_COUNTS: dict[tuple[Any, ...], Counting] = {}
-
-
-def instruction_counts(node: Node) -> Counting:
-    """The instructions our XS3 program (:func:`emulate`) executes for one sample of the node.
-    They depend on the layer's geometry and transform form, not on any value: the program runs
-    once per such shape (on a zero input) and the counts are shared."""
-    params = prepare(node)
-    t = params.transform
-    key = (params.kind, params.window, params.weights.shape, t.grouped,
-           bool(t.grouped and t.initial_shift[0] < 0))
-    if key not in _COUNTS:
-        vpu = BatchVPU(Memory(1))
-        emulate(params, vpu, np.zeros((1, math.prod(params.window.input)), np.int8))
-        _COUNTS[key] = vpu
-    counts = Counting()
-    counts.counts.update(_COUNTS[key].counts)
-    return counts
 
 
 KERNELS: dict[str, Kernel] = {"XC_conv2d_v2": Kernel(prepare, run), **maxpool.KERNELS}
