@@ -30,7 +30,7 @@ from ..options import ActivationFunctionType, BuiltinOperator, Table, TensorType
 from .fixedpoint import round_half_away
 from .node import Array, Node, Operand
 
-__all__ = ["Kernel", "Registry", "UnaryParams", "activation_range", "expect_types",
+__all__ = ["Kernel", "Registry", "UnaryParams", "activation_range", "expect_arity", "expect_types",
            "float_activation", "options", "refusal", "run_unary", "unary", "unsupported"]
 
 T = TypeVar("T", bound=Table)
@@ -76,13 +76,18 @@ def expect_types(node: Node, operand: Operand | None, *allowed: TensorType) -> N
         unsupported(node, f"{operand.name!r} is {operand.type_name}, expected {names}")
 
 
+def expect_arity(node: Node, inputs: int, outputs: int = 1) -> None:
+    """Refuse the node unless it has ``inputs`` inputs and ``outputs`` outputs."""
+    if len(node.inputs) != inputs or len(node.outputs) != outputs:
+        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
+                          f"expected {inputs} and {outputs}")
+
+
 def unary(node: Node) -> tuple[Operand, Operand, tuple[int, ...]]:
     """The input and output of an element-wise operator with one of each, and the shape of
     one output sample: the output's own, or the input's when the output has no shape (as in
     a model being folded)."""
-    if len(node.inputs) != 1 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 1 and 1")
+    expect_arity(node, 1)
     source, result = node.input(0), node.outputs[0]
     if result.dtype is None:
         unsupported(node, f"output {result.name!r} has type {result.type_name}")

@@ -40,6 +40,7 @@ from ..kernel import (
     Kernel,
     Registry,
     activation_range,
+    expect_arity,
     expect_types,
     float_activation,
     options,
@@ -91,9 +92,7 @@ def _align(x: Array, rank: int) -> Array:
 def _operands(node: Node) -> tuple[Operand, Operand, Operand, int]:
     """The two inputs and the output, after checking their count and that the inputs' shapes
     broadcast to the output's; also the rank to align the inputs to."""
-    if len(node.inputs) != 2 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 2 and 1")
+    expect_arity(node, 2)
     a, b, out = node.input(0), node.input(1), node.outputs[0]
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ...interpreter.kernel import Kernel, run_unary, unsupported
+from ...interpreter.kernel import Kernel, expect_arity, run_unary, unsupported
 from ...interpreter.kernels.conv import chunks
 from ...interpreter.node import Array, Node
 from ...options import TensorType
@@ -25,9 +25,7 @@ _INT32_MAX = 2**31 - 1
 
 def _binary_int8(node: Node) -> tuple[int, ...]:
     """The output's sample shape of an int8 element-wise operator of two same-sized inputs."""
-    if len(node.inputs) != 2 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 2 and 1")
+    expect_arity(node, 2)
     operands = [node.input(0), node.input(1), node.outputs[0]]
     if any(o.type != TensorType.INT8 for o in operands):
         unsupported(node, "types " + ", ".join(o.type_name for o in operands)
@@ -148,9 +146,7 @@ class _Lookup:
 def _prepare_lookup(node: Node) -> _Lookup:
     """``y = table[x as uint8]``: inputs int8 and a constant 256-entry uint8 table (the
     int16 form, which interpolates, is not implemented)."""
-    if len(node.inputs) != 2 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 2 and 1")
+    expect_arity(node, 2)
     source, table, result = node.input(0), node.input(1), node.outputs[0]
     if source.type != TensorType.INT8 or result.type != TensorType.INT8:
         unsupported(node, f"input {source.type_name} and output {result.type_name}: only the "

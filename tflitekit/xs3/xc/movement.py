@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ...interpreter.kernel import Kernel, run_unary, unsupported
+from ...interpreter.kernel import Kernel, expect_arity, run_unary, unsupported
 from ...interpreter.node import Array, Node, Operand
 from .custom_options import custom_options, replicated_byte
 
@@ -54,9 +54,7 @@ class _Bytes:
 
 
 def _bytes(node: Node) -> _Bytes:
-    if len(node.inputs) != 1 or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          "expected 1 and 1")
+    expect_arity(node, 1)
     source, result = node.input(0), node.outputs[0]
     if source.dtype is None or source.dtype != result.dtype:
         unsupported(node, f"input type {source.type_name} and output type "

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...interpreter.fixedpoint import round_half_away
-from ...interpreter.kernel import Kernel, run_unary, unsupported
+from ...interpreter.kernel import Kernel, expect_arity, run_unary, unsupported
 from ...interpreter.node import Array, Node, Operand
 from ...options import TensorType
 from .custom_options import custom_options
@@ -24,9 +24,7 @@ _F32 = np.float32
 
 def _operands(node: Node, inputs: int) -> tuple[Operand, Operand]:
     """The int8 first input and output of a node with ``inputs`` inputs and one output."""
-    if len(node.inputs) != inputs or len(node.outputs) != 1:
-        unsupported(node, f"{len(node.inputs)} inputs and {len(node.outputs)} outputs, "
-                          f"expected {inputs} and 1")
+    expect_arity(node, inputs)
     source, result = node.input(0), node.outputs[0]
     if source.type != TensorType.INT8 or result.type != TensorType.INT8:
         unsupported(node, f"input {source.type_name} and output {result.type_name}, "
