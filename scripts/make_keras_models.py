@@ -4,7 +4,7 @@
 The models feed the interpreter's conformance tests (the corpus tier): every
 :data:`ARCHITECTURES` entry is converted in every :data:`VARIANTS` entry, so the test files cover
 what the converter emits for float, dynamic-range (hybrid), float16-weight, int8 and 16x8
-models. TensorFlow is an optional extra of tflitekit (``pip install "tflitekit[keras]"``), never
+models. TensorFlow is an optional extra of tflitekit (``pip install "tflitekit[train]"``), never
 a core dependency; this script imports it lazily.
 
 Usage::
@@ -79,7 +79,7 @@ def _tensorflow() -> Any:
         import tensorflow as tf
     except ImportError as exc:
         raise MissingTensorFlow(f"TensorFlow is not installed ({exc}); "
-                                'pip install "tflitekit[keras]"') from None
+                                'pip install "tflitekit[train]"') from None
     return tf
 
 

@@ -217,7 +217,7 @@ def keras_models() -> dict[str, Path | str]:
     if manifest is None:
         if importlib.util.find_spec("tensorflow") is None:
             pytest.skip(f"no Keras models in {directory} and no TensorFlow to make them "
-                        '(pip install "tflitekit[keras]")')
+                        '(pip install "tflitekit[train]")')
         script = REPO / "scripts" / "make_keras_models.py"
         subprocess.run([sys.executable, str(script), "--out", str(directory)], check=True)
         manifest = _manifest(directory)
