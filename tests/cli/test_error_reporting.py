@@ -28,6 +28,7 @@ ARGV: dict[str, list[str]] = {
     "decompress": ["MODEL", "OUT"],
     "run": ["MODEL"],
     "compare": ["MODEL"],
+    "evaluate": ["MODEL", "--data", "data.npz"],
     "strip-float-io": ["MODEL", "OUT"],
     "prune": ["MODEL", "OUT"],
     "optimize": ["MODEL", "OUT"],
