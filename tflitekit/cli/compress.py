@@ -11,11 +11,12 @@ from typing import Any
 
 from ..codecs import BQ, Huffman, KMeans
 from ..codecs.metrics import Metric, accuracy, agreement, load_labelled
-from ..codecs.search import allocate_bits, bq_search, weight_tensors
+from ..codecs.search import bq_search, weight_tensors
 from ..errors import UsageError
 from ..ir import Model
-from ..passes import CompressWeights, DecompressWeights
-from ..passes.compress_weights import compressed_tensors
+from ..passes import DecompressWeights
+from ..passes.compress_plan import compress_plan, compress_step, search_bits
+from ..passes.compress_weights import Format, compressed_tensors
 from ..serde.files import refuse_overwrite
 from ._common import Subparsers, add_command, load_model, num, print_json
 from ._progress import progress_bar
@@ -75,7 +76,7 @@ def register(sub: Subparsers) -> None:
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
-    fmt = args.format or ("tflm" if args.codec in ("lut", "huffman") else "container")
+    fmt: Format = args.format or ("tflm" if args.codec in ("lut", "huffman") else "container")
     _check(args, fmt)
     if not args.overwrite:
         refuse_overwrite(args.model, args.output, advice="pass --overwrite to replace it")
@@ -87,13 +88,10 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     if args.search:
         assert metric is not None
         names = args.tensors or [t.name for t in weight_tensors(model)]
-        plan, search = _search(model, metric, names, args)
-        for name, params in plan.items():  # each chosen to shrink its tensor
-            CompressWeights(tensors=[name], **_step(args.codec, fmt, params, args.bits))(
-                compressed)
+        plan, search = _search(model, metric, names, args, fmt)
+        compress_plan(compressed, plan, codec=args.codec, format=fmt, bits=args.bits)
     else:
-        CompressWeights(tensors=args.tensors,
-                        **_step(args.codec, fmt, _default_params(args), args.bits))(compressed)
+        compress_step(args.codec, fmt, _default_params(args), args.bits, args.tensors)(compressed)
     compressed.save(args.output, overwrite=True)
     after = None
     if metric is not None:
@@ -132,7 +130,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace, fmt: str) -> None:
+def _check(args: argparse.Namespace, fmt: Format) -> None:
     if args.bits is not None and not 1 <= args.bits <= (7 if fmt == "tflm" else 16):
         raise UsageError(f"--bits must be 1 to {7 if fmt == 'tflm' else 16} for the {fmt} "
                          f"format, not {args.bits}")
@@ -168,17 +166,8 @@ def _default_params(args: argparse.Namespace) -> Any:
     return None
 
 
-def _step(codec: str, fmt: str, params: Any, bits: int | None) -> dict[str, Any]:
-    """The CompressWeights arguments: in the tflm form a quantizer's values are stored by LUT
-    (or Huffman); in the container the quantizer codes them itself (Huffman without one)."""
-    if fmt == "tflm":
-        return {"codec": "huffman" if codec == "huffman" else "lut",
-                "bits": bits if codec == "lut" else None, "quantize": params, "format": "tflm"}
-    return {"codec": Huffman() if params is None else params, "format": "container"}
-
-
-def _search(model: Model, metric: Metric, names: list[str],
-            args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+def _search(model: Model, metric: Metric, names: list[str], args: argparse.Namespace,
+            fmt: Format) -> tuple[dict[str, Any], dict[str, Any]]:
     if args.codec == "bq":
         plan: dict[str, Any] = {}
         steps = []
@@ -188,10 +177,9 @@ def _search(model: Model, metric: Metric, names: list[str],
             plan[name] = dataclasses.replace(found.params, then=Huffman())
             steps.append(found.to_json())
         return plan, {"kind": "bq", "tensors": steps}
-    widths = range(2, 8) if args.codec == "lut" else range(2, 9)  # a LUT index has 7 bits at most
-    allocation = allocate_bits(model, metric, max_drop=args.max_drop, bits=widths,
-                               seed=args.seed, tensors=names,
-                               progress=progress_bar("searching bit widths"))
+    allocation = search_bits(model, metric, codec=args.codec, format=fmt,
+                             max_drop=args.max_drop, seed=args.seed, tensors=names,
+                             progress=progress_bar("searching bit widths"))
     return dict(allocation.params), {"kind": "bits", **allocation.to_json()}
 
 
