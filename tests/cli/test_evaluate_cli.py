@@ -89,3 +89,14 @@ def test_bad_labels(capsys: pytest.CaptureFixture[str], files: tuple[Path, Path,
     np.savez(unlabelled, x=x)
     code, _, err = run(capsys, "evaluate", model, "--data", unlabelled)
     assert code == 2 and "no array named y" in err
+
+
+def test_class_names_from_the_data(capsys: pytest.CaptureFixture[str],
+                                   files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    model, _, data = files
+    named = tmp_path / "named.npz"
+    with np.load(data) as d:
+        np.savez(named, x=d["x"], y=d["y"], classes=np.array(list("vwxyz")))
+    assert run_json(capsys, "evaluate", model, "--data", named)["classes"] == list("vwxyz")
+    given = run_json(capsys, "evaluate", model, "--data", named, "--classes", *"abcde")
+    assert given["classes"] == list("abcde")

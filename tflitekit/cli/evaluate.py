@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+import numpy as np
+
 from ..codecs.metrics import load_labelled
 from ..errors import UsageError
 from ..training.evaluate import BATCH_SIZE, evaluate
@@ -31,7 +33,8 @@ def register(sub: Subparsers) -> None:
     cmd.add_argument("--reference", metavar="MODEL2",
                      help="a second .tflite file to measure top-1 agreement with")
     cmd.add_argument("--classes", nargs="+", metavar="NAME",
-                     help="class names, in the order of the model's scores")
+                     help="class names, in the order of the model's scores (default: the "
+                          "array classes of --data, if it has one)")
     cmd.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N",
                      help=f"samples per interpreter call (default {BATCH_SIZE})")
     cmd.add_argument("--workers", type=int, default=1, metavar="N",
@@ -47,11 +50,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     reference = None if args.reference is None else load_model(args.reference)
     check_file(args.data)
     x, y = load_labelled(args.data)
+    classes = args.classes if args.classes is not None else _classes(args.data)
     executor: Executor | None = (ProcessPoolExecutor(args.workers) if args.workers > 1
                                  else None)
     try:
         result = evaluate(model, x, y, reference=reference, executor=executor,
-                          batch_size=args.batch_size, classes=args.classes,
+                          batch_size=args.batch_size, classes=classes,
                           progress=progress_bar("evaluating"))
     finally:
         if executor is not None:
@@ -62,3 +66,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(result)
     return 0
+
+
+def _classes(path: str) -> list[str] | None:
+    """The class names an .npz holds as ``classes``, if any."""
+    with np.load(path) as data:
+        return [str(c) for c in data["classes"]] if "classes" in data.files else None
