@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import options
 from .errors import (
     CodecError,
+    ConversionError,
     FormatError,
     OverwriteError,
     PassError,
@@ -54,13 +55,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _SUBPACKAGES = frozenset({"analysis", "cli", "codecs", "interpreter", "passes", "runtimes",
-                          "testing", "xs3"})
+                          "testing", "training", "xs3"})
 _LAZY = {"Interpreter": "interpreter"}  # public names loaded with their subpackage
 
 __all__ = [
     "Buffer",
     "BuiltinOperator",
     "CodecError",
+    "ConversionError",
     "FormatError",
     "Interpreter",
     "Metadata",

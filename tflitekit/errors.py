@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CodecError",
+    "ConversionError",
     "FormatError",
     "OverwriteError",
     "PassError",
@@ -59,11 +60,15 @@ class CodecError(TFLiteKitError):
     """Data cannot be encoded or decoded with the given codec parameters."""
 
 
+class ConversionError(TFLiteKitError):
+    """The TFLite converter refused a model; the message carries the converter's reason."""
+
+
 class RuntimeUnavailable(TFLiteKitError, ImportError):
     """An optional runtime cannot be imported; the message names the pip package to install."""
 
 
 for _cls in (TFLiteKitError, UsageError, FormatError, SaveError, OverwriteError, PassError,
-             UnsupportedOperatorError, CodecError, RuntimeUnavailable):
+             UnsupportedOperatorError, CodecError, ConversionError, RuntimeUnavailable):
     _cls.__module__ = "tflitekit"  # the public path users catch them by
 del _cls
