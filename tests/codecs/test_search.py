@@ -75,6 +75,12 @@ def test_metric_errors_name_the_problem(tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", inputs=x)
     with pytest.raises(UsageError, match="no array named x or y"):
         accuracy(model, tmp_path / "bad.npz")
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "text.npz").write_text("not numpy")
+    for path, message in (("x.npy", "a single array; give an .npz with the arrays x and y"),
+                          ("text.npz", "not an .npz file"), ("missing.npz", "no such file")):
+        with pytest.raises(UsageError, match=message):
+            accuracy(model, tmp_path / path)
     with pytest.raises(UsageError, match="takes int8, got"):
         model_inputs(model, x.astype(np.complex64))
 

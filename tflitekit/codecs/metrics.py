@@ -65,7 +65,16 @@ def load_labelled(path: str | Path) -> tuple[Array, Array]:
 
 
 def _load(path: str | Path, names: tuple[str, ...]) -> list[Array]:
-    with np.load(path) as data:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{path}: not an .npz file ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise UsageError(f"{path}: a single array; give an .npz with the arrays "
+                         f"{' and '.join(names)}")
+    with data:
         missing = [k for k in names if k not in data]
         if missing:
             raise UsageError(f"{path}: no array named {' or '.join(missing)} "
