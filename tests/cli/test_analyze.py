@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from _memory_models import two_branches
 from _quant_twins import Y_F, Y_Q, X, float_twin, quantized_twin
 
 from tflitekit import load
-from tflitekit.analysis import arena, memory
+from tflitekit.analysis import arena, memory, summary
 
 
 @pytest.fixture
@@ -41,6 +42,12 @@ def test_summary_text(capsys: pytest.CaptureFixture[str], branchy: Path) -> None
     head = memory(load(branchy)).arena_head_bytes
     assert "arena head (GreedyMemoryPlanner)" in out and f"{head:,} bytes" in out
     assert out.count("FULLY_CONNECTED") == 4
+    s = summary(load(branchy))
+    assert s.best_order_arena is not None
+    for label, value in (("best: the arena TFLite Micro allocates", s.ram_best_bytes),
+                         ("worst: no reuse (LinearMemoryPlanner)", s.ram_worst_bytes),
+                         ("with the best operator order", s.best_order_arena.total_bytes)):
+        assert re.search(rf"  {re.escape(label)} +{value:,} bytes", out), label
 
 
 def test_memory_reorder(capsys: pytest.CaptureFixture[str], branchy: Path,

@@ -151,11 +151,28 @@ def summary_text(result: Summary, *, width: int | None = None) -> str:
         ("  peak live set", m.peak_live_bytes, ""),
         ("  arena head (GreedyMemoryPlanner)", m.arena_head_bytes, ""),
         *((f"  arena, {_BUILDS[a.target]}", a.total_bytes,
-           f" (tail {num(a.tail_bytes)}; {_BUILD_NOTES[a.target]})") for a in result.arenas)]
+           f" (tail {num(a.tail_bytes)}; {_BUILD_NOTES[a.target]})") for a in result.arenas),
+        *_cases(result)]
     label = max(len(what) for what, n, _ in facts if n >= 0)
     lines += [what if n < 0 else f"{what:<{label}}  {num(n):>9} bytes{more}"
               for what, n, more in facts]
     return "\n".join(lines)
+
+
+def _cases(result: Summary) -> list[tuple[str, int, str]]:
+    """RAM's best and worst case on the summary's build, and the arena of the best order."""
+    build = _BUILDS[result.target]
+    facts = [(f"RAM on the {build} build, best and worst case", -1, ""),
+             ("  best: the arena TFLite Micro allocates", result.ram_best_bytes, ""),
+             ("  worst: no reuse (LinearMemoryPlanner)", result.ram_worst_bytes,
+              f" (head {num(result.no_reuse_head_bytes)})")]
+    found, best = result.reordering, result.best_order_arena
+    if found is not None and best is not None:
+        note = ("this order is already the best" if not found.changed else
+                f"saves {num(result.ram_best_bytes - best.total_bytes)} bytes"
+                + ("" if found.exact else "; the best found"))
+        facts.append(("  with the best operator order", best.total_bytes, f" ({note})"))
+    return facts
 
 
 def memory_text(result: Memory, *, width: int | None = None) -> str:
