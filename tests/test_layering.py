@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"serde"},
     {"interpreter", "xs3", "codecs", "analysis", "validate"},
     {"passes"},
-    {"runtimes", "crosscheck", "testing", "training"},
+    {"runtimes", "crosscheck", "testing", "training", "demo"},
     {"cli", "__main__", "__init__"},
 ]
 

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = frozenset({"analysis", "cli", "codecs", "interpreter", "passes", "runtimes",
+_SUBPACKAGES = frozenset({"analysis", "cli", "codecs", "demo", "interpreter", "passes", "runtimes",
                           "testing", "training", "xs3"})
 _LAZY = {"Interpreter": "interpreter"}  # public names loaded with their subpackage
 

@@ -3,21 +3,20 @@ the numbers of the results it is given."""
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import re
 import sys
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 import pytest
+from _html import Page, assert_self_contained
 
 from tflitekit.analysis import report as report_module
 from tflitekit.analysis.arena import Arena, arena
 from tflitekit.analysis.graph import operator_graph
 from tflitekit.analysis.layers import Layer, layers
 from tflitekit.analysis.memory import Memory, memory
-from tflitekit.analysis.report import CSP, html_report
+from tflitekit.analysis.report import Table, html_report
 from tflitekit.analysis.rom import Rom, rom
 from tflitekit.analysis.weights import weights
 from tflitekit.errors import RuntimeUnavailable
@@ -26,38 +25,6 @@ from tflitekit.testing import build_runnable_model
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None,
     reason="needs matplotlib, the plots extra (pip install 'tflitekit[plots]')")
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-class _Page(HTMLParser):
-    """Every start tag with its attributes, and the text of each table cell."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.cells: list[str] = []
-        self._cell: list[str] | None = None
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.cells.append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def all(self, name: str) -> list[dict[str, str | None]]:
-        return [attrs for tag, attrs in self.tags if tag == name]
-
 
 @dataclass(frozen=True)
 class _Parts:
@@ -74,29 +41,6 @@ def _full(charts: bool | None = False) -> tuple[str, _Parts]:
                        memory=parts.memory, arenas=parts.arenas, weights=weights(m),
                        graph=operator_graph(m), charts=charts, graph_engine="builtin")
     return text, parts
-
-
-def assert_self_contained(text: str) -> _Page:
-    """Nothing in the page can make a browser fetch: no scripts, no linked styles or frames,
-    no remote URL in any attribute, images only as data: URLs, and a policy forbidding the
-    rest."""
-    page = _Page(text)
-    assert text.startswith("<!DOCTYPE html>")
-    names = {tag for tag, _ in page.tags}
-    assert not names & {"script", "link", "iframe", "object", "embed", "base", "audio", "video"}
-    for tag, attrs in page.tags:
-        for key, value in attrs.items():
-            if key in ("src", "href", "xlink:href", "action", "poster", "srcset"):
-                assert value is not None and value.startswith(("data:", "#")), (tag, key, value)
-    for img in page.all("img"):
-        src = img["src"]
-        assert src is not None and src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
-    assert not re.search(r"url\(\s*['\"]?(?!data:|#)", text)  # no CSS fetches either
-    (policy,) = [m for m in page.all("meta") if m.get("http-equiv") == "Content-Security-Policy"]
-    assert policy["content"] == CSP
-    assert CSP == "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-    return page
 
 
 def test_the_page_is_self_contained_and_holds_the_numbers() -> None:
@@ -131,7 +75,7 @@ def test_the_page_is_self_contained_and_holds_the_numbers() -> None:
 
 
 def test_sections_follow_the_results_given() -> None:
-    page = _Page(html_report("bare", charts=False))
+    page = Page(html_report("bare", charts=False))
     assert not page.all("table") and not page.all("svg") and not page.all("h2")
 
 
@@ -141,7 +85,7 @@ def test_without_matplotlib_the_page_says_how_to_get_charts(
     text, _ = _full(charts=None)
     assert "pip install &#x27;tflitekit[plots]&#x27;" in text or \
         "pip install 'tflitekit[plots]'" in text
-    assert not _Page(text).all("img")
+    assert not Page(text).all("img")
 
 
 def test_charts_required_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,3 +101,17 @@ def test_charts_are_inline_png() -> None:
     page = assert_self_contained(text)
     assert [img["alt"] for img in page.all("img")] == [
         "MACs and memory per layer", "memory timeline", "weight histograms"]
+
+
+def test_tables_are_sections_of_the_callers_figures() -> None:
+    table = Table("Before & after", ("", "before", "after"),
+                  (("bytes", 1234, 567), ("accuracy %", 97.5, None), ("<b>", "x", 1)),
+                  note="sizes <estimated>")
+    text = html_report("t", tables=[table], subtitle="a <demo>", charts=False)
+    page = assert_self_contained(text)
+    assert page.cells == ["", "before", "after", "bytes", "1,234", "567", "accuracy %", "97.50",
+                          "-", "<b>", "x", "1"]
+    assert "Before &amp; after" in text and "sizes &lt;estimated&gt;" in text
+    assert "a &lt;demo&gt;" in text and "<b>" not in text
+    # a column of numbers only is right-aligned; one holding text is not
+    assert re.search(r'<th class="n">after</th>', text) and "<th>before</th>" in text

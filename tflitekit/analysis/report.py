@@ -1,6 +1,7 @@
 """A self-contained HTML report of a model's analysis results.
 
-:func:`html_report` assembles one page from results (never a model): the key figures, the
+:func:`html_report` assembles one page from results (never a model): the key figures, any titled
+:class:`Table` of figures the caller computed (such as before and after an optimization), the
 per-layer summary table with totals, ROM and RAM (TFLite Micro's arena) figures, charts drawn by
 :mod:`.plots` (the memory timeline, per-layer MACs and memory, weight histograms) and the
 operator graph as inline SVG. Everything is inline: styles, SVG, PNG images as ``data:`` URLs;
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -27,10 +29,26 @@ if TYPE_CHECKING:
     from .rom import Rom
     from .weights import Weights
 
-__all__ = ["CSP", "html_report", "matplotlib_available"]
+__all__ = ["CSP", "Cell", "Table", "html_report", "matplotlib_available"]
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 """The page's Content-Security-Policy: inline styles and ``data:`` images only."""
+
+Cell = str | int | float | None
+"""A table cell: text, a number (integers with thousands separators, floats with two decimals)
+or None (shown as ``-``)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table of figures for :func:`html_report`: ``columns`` (their titles), ``rows``
+    of :data:`Cell` values (a column whose cells are all numbers or None is right-aligned) and
+    an optional ``note`` under it."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    note: str = ""
 
 _STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -65,8 +83,11 @@ def matplotlib_available() -> bool:
 def html_report(title: str, *, layers: Sequence[Layer] = (), rom: Rom | None = None,
                 memory: Memory | None = None, arenas: Sequence[Arena] = (),
                 weights: Weights | None = None, graph: OperatorGraph | None = None,
+                tables: Sequence[Table] = (), subtitle: str = "tflitekit analysis report",
                 charts: bool | None = None, graph_engine: Engine = "auto") -> str:
     """The report page as HTML text; sections appear for the results given.
+
+    ``tables``: sections of the caller's own figures, after the key figures, in order.
 
     ``arenas``: TFLite Micro's arena per target (e.g. host and target32). ``charts``: draw the
     charts with matplotlib (True: required, raising
@@ -80,11 +101,12 @@ def html_report(title: str, *, layers: Sequence[Layer] = (), rom: Rom | None = N
              f'<meta name="viewport" content="width=device-width, initial-scale=1">'
              f"<title>{escape(title)} · tflitekit report</title><style>{_STYLE}</style>"
              f"</head><body><main>",
-             f"<h1>{escape(title)}</h1><p class=\"sub\">tflitekit analysis report</p>",
+             f"<h1>{escape(title)}</h1><p class=\"sub\">{escape(subtitle)}</p>",
              _cards(layers, rom, memory, arenas)]
     if charts is None and not draw:
         parts.append('<p class="note">Charts are left out: they need matplotlib '
                      "(<code>pip install 'tflitekit[plots]'</code>).</p>")
+    parts += (_section(f"table-{i}", t) for i, t in enumerate(tables, 1))
     if layers:
         parts.append("<h2 id=\"layers\">Layers</h2>" + _layers_table(layers))
         if draw:
@@ -174,6 +196,23 @@ def _table(head: Iterable[tuple[str, bool]], rows: Iterable[Iterable[str]],
             for c, n in zip(total, numeric, strict=True)) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
+
+
+def _cell(value: Cell) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return escape(value)
+    return _n(value) if isinstance(value, int) else f"{value:,.2f}"
+
+
+def _section(anchor: str, table: Table) -> str:
+    numeric = [all(r[i] is None or isinstance(r[i], (int, float)) for r in table.rows)
+               for i in range(len(table.columns))]
+    body = _table(list(zip(table.columns, numeric, strict=True)),
+                  ([_cell(c) for c in row] for row in table.rows))
+    note = f'<p class="sub">{escape(table.note)}</p>' if table.note else ""
+    return f'<h2 id="{anchor}">{escape(table.title)}</h2>{body}{note}'
 
 
 def _operand(o: Operand | None) -> str:

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import TFLiteKitError, UsageError
-from . import analyze, compress, evaluate, execute, export, inspect, report, surgery, xs3
+from . import analyze, compress, demo, evaluate, execute, export, inspect, report, surgery, xs3
 from ._common import PROG, Handler, error, message, print_json, silence_stdout
 
 __all__ = ["main"]
 
 #: The command modules, in the order their commands are listed by ``--help``.
-COMMAND_MODULES = (inspect, analyze, execute, evaluate, surgery, compress, export, report,
+COMMAND_MODULES = (demo, inspect, analyze, execute, evaluate, surgery, compress, export, report,
                    xs3)
 
 
