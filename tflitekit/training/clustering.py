@@ -94,7 +94,7 @@ def _clustered_layers(model: Any) -> Iterator[Any]:
 def _channels(layer: Any) -> int:
     """The layer's TFLite output channels: the kernel's last axis, or a depthwise ``[h, w, in,
     multiplier]`` kernel's last two (``in * multiplier`` channels, ``i * multiplier + m``)."""
-    shape = tuple(layer.kernel.shape)
+    shape = tuple(int(n) for n in layer.kernel.shape)
     return shape[-2] * shape[-1] if type(layer).__name__ == "DepthwiseConv2D" else shape[-1]
 
 
