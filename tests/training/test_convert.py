@@ -4,6 +4,7 @@ TensorFlow."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -75,12 +76,14 @@ def test_without_tensorflow_it_names_the_train_extra(no_tensorflow: None) -> Non
         from_keras(object(), representative_data=DATA)
 
 
-def test_importing_the_adapter_does_not_import_tensorflow(no_tensorflow: None) -> None:
+def test_importing_the_adapter_does_not_import_tensorflow(
+        no_tensorflow: None, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in sys.modules if n.startswith("tflitekit.training")]:
-        del sys.modules[name]
-    import tflitekit.training
+        monkeypatch.delitem(sys.modules, name)  # restored afterwards
+    monkeypatch.delattr(tflitekit, "training", raising=False)
+    training = importlib.import_module("tflitekit.training")
 
-    assert tflitekit.training.from_keras.__module__ == "tflitekit.training"
+    assert training.from_keras.__module__ == "tflitekit.training"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -127,6 +130,24 @@ def keras_models(tf: Any) -> dict[str, Any]:
             if not np.asarray(weight.numpy()).any():
                 weight.assign(rng.normal(0.0, 0.2, weight.shape).astype(np.float32))
     return models
+
+
+@pytest.fixture(scope="module")
+def converted(keras_models: dict[str, Any]) -> Callable[..., Model]:
+    """``from_keras`` of an architecture on its :func:`_data` (calibrated modes), each
+    conversion made once per module; a fresh copy every call."""
+    made: dict[tuple[str, str, str, bool], Model] = {}
+
+    def convert(arch: str, mode: str, io: str = "float", strip: bool = False) -> Model:
+        key = (arch, mode, io, strip)
+        if key not in made:
+            keras_model = keras_models[arch]
+            data = _data(keras_model)[0] if mode in ("int8", "int16x8") else None
+            made[key] = from_keras(keras_model, representative_data=data, mode=mode, io=io,
+                                   strip_float_io=strip)
+        return made[key].copy()
+
+    return convert
 
 
 def _data(keras_model: Any, n: int = SAMPLES, seed: int = SEED) -> list[np.ndarray]:
@@ -183,12 +204,11 @@ def _activations(model: Model) -> set[str]:
 @pytest.mark.train
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 @pytest.mark.parametrize(("mode", "io"), VALID)
-def test_each_mode_and_io_makes_what_it_promises(keras_models: dict[str, Any], arch: str,
-                                                 mode: str, io: str) -> None:
-    keras_model = keras_models[arch]
-    data = _data(keras_model)
-    model = from_keras(keras_model, mode=mode, io=io,
-                       representative_data=data[0] if mode in ("int8", "int16x8") else None)
+def test_each_mode_and_io_makes_what_it_promises(
+        keras_models: dict[str, Any], converted: Callable[..., Model], arch: str, mode: str,
+        io: str) -> None:
+    data = _data(keras_models[arch])
+    model = converted(arch, mode, io)
     assert model.check() == []
     interface = [t.dtype.name for t in (*model.main.inputs, *model.main.outputs)]
     assert interface == [INTERFACE[io]] * 2
@@ -212,12 +232,10 @@ def test_each_mode_and_io_makes_what_it_promises(keras_models: dict[str, Any], a
 @pytest.mark.tflm
 @pytest.mark.parametrize(("mode", "io"), [("int8", "int8"), ("int16x8", "int16")])
 def test_strip_float_io_gives_the_converters_integer_interface(
-        keras_models: dict[str, Any], mode: str, io: str) -> None:
-    keras_model = keras_models["cnn"]
-    data = _data(keras_model)
-    stripped = from_keras(keras_model, representative_data=data[0], mode=mode,
-                          strip_float_io=True)
-    native = from_keras(keras_model, representative_data=data[0], mode=mode, io=io)
+        keras_models: dict[str, Any], converted: Callable[..., Model], mode: str,
+        io: str) -> None:
+    data = _data(keras_models["cnn"])
+    stripped, native = converted("cnn", mode, strip=True), converted("cnn", mode, io)
     assert stripped.check() == []
     assert [t.dtype.name for t in (*stripped.main.inputs, *stripped.main.outputs)] == \
         [INTERFACE[io]] * 2
@@ -239,7 +257,7 @@ def test_representative_data_forms_give_the_same_model(tf: Any) -> None:
             yield [a[i], b[i][None]]  # with and without the batch axis
 
     made = [from_keras(keras_model, representative_data=form).to_bytes()
-            for form in ([a, b], (a, b), generate, generate(),
+            for form in ([a, b], generate, generate(),
                          [[a[i:i + 1], b[i:i + 1]] for i in range(SAMPLES)])]
     assert all(m == made[0] for m in made)
     capped = from_keras(keras_model, representative_data=[a, b], samples=4).to_bytes()
@@ -248,11 +266,11 @@ def test_representative_data_forms_give_the_same_model(tf: Any) -> None:
 
 
 @pytest.mark.train
-def test_one_array_is_the_samples_of_the_only_input(keras_models: dict[str, Any]) -> None:
-    keras_model = keras_models["mlp"]
-    (x,) = _data(keras_model)
-    from_array = from_keras(keras_model, representative_data=x).to_bytes()
-    assert from_array == from_keras(keras_model,
+def test_one_array_is_the_samples_of_the_only_input(
+        keras_models: dict[str, Any], converted: Callable[..., Model]) -> None:
+    (x,) = _data(keras_models["mlp"])
+    from_array = converted("mlp", "int8").to_bytes()
+    assert from_array == from_keras(keras_models["mlp"],
                                     representative_data=lambda: iter(x)).to_bytes()
 
 
