@@ -17,8 +17,9 @@
 5. Accuracy of Keras, the float and the int8 model on the test clips, and the int8 model's
    confusion matrix and per-class precision / recall / F1 (``tflitekit.training.evaluate``).
 6. What each model costs on a microcontroller (``tflitekit.analysis.summary``): MACs per layer
-   and in total, ROM (the file and its weights) and RAM, best case (the peak set of live
-   activations) and worst case (every activation at once) besides TFLite Micro's arena.
+   and in total, ROM (the file and its weights) and RAM on a 32-bit microcontroller: best case
+   the arena TFLite Micro allocates (its greedy planner reusing activation memory), worst case
+   every activation in its own space; and the activations' own peak (what any plan needs).
 
 ``-o DIR`` keeps the two models (``kws_float.tflite``, ``kws_int8.tflite``); without it they go
 to a temporary directory that is removed at the end. Needs TensorFlow
@@ -217,7 +218,7 @@ def on_tflm(name: str, model: tflitekit.Model, x: np.ndarray, ours: np.ndarray) 
 
 def costs_text(summaries: dict[str, Summary]) -> str:
     """MACs per layer (the int8 model's operators; the float model has the same), then the
-    totals, ROM and RAM of every model."""
+    totals, ROM and RAM (best and worst case on a 32-bit microcontroller) of every model."""
     int8 = summaries["int8"]
     rows = [f"  {layer.index:>2}  {layer.opcode:<18} "
             f"{'x'.join(map(str, layer.outputs[0].shape or ())):<12} {layer.macs:>9,}"
@@ -227,11 +228,9 @@ def costs_text(summaries: dict[str, Summary]) -> str:
         "MACs": [s.total_macs for s in summaries.values()],
         "ROM (the file)": [s.rom.file_bytes for s in summaries.values()],
         "  weights": [s.rom.weights_bytes for s in summaries.values()],
-        "RAM best case (peak live set)": [s.memory.peak_live_bytes for s in summaries.values()],
-        "RAM worst case (no reuse)": [s.memory.no_reuse_bytes for s in summaries.values()],
-        "TFLite Micro arena (32-bit)": [next(a.total_bytes for a in s.arenas
-                                             if a.target == "target32")
-                                        for s in summaries.values()],
+        "RAM best case (TFLM arena)": [s.ram_best_bytes for s in summaries.values()],
+        "RAM worst case (no reuse)": [s.ram_worst_bytes for s in summaries.values()],
+        "activations' peak live set": [s.memory.peak_live_bytes for s in summaries.values()],
     }
     return "\n".join([
         "per layer (int8 model):", f"   #  {'operator':<18} {'output':<12} {'MACs':>9}", *rows,
@@ -276,7 +275,7 @@ def run(data: Dataset, epochs: int, out: Path) -> None:
     result = evaluate(models["int8"], data.x_test, data.y_test, reference=models["float"],
                       classes=data.classes)
     print(f"int8 model on the test clips: {result}")
-    print(costs_text({name: summary(model, out / f"kws_{name}.tflite")
+    print(costs_text({name: summary(model, out / f"kws_{name}.tflite", target="target32")
                       for name, model in models.items()}))
 
 
