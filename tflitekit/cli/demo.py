@@ -6,6 +6,7 @@ import argparse
 import shutil
 
 from ..demo import MAX_DROP, OUTPUT, Demo, figure_rows, run
+from ..demo.tables import points
 from ._common import Subparsers, add_command, num, print_json
 from ._progress import progress_bar
 from ._table import Column, table
@@ -19,7 +20,7 @@ def register(sub: Subparsers) -> None:
         sub, "demo", _cmd_demo, "run the whole product on the model bundled with tflitekit",
         "On a small int8 digits classifier that ships with tflitekit: summarise it (MACs, ROM, "
         "TensorFlow Lite Micro's arena), optimize it and strip its float interface, compress "
-        f"its weights (k-means per tensor, top-1 agreement within {MAX_DROP:g} point, stored "
+        f"its weights (k-means per tensor, top-1 agreement within {points(MAX_DROP)}, stored "
         "as TFLite Micro's lookup tables), check the result bit for bit against the "
         "decompressed model and TFLite Micro (when installed), profile and compare it on "
         "the XS3 emulator, and write both models and a self-contained HTML report into DIR. "
@@ -53,7 +54,7 @@ def _text(demo: Demo) -> str:
     after = sum(t.bytes_after for t in demo.tensors)
     lines.append(f"compressed {len(demo.tensors)} of {len(allocation.choices)} weight tensors "
                  f"({num(before)} -> {num(after)} bytes) keeping {allocation.metric_name} "
-                 f"within {allocation.max_drop:g} point: {allocation.metric:.2f} %")
+                 f"within {points(allocation.max_drop)}: {allocation.metric:.2f} %")
     tflm = (exact.tflm_note if exact.tflm_differing is None
             else f"TFLite Micro differs on {num(exact.tflm_differing)}")
     lines.append(f"bit-exact: {'yes' if exact.exact else 'NO'} on {num(exact.elements)} output "

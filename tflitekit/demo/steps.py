@@ -126,8 +126,8 @@ def run(directory: str | Path = OUTPUT, *, max_drop: float = MAX_DROP,
         executor: Executor | None = None, progress: Progress | None = None) -> Demo:
     """Run the demo on the bundled model, writing the optimized and the compressed model and
     ``report.html`` into ``directory`` (created when missing). ``executor`` runs the
-    compression search's evaluations (None: in this process, the fastest for so small a
-    model); ``progress(done, total)`` is called after each of :data:`STEPS`."""
+    compression search's evaluations (None: a process pool, one worker per core);
+    ``progress(done, total)`` is called after each of :data:`STEPS`."""
     start = time.perf_counter()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,8 +143,7 @@ def run(directory: str | Path = OUTPUT, *, max_drop: float = MAX_DROP,
     optimized.save(paths["optimized"], overwrite=True)
     agree = agreement(optimized, x)
     step()
-    allocation = search_bits(optimized, agree, max_drop=max_drop,
-                             executor=_InProcess() if executor is None else executor)
+    allocation = search_bits(optimized, agree, max_drop=max_drop, executor=executor)
     compressed = optimized.copy()
     compress_plan(compressed, allocation.params)
     compressed.save(paths["compressed"], overwrite=True)
@@ -173,17 +172,6 @@ def run(directory: str | Path = OUTPUT, *, max_drop: float = MAX_DROP,
     step()
     return Demo(str(out), str(page), figures, allocation, exact, profiles["compressed"],
                 comparison, stored, time.perf_counter() - start)
-
-
-class _InProcess(Executor):
-    """Runs each submitted call at once, in this process."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        from concurrent.futures import Future
-
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 def _stepper(progress: Progress | None) -> Callable[[], None]:

@@ -14,7 +14,7 @@ from ..xs3.compare import Difference
 if TYPE_CHECKING:
     from .steps import BitExact, Figures
 
-__all__ = ["FIGURES", "figure_rows", "report_tables"]
+__all__ = ["FIGURES", "figure_rows", "points", "report_tables"]
 
 #: The rows of the before / after table: (label, :class:`Figures` field).
 FIGURES = (("file bytes", "file_bytes"), ("weight bytes", "weight_bytes"),
@@ -34,9 +34,10 @@ def report_tables(models: Sequence[Figures], allocation: Allocation,
                   comparison: Comparison) -> tuple[Table, ...]:
     """Before and after, the compression's choices, bit-exactness and the XS3 layers."""
     return (Table("Before and after", ("", *(m.name for m in models)), figure_rows(models),
-                  "agreement: top-1 agreement with the optimized model on the samples; XS3: "
-                  "estimated at 800 MHz, one thread, operators on the reference kernels "
-                  "(QUANTIZE, TFLM_DECODE, SOFTMAX, ...) not counted"),
+                  "agreement: top-1 agreement with the optimized model on the samples; the "
+                  "compressed model's arena holds its decoded weights; XS3: estimated at 800 "
+                  "MHz, one thread, operators on the reference kernels (QUANTIZE, TFLM_DECODE, "
+                  "SOFTMAX, ...) not counted"),
             _choices(allocation, stored), _exactness(exact), _layers(xs3, comparison))
 
 
@@ -55,8 +56,13 @@ def _choices(allocation: Allocation, stored: Sequence[CompressedTensor]) -> Tabl
                                  "bytes after", "bits per weight"), tuple(rows),
                  f"per tensor, the smallest k-means clustering (2 to 7 bits per index, stored "
                  f"as TFLite Micro's TFLM_DECODE lookup tables) keeping {allocation.metric_name}"
-                 f" within {allocation.max_drop:g} points: {allocation.baseline:.2f} % -> "
+                 f" within {points(allocation.max_drop)}: {allocation.baseline:.2f} % -> "
                  f"{allocation.metric:.2f} % ({allocation.evaluations} evaluations)")
+
+
+def points(drop: float) -> str:
+    """``1 point``, ``0.5 points``: a metric drop in percentage points."""
+    return f"{drop:g} point" + ("" if drop == 1 else "s")
 
 
 def _exactness(exact: BitExact) -> Table:
