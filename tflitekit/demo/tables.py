@@ -88,7 +88,7 @@ def _layers(xs3: Profile, comparison: Comparison) -> Table:
                      None if cost is None else cost.microseconds,
                      None if cost is None else 100 * xs3.share(layer),
                      None if diff is None else 100 * diff.share,
-                     None if diff is None else diff.max_abs_diff))
+                     None if diff is None else diff.max_diff))
     return Table("XS3 per layer", ("#", "operator", "backend", "MACs", "instructions", "µs",
                                    "share %", "outputs differing from TFLite %", "max difference"),
                  tuple(rows), f"the compressed model, per sample, run as xcore.ai would "

@@ -59,16 +59,22 @@ class Difference:
         """The share of differing elements (0 for no element)."""
         return self.differing / self.elements if self.elements else 0.0
 
+    @property
+    def max_diff(self) -> float | int:
+        """:attr:`max_abs_diff`, as an int when it is whole (integer tensors)."""
+        whole = float(self.max_abs_diff).is_integer()
+        return int(self.max_abs_diff) if whole else self.max_abs_diff
+
     def __add__(self, other: Difference) -> Difference:
         return Difference(self.elements + other.elements, self.differing + other.differing,
                           max(self.max_abs_diff, other.max_abs_diff))
 
     def to_json(self) -> dict[str, Any]:
         return {"elements": self.elements, "differing": self.differing, "share": self.share,
-                "max_abs_diff": _number(self.max_abs_diff)}
+                "max_abs_diff": self.max_diff}
 
     def __str__(self) -> str:
-        return f"{100 * self.share:.2f}% (max {_number(self.max_abs_diff)})"
+        return f"{100 * self.share:.2f}% (max {self.max_diff})"
 
 
 @dataclass(frozen=True)
@@ -266,12 +272,8 @@ def _sum(differences: Iterable[Difference]) -> Difference:
     return total
 
 
-def _number(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else x
-
-
 def _cells(d: Difference | None) -> list[str]:
-    return ["-", "-"] if d is None else [f"{100 * d.share:.2f}%", str(_number(d.max_abs_diff))]
+    return ["-", "-"] if d is None else [f"{100 * d.share:.2f}%", str(d.max_diff)]
 
 
 def _short(name: str, width: int = 40) -> str:
