@@ -10,10 +10,11 @@ Conventions the README follows (any number of blocks, in any order):
   file a block reads, it writes first.
 - Python blocks are executed as written, one namespace per block.
 - Shell blocks: each line is a command; ``&&`` chains commands; ``#`` starts a comment; square
-  brackets mark optional parts (``[--name T]``) and are left out. ``tflitekit ...`` lines run the
-  command line (exit code 0 expected), ``python examples/X.py ...`` runs the example. A line with
-  any other command (``pip install``, ``pytest``, a download) cannot run here: it must be one that
-  CI runs word for word (it appears in ``.ci/run``), and its extras and pytest markers must exist.
+  brackets mark optional parts (``[--name T]``) and are left out. ``tflitekit ...`` and
+  ``python -m tflitekit ...`` lines run the command line (exit code 0 expected), ``python
+  examples/X.py ...`` runs the example. A line with any other command (``pip install``,
+  ``pytest``, a download) cannot run here: it must be one that CI runs word for word (it appears
+  in ``.ci/run``), and its extras and pytest markers must exist.
 """
 
 from __future__ import annotations
