@@ -105,8 +105,11 @@ def case(request: pytest.FixtureRequest, cnn: Any, digits: tuple[np.ndarray, ...
     per_channel, k = request.param
     x_train, _, y_train, _ = digits
     clustered = cluster_weights(cnn, k, per_channel=per_channel, seed=SEED)
+    calls: list[tuple[int, int]] = []
     tuned = fine_tune(clustered, x_train.reshape(-1, 8, 8, 1), y_train, loss=LOSS,
-                      epochs=TUNE_EPOCHS, learning_rate=1e-3, seed=SEED)
+                      epochs=TUNE_EPOCHS, learning_rate=1e-3, seed=SEED,
+                      progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(epoch, TUNE_EPOCHS) for epoch in range(1, TUNE_EPOCHS + 1)]
     return per_channel, k, clustered, tuned
 
 

@@ -131,9 +131,9 @@ def cluster_weights(model: Any, clusters: int = 32, *, per_channel: bool = False
     """A clone of the Keras ``model`` (Sequential or functional) with each Dense, Conv2D and
     DepthwiseConv2D kernel clustered to at most ``clusters`` values (k-means++ from ``seed``),
     per tensor or per TFLite output channel; ``model`` is left as it is."""
-    keras = _keras()
     if clusters < 1:
         raise UsageError(f"clusters is at least 1, not {clusters}")
+    keras = _keras()
     clone = _clone(keras, model)
     kernels = []
     for layer in _clustered_layers(clone):
@@ -198,9 +198,9 @@ def fine_tune(clustered: Clustered, x: Any, y: Any, *, loss: Any, epochs: int,
     other trainable variable, minimising ``loss`` (a Keras loss name, object or function) plus
     the model's own losses, for ``epochs`` passes over the data in ``batch_size`` batches
     shuffled from ``seed``. ``progress(done, epochs)`` is called after each epoch."""
+    _check_training(x, y, epochs, batch_size)
     keras = _keras()
     tf = tensorflow()
-    _check_training(x, y, epochs, batch_size)
     model = _clone(keras, clustered.model)
     kernels = {layer.name: layer.kernel for layer in _clustered_layers(model)}
     shared = [_Shared(keras, kernels[k.layer], k) for k in clustered.kernels]
