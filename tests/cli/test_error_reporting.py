@@ -29,6 +29,7 @@ ARGV: dict[str, list[str]] = {
     "run": ["MODEL"],
     "compare": ["MODEL"],
     "evaluate": ["MODEL", "--data", "data.npz"],
+    "convert": ["MODEL", "OUT"],
     "strip-float-io": ["MODEL", "OUT"],
     "prune": ["MODEL", "OUT"],
     "optimize": ["MODEL", "OUT"],

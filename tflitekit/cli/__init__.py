@@ -1,11 +1,12 @@
 """The ``tflitekit`` command line.
 
-Inspection: ``info``, ``dump``, ``validate``. Analysis: ``summary``, ``memory``,
-``quant-error``. Execution: ``run``, ``compare``, ``evaluate``. Surgery: ``strip-float-io``,
-``prune``, ``optimize`` and ``passes`` (any passes in order). Compression: ``compress``,
-``decompress``. Export: ``export-c``. Reports: ``plot``, ``report``. xcore.ai: ``xs3 run``,
-``xs3 compare``, ``xs3 profile``. Each command module has a ``register(subparsers)`` that adds
-its commands, each with a handler.
+The whole product on a bundled model: ``demo``. Inspection: ``info``, ``dump``, ``validate``.
+Analysis: ``summary``, ``memory``, ``quant-error``. Execution: ``run``, ``compare``,
+``evaluate``. Training: ``convert`` (a Keras model). Surgery: ``strip-float-io``, ``prune``,
+``optimize`` and ``passes`` (any passes in order). Compression: ``compress``, ``decompress``.
+Export: ``export-c``. Reports: ``plot``, ``report``. xcore.ai: ``xs3 run``, ``xs3 compare``,
+``xs3 profile``. Each command module has a ``register(subparsers)`` that adds its commands,
+each with a handler.
 Exit codes: 0 success, 1 a problem was found (validation problems, unreadable or missing model,
 a pass that cannot do what was asked), 2 bad usage (argparse's own errors, and
 :class:`~tflitekit.errors.UsageError` from an option value: an option without the pass that reads
@@ -21,14 +22,26 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import TFLiteKitError, UsageError
-from . import analyze, compress, demo, evaluate, execute, export, inspect, report, surgery, xs3
+from . import (
+    analyze,
+    compress,
+    convert,
+    demo,
+    evaluate,
+    execute,
+    export,
+    inspect,
+    report,
+    surgery,
+    xs3,
+)
 from ._common import PROG, Handler, error, message, print_json, silence_stdout
 
 __all__ = ["main"]
 
 #: The command modules, in the order their commands are listed by ``--help``.
-COMMAND_MODULES = (demo, inspect, analyze, execute, evaluate, surgery, compress, export, report,
-                   xs3)
+COMMAND_MODULES = (demo, inspect, analyze, execute, convert, evaluate, surgery, compress, export,
+                   report, xs3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

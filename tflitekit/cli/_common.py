@@ -97,10 +97,15 @@ def plural(n: int, word: str) -> str:
 
 
 def read_inputs(path: str, model: Model) -> list[np.ndarray]:
-    """The arrays of a .npy (one-input models) or .npz (keyed by input name, or arr_0, arr_1,
-    ... in input order) for the main subgraph's inputs of ``model``."""
+    """The arrays of a .npy or .npz (see :func:`read_arrays`) for the main subgraph's inputs of
+    ``model``."""
+    return read_arrays(path, [str(t.name) for t in model.main.inputs])
+
+
+def read_arrays(path: str, names: list[str]) -> list[np.ndarray]:
+    """One array per input ``names``: a .npy (one input), or an .npz keyed by input name, or
+    ``arr_0, arr_1, ...`` in input order, or (one input) its ``x`` or its only array."""
     check_file(path)
-    names = [t.name for t in model.main.inputs]
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -117,7 +122,7 @@ def read_inputs(path: str, model: Model) -> list[np.ndarray]:
         positional = [f"arr_{i}" for i in range(len(names))]
         if set(positional) <= set(keys):
             return [loaded[key] for key in positional]
-        if len(keys) == len(names) == 1:
-            return [loaded[keys[0]]]
+        if len(names) == 1 and (len(keys) == 1 or "x" in keys):
+            return [loaded["x" if "x" in keys else keys[0]]]
     raise UsageError(f"{path}: holds {keys}; expected the input names {names} "
-                     "(or arr_0, arr_1, ...)")
+                     "(or arr_0, arr_1, ..., or x for one input)")

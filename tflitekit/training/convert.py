@@ -17,7 +17,9 @@ Every argument is checked before TensorFlow is imported, so a wrong combination 
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -25,13 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConversionError, UsageError
+from ..errors import ConversionError, TFLiteKitError, UsageError
 from ..ir import Model
 from ..passes import StripFloatIO
 from ..serde import load
 from ._tensorflow import captured, tensorflow
 
-__all__ = ["IO_TYPES", "MODES", "RepresentativeData", "from_keras"]
+__all__ = ["IO_TYPES", "MODES", "RepresentativeData", "from_keras", "load_keras"]
 
 MODES = ("int8", "int16x8", "float16", "dynamic", "float")
 """The conversion modes :func:`from_keras` accepts."""
@@ -78,6 +80,22 @@ def from_keras(keras_model: Any, *, representative_data: RepresentativeData | No
     if strip_float_io:
         _strip(model)
     return model
+
+
+def load_keras(path: str | os.PathLike[str]) -> Any:
+    """The Keras model saved at ``path`` (a ``.keras`` or ``.h5`` file), without its training
+    configuration; :class:`~tflitekit.TFLiteKitError` naming the path when it is not one."""
+    shown = os.fspath(path)
+    if not os.path.isfile(shown):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
+    tf = tensorflow()
+    try:
+        with captured():
+            return tf.keras.models.load_model(shown, compile=False)
+    except Exception as exc:  # Keras raises many types for a file it cannot read
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise TFLiteKitError(f"{shown}: not a Keras model Keras can load ({reason[:200]})"
+                             ) from exc
 
 
 # ------------------------------------------------------------------------------------------------
