@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflitekit import Interpreter, UsageError
-from tflitekit.codecs import decode, encode
+from tflitekit import CodecError, Interpreter, UsageError
+from tflitekit.codecs import KMeans, decode, encode
 from tflitekit.codecs.bq import BQ, bin_of
 from tflitekit.codecs.huffman import Huffman
 from tflitekit.codecs.metrics import accuracy, agreement, custom, model_inputs
@@ -237,6 +237,35 @@ def test_allocation_leaves_a_tensor_alone_when_no_option_is_within_the_tolerance
     result = allocate_bits(model, metric, max_drop=0.0, bits=(1,),
                            executor=ThreadPoolExecutor(1))
     assert result.choices[0].params is None and result.metric == result.baseline
+
+
+def test_allocation_sizes_each_option_as_it_will_be_stored() -> None:
+    model = _dense()
+    metric = agreement(model, np.random.default_rng(2).integers(-128, 128, (500, 256),
+                                                                dtype=np.int8))
+    w = model.main.tensor("w")
+    assert w is not None and w.data is not None
+    asked: list[int] = []
+
+    def size(tensor: Tensor, quantized: np.ndarray, params: KMeans) -> int:
+        """A form that cannot store 1-bit values, stores 8 bits at their full size and makes
+        wider values cheaper."""
+        assert tensor is w
+        np.testing.assert_array_equal(quantized, decode(encode(w.data, params)))
+        bits = params.k.bit_length() - 1
+        asked.append(bits)
+        if bits == 1:
+            raise CodecError("no 1-bit values here")
+        return 2560 if bits == 8 else 1000 - bits
+
+    result = allocate_bits(model, metric, max_drop=20.0, bits=(1, 2, 3, 4, 8), size=size,
+                           executor=ThreadPoolExecutor(1))
+    assert asked == [1, 2, 3, 4, 8]
+    assert [(c.bits, c.nbytes) for c in result.candidates] == [(2, 998), (3, 997), (4, 996)]
+    (choice,) = result.choices
+    within = [c for c in result.candidates if c.drop <= 20.0]
+    assert choice.bytes_after == min(c.nbytes for c in within) == result.bytes_after
+    assert choice.params is not None and choice.params.k == 2 ** within[-1].bits
 
 
 def test_channel_axis_follows_the_quantization() -> None:

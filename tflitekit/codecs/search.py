@@ -4,8 +4,9 @@
   weight tensor: start from the bins ``[min, mean-std, mean, mean+std, max]``, measure each bin's
   sensitivity, split the most sensitive bin, until the metric is within ``max_drop`` of the
   baseline or the bin budget is spent.
-- :func:`allocate_bits`: per weight tensor, the cheapest k-means bit width (entropy coded,
-  header and tables counted) such that the whole model stays within ``max_drop``.
+- :func:`allocate_bits`: per weight tensor, the cheapest k-means bit width (sized as its
+  encoding, header and tables counted, or as the form the weights are stored in takes them)
+  such that the whole model stays within ``max_drop``.
 
 Every evaluation is one run of the batched interpreter on the metric's data set with some
 tensors replaced. Evaluations of one round are independent and fan out through any
@@ -20,8 +21,9 @@ import contextlib
 import functools
 import math
 import os
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import UsageError
+from ..errors import CodecError, UsageError
 from ..interpreter import Progress
 from ..ir import Model, Tensor
 from .base import CodecParams, _params_json, decode, encode
@@ -39,12 +41,16 @@ from .huffman import Huffman
 from .metrics import Metric
 from .tables import to_dtype
 
-__all__ = ["Allocation", "BQSearch", "BQStep", "Candidate", "Evaluator", "TensorChoice",
+__all__ = ["Allocation", "BQSearch", "BQStep", "Candidate", "Evaluator", "Sizer", "TensorChoice",
            "allocate_bits", "bq_search", "channel_axis", "weight_tensors"]
 
 Array = npt.NDArray[Any]
 #: Replacement data by tensor index in the main subgraph.
 Replacements = tuple[tuple[int, Array], ...]
+#: The bytes a tensor takes stored with its values quantized by some k-means parameters:
+#: ``size(tensor, quantized values, parameters)``; :class:`~tflitekit.errors.CodecError` when
+#: that form cannot store them.
+Sizer = Callable[[Tensor, Array, KMeans], int]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -315,8 +321,8 @@ def bq_search(model: Model, tensor: Tensor | str, metric: Metric, *, max_drop: f
 
 @dataclass(frozen=True)
 class Candidate:
-    """One tensor clustered to ``2**bits`` values per slice and entropy coded: its size
-    (``nbytes``, header and tables included) and the metric drop with it alone."""
+    """One tensor clustered to ``2**bits`` values per slice: its size as stored (``nbytes``,
+    header and tables included) and the metric drop with it alone."""
 
     tensor: str
     bits: int
@@ -396,20 +402,22 @@ def channel_axis(tensor: Tensor) -> int | None:
 def allocate_bits(model: Model, metric: Metric, *, max_drop: float = 0.2,
                   bits: Sequence[int] = (2, 3, 4, 5, 6, 7, 8), coder: CodecParams | None = None,
                   tensors: Sequence[Tensor | str] | None = None, seed: int = 0,
-                  executor: Executor | None = None, progress: Progress | None = None
-                  ) -> Allocation:
+                  size: Sizer | None = None, executor: Executor | None = None,
+                  progress: Progress | None = None) -> Allocation:
     """Choose for each weight tensor (``tensors``, default :func:`weight_tensors`) the smallest
     encoding under the constraint that the model's ``metric`` stays within ``max_drop`` of the
     unchanged model's.
 
     The options of a tensor are to leave it as it is, or k-means with ``2**b`` values for each
     ``b`` in ``bits`` (per channel when the tensor is quantized per channel, seeded with
-    ``seed``) with the indices coded by ``coder`` (default canonical Huffman); an option's size
-    is its whole encoding. Each lossy option is measured alone (one evaluation each, fanned out
-    on ``executor``); then, greedily, the move with the most bytes saved per unit of added
-    estimated drop (drops summed, improvements counted as 0) is taken while the estimate stays
-    within ``max_drop``. The combination is then measured; while it falls outside, the moves
-    are undone, latest first.
+    ``seed``) with the indices coded by ``coder`` (default canonical Huffman). An option's size
+    is its whole encoding, or, given ``size``, what ``size(tensor, quantized, params)`` says
+    the storage form takes (an option it refuses with :class:`CodecError` is dropped); an
+    option no smaller than the tensor's data is no option. Each lossy option is measured alone
+    (one evaluation each, fanned out on ``executor``); then, greedily, the move with the most
+    bytes saved per unit of added estimated drop (drops summed, improvements counted as 0) is
+    taken while the estimate stays within ``max_drop``. The combination is then measured; while
+    it falls outside, the moves are undone, latest first.
     """
     start = time.perf_counter()
     chosen = weight_tensors(model) if tensors is None else [_weight(model, t) for t in tensors]
@@ -423,8 +431,9 @@ def allocate_bits(model: Model, metric: Metric, *, max_drop: float = 0.2,
             params = KMeans(k=2 ** b, seed=seed, axis=channel_axis(t), then=then)
             encoded = encode(w, params)
             quantized = decode(encoded)
-            if encoded.nbytes < w.nbytes:
-                options[i].append((params, encoded.nbytes, quantized))
+            nbytes = encoded.nbytes if size is None else _size(size, t, quantized, params)
+            if nbytes < w.nbytes:
+                options[i].append((params, nbytes, quantized))
                 if not np.array_equal(quantized, w):
                     variants.append((i, len(options[i]) - 1))
     drops: dict[tuple[int, int], float] = {(i, 0): 0.0 for i in options}
@@ -455,6 +464,14 @@ def allocate_bits(model: Model, metric: Metric, *, max_drop: float = 0.2,
                         drops[i, o])
               for i, opts in options.items() for o in range(1, len(opts))),
         evaluations, time.perf_counter() - start)
+
+
+def _size(size: Sizer, tensor: Tensor, quantized: Array, params: KMeans) -> int:
+    """``size``'s answer, the largest size when the form cannot store the values."""
+    try:
+        return size(tensor, quantized, params)
+    except CodecError:
+        return sys.maxsize
 
 
 def _bits(params: KMeans | None) -> int:
