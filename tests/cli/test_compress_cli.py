@@ -87,6 +87,7 @@ def test_search_keeps_the_metric(capsys: pytest.CaptureFixture[str], model_path:
     (["--format", "container"], "lut is TFLite Micro's form"),
     (["--codec", "cluster"], "--codec cluster needs --bits"),
     (["--bits", "9"], "--bits must be 1 to 7"),
+    (["--search", "--bits", "3", "--data", "d.npz"], "--search chooses each tensor's bit width"),
 ])
 def test_usage_errors(capsys: pytest.CaptureFixture[str], model_path: Path, tmp_path: Path,
                       argv: list[str], message: str) -> None:

@@ -139,6 +139,9 @@ def _check(args: argparse.Namespace, fmt: Format) -> None:
                          "for the container")
     if args.codec == "cluster" and args.bits is None and not args.search:
         raise UsageError("--codec cluster needs --bits N (k = 2^N) or --search")
+    if args.search and args.bits is not None:
+        raise UsageError("--search chooses each tensor's bit width (bq: its bins): leave out "
+                         "--bits")
     if args.search and args.data is None:
         raise UsageError("--search needs --data (an .npz with x, and y for accuracy)")
     if args.metric is not None and args.data is None:
