@@ -166,7 +166,7 @@ def run(directory: str | Path = OUTPUT, *, max_drop: float = MAX_DROP,
         "checked bit for bit and run as xcore.ai would", layers=final.layers, rom=final.rom,
         memory=final.memory, arenas=final.arenas, weights=weights(decompressed),
         graph=operator_graph(compressed),
-        tables=report_tables(figures, allocation, stored, exact, profiles["compressed"],
+        tables=report_tables(figures, allocation, exact, profiles["compressed"],
                              comparison)),
         encoding="utf-8")
     step()

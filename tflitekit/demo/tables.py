@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from ..analysis.report import Cell, Table
 from ..codecs.search import Allocation
-from ..passes.compress_weights import CompressedTensor
 from ..xs3 import Comparison, Profile
 from ..xs3.compare import Difference
 
@@ -29,31 +28,22 @@ def figure_rows(models: Sequence[Figures]) -> tuple[tuple[Cell, ...], ...]:
     return tuple((label, *(getattr(m, field) for m in models)) for label, field in FIGURES)
 
 
-def report_tables(models: Sequence[Figures], allocation: Allocation,
-                  stored: Sequence[CompressedTensor], exact: BitExact, xs3: Profile,
-                  comparison: Comparison) -> tuple[Table, ...]:
+def report_tables(models: Sequence[Figures], allocation: Allocation, exact: BitExact,
+                  xs3: Profile, comparison: Comparison) -> tuple[Table, ...]:
     """Before and after, the compression's choices, bit-exactness and the XS3 layers."""
     return (Table("Before and after", ("", *(m.name for m in models)), figure_rows(models),
                   "agreement: top-1 agreement with the optimized model on the samples; the "
                   "compressed model's arena holds its decoded weights; XS3: estimated at 800 "
                   "MHz, one thread, operators on the reference kernels (QUANTIZE, TFLM_DECODE, "
                   "SOFTMAX, ...) not counted"),
-            _choices(allocation, stored), _exactness(exact), _layers(xs3, comparison))
+            _choices(allocation), _exactness(exact), _layers(xs3, comparison))
 
 
-def _choices(allocation: Allocation, stored: Sequence[CompressedTensor]) -> Table:
-    found = {t.name: t for t in stored}
-    rows: list[tuple[Cell, ...]] = []
-    for choice in allocation.choices:
-        params, kept = choice.params, found.get(choice.tensor)
-        rows.append((choice.tensor, choice.elements,
-                     None if params is None else params.k,
-                     choice.bytes_before if kept is None else kept.bytes_before,
-                     choice.bytes_before if kept is None else kept.bytes_after,
-                     8.0 * (choice.bytes_before if kept is None else kept.bytes_after)
-                     / choice.elements))
+def _choices(allocation: Allocation) -> Table:
+    rows = tuple((c.tensor, c.elements, None if c.params is None else c.params.k,
+                  c.bytes_before, c.bytes_after, c.bits_per_weight) for c in allocation.choices)
     return Table("Compression", ("tensor", "weights", "values per channel", "bytes before",
-                                 "bytes after", "bits per weight"), tuple(rows),
+                                 "bytes after", "bits per weight"), rows,
                  f"per tensor, the smallest k-means clustering (2 to 7 bits per index, stored "
                  f"as TFLite Micro's TFLM_DECODE lookup tables) keeping {allocation.metric_name}"
                  f" within {points(allocation.max_drop)}: {allocation.baseline:.2f} % -> "
