@@ -135,6 +135,11 @@ def test_every_kernel_keeps_at_most_k_values(cnn: Any, case: tuple[bool, int, Cl
     per_channel, k, clustered, tuned = case
     original, before, after = layers(cnn), layers(clustered.model), layers(tuned)
     assert sorted(kernel.layer for kernel in clustered.kernels) == sorted(original)
+    described = json.loads(json.dumps(clustered.to_json()))["kernels"]
+    assert {(d["layer"], d["per_channel"], d["clusters"]) for d in described} == {
+        (name, per_channel, min(k, most_distinct(channel_rows(
+            layer.kernel.numpy(), type(layer).__name__ == "DepthwiseConv2D", per_channel))))
+        for name, layer in original.items()}
     for name, layer in original.items():
         depthwise = type(layer).__name__ == "DepthwiseConv2D"
         weights = layer.kernel.numpy()
