@@ -61,6 +61,7 @@ DATA = np.zeros((4, 3), np.float32)
     ({"io": "int8", "strip_float_io": True, "representative_data": DATA},
      "strip_float_io replaces io='int8'"),
     ({"representative_data": DATA, "samples": 0}, "samples must be a positive integer"),
+    ({"mode": "float16", "per_channel": False}, "per_channel=False needs quantized weights"),
     ({"representative_data": [DATA, DATA[:2]]}, "same, non-zero length"),
     ({"representative_data": DATA[:0]}, "same, non-zero length"),
     ({"representative_data": 3.0}, "representative_data must be"),
@@ -226,6 +227,27 @@ def test_each_mode_and_io_makes_what_it_promises(
     else:
         oracle = [np.concatenate([run_litert(model.to_bytes(), [s[None]])[0] for s in x[0]])]
         np.testing.assert_allclose(ours[0], oracle[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.train
+@pytest.mark.tflm
+def test_per_tensor_weights_when_asked(keras_models: dict[str, Any],
+                                       converted: Callable[..., Model]) -> None:
+    """per_channel=False: one scale per weight tensor (the default has one per channel); the
+    model still runs as TFLite Micro runs it."""
+    mode = "int8"
+    keras_model = keras_models["cnn"]
+    data = _data(keras_model)
+    model = from_keras(keras_model, representative_data=data[0], mode=mode, per_channel=False)
+    scales = {op.opcode.name: op.inputs[1].quantization.scale.size  # type: ignore[union-attr]
+              for op in model.main.operators
+              if op.opcode.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    default = {op.opcode.name: op.inputs[1].quantization.scale.size  # type: ignore[union-attr]
+               for op in converted("cnn", mode).main.operators if op.opcode.name in scales}
+    assert set(scales.values()) == {1} and max(default.values()) > 1
+    x = _inputs(model, data)
+    np.testing.assert_array_equal(tflitekit.Interpreter(model).run(x)[0],
+                                  run_tflm(model.to_bytes(), x)[0])
 
 
 @pytest.mark.train

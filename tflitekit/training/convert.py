@@ -56,7 +56,7 @@ without its batch axis of 1."""
 
 def from_keras(keras_model: Any, *, representative_data: RepresentativeData | None = None,
                mode: str = "int8", io: str = "float", strip_float_io: bool = False,
-               samples: int | None = None) -> Model:
+               samples: int | None = None, per_channel: bool = True) -> Model:
     """Convert ``keras_model`` with TensorFlow's TFLite converter (``from_keras_model``).
 
     ``mode`` is one of :data:`MODES` (see the module's table); ``int8`` and ``int16x8``
@@ -67,16 +67,21 @@ def from_keras(keras_model: Any, *, representative_data: RepresentativeData | No
     before each output of a quantized model), ``"int8"`` (mode int8) and ``"int16"`` (mode
     int16x8) make the converter give an integer one. ``strip_float_io=True`` converts with a
     float interface and removes it with :func:`tflitekit.passes.strip_float_io` instead.
+    ``per_channel=False`` quantizes every weight tensor of a quantized mode with one scale
+    (the converter's default is a scale per output channel for convolutions and dense layers):
+    weights clustered per tensor then keep at most k values per tensor, so one look-up table
+    stores each of them. (TensorFlow 2.21's converter refuses it for int16x8 models with a
+    depthwise convolution: a :class:`~tflitekit.ConversionError`.)
 
     Raises :class:`~tflitekit.UsageError` for a wrong argument, :class:`~tflitekit.ConversionError`
     (with the converter's reason) when the converter fails, and
     :class:`~tflitekit.RuntimeUnavailable` without TensorFlow.
     """
-    _check_arguments(representative_data, mode, io, strip_float_io, samples)
+    _check_arguments(representative_data, mode, io, strip_float_io, samples, per_channel)
     dataset = (None if representative_data is None
                else _dataset(representative_data, _input_ranks(keras_model), samples))
     tf = tensorflow()
-    model = load(_convert(tf, keras_model, mode, io, dataset))
+    model = load(_convert(tf, keras_model, mode, io, dataset, per_channel))
     if strip_float_io:
         _strip(model)
     return model
@@ -104,7 +109,7 @@ def load_keras(path: str | os.PathLike[str]) -> Any:
 
 
 def _check_arguments(data: RepresentativeData | None, mode: str, io: str, strip: bool,
-                     samples: int | None) -> None:
+                     samples: int | None, per_channel: bool) -> None:
     """Every check that needs no TensorFlow: the mode, the interface, the data's presence."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -127,6 +132,9 @@ def _check_arguments(data: RepresentativeData | None, mode: str, io: str, strip:
     if mode not in _CALIBRATED and data is not None:
         raise UsageError(f"mode {mode!r} takes no representative_data (only int8 and int16x8 "
                          "calibrate)")
+    if not per_channel and mode in ("float", "float16"):
+        raise UsageError(f"per_channel=False needs quantized weights (mode int8, int16x8 or "
+                         f"dynamic), not mode {mode!r}")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
                                 or samples < 1):
         raise UsageError(f"samples must be a positive integer or None (all), not {samples!r}")
@@ -201,7 +209,7 @@ def _sample(item: Any, ranks: list[int] | None) -> Sample:
 
 
 def _convert(tf: Any, keras_model: Any, mode: str, io: str,
-             dataset: Callable[[], Iterator[Sample]] | None) -> bytes:
+             dataset: Callable[[], Iterator[Sample]] | None, per_channel: bool) -> bytes:
     """The converter's flatbuffer, or :class:`ConversionError` with its reason."""
     seen = [0]  # samples the converter drew
 
@@ -215,6 +223,7 @@ def _convert(tf: Any, keras_model: Any, mode: str, io: str,
         with captured() as output:
             converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
             _configure(tf, converter, mode, io, None if dataset is None else counted)
+            converter._experimental_disable_per_channel = not per_channel
             data = bytes(converter.convert())
     except UsageError:
         raise
