@@ -9,8 +9,8 @@
    shared (``tflitekit.training.clustering``: what TensorFlow Model Optimization does for
    Keras 2, here on Keras 3), so each kernel keeps at most 32 distinct values.
 3. Post-training int8 quantization (``tflitekit.training.from_keras``, calibrated on the
-   training images, float interface): per channel, each weight tensor still has at most 32
-   values.
+   training images, float interface), one scale per weight tensor (``per_channel=False``): each
+   weight tensor still has at most 32 values, so one 32-entry table stores it.
 4. Accuracy of the float, clustered, fine-tuned and int8 models (the int8 one on tflitekit's
    interpreter, ``tflitekit.training.evaluate``), and the distinct values of every kernel.
 5. The int8 model LUT-compressed losslessly to 5-bit indices in TFLite Micro's ``TFLM_DECODE``
@@ -145,7 +145,7 @@ def run(out: Path) -> None:
                       batch_size=BATCH, learning_rate=TUNE_RATE, seed=SEED)
     print(f"clustered every kernel to {CLUSTERS} values (k-means++) and fine-tuned "
           f"{TUNE_EPOCHS} epochs in {time.perf_counter() - start:.1f} s")
-    int8 = from_keras(tuned, representative_data=x_train, mode="int8")
+    int8 = from_keras(tuned, representative_data=x_train, mode="int8", per_channel=False)
     result = evaluate(int8, x_test, y_test)
     keras_models = {"float": model, "clustered": clustered.model, "fine-tuned": tuned}
     print("test accuracy: " + ", ".join(f"{name} {accuracy(m, x_test, y_test):.2f} %"
@@ -162,7 +162,7 @@ def run(out: Path) -> None:
     print(f"int8 model {int8_path} ({int8_path.stat().st_size:,} bytes) -> LUT-compressed, "
           f"{LUT_BITS}-bit indices (TFLM_DECODE): {lut_path} ({lut_path.stat().st_size:,} bytes); "
           f"{len(tensors)} weight tensors {before:,} -> {after:,} bytes with their tables "
-          f"(one table of {CLUSTERS} per output channel: the converter quantizes per channel)")
+          f"(one table of {CLUSTERS} values each: quantized per tensor)")
     inputs = list(model_inputs(int8, x_test))
     ours = tflitekit.Interpreter(int8).run(inputs)[0]
     decoded = tflitekit.Interpreter(compressed).run(inputs)[0]
