@@ -69,7 +69,8 @@ def test_without_tensorflow_it_names_the_train_extra(no_tensorflow: None) -> Non
 
 @pytest.fixture(scope="module")
 def tf() -> Any:
-    return pytest.importorskip("tensorflow", reason="needs tensorflow (pip install tensorflow)")
+    return pytest.importorskip("tensorflow",
+                               reason='needs TensorFlow (pip install "tflitekit[train]")')
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +131,7 @@ def layers(model: Any) -> dict[str, Any]:
     return {layer.name: layer for layer in model.layers if hasattr(layer, "kernel")}
 
 
+@pytest.mark.train
 def test_every_kernel_keeps_at_most_k_values(cnn: Any, case: tuple[bool, int, Clustered, Any]
                                             ) -> None:
     per_channel, k, clustered, tuned = case
@@ -158,6 +160,7 @@ def test_every_kernel_keeps_at_most_k_values(cnn: Any, case: tuple[bool, int, Cl
         np.testing.assert_array_equal(layer.kernel.numpy(), weights)
 
 
+@pytest.mark.train
 def test_fine_tuning_lowers_the_loss(case: tuple[bool, int, Clustered, Any],
                                      digits: tuple[np.ndarray, ...]) -> None:
     _, _, clustered, tuned = case
@@ -180,6 +183,7 @@ def int8(case: tuple[bool, int, Clustered, Any], digits: tuple[np.ndarray, ...]
     return k, data, CompressWeights(codec="lut", bits=math.ceil(math.log2(k)))(model)
 
 
+@pytest.mark.train
 def test_int8_weights_have_at_most_k_values_and_compress_losslessly(
         int8: tuple[int, bytes, PassResult]) -> None:
     k, data, result = int8
@@ -215,6 +219,7 @@ def test_int8_weights_have_at_most_k_values_and_compress_losslessly(
             assert tensor.dtype == weights[tensor.name].dtype
 
 
+@pytest.mark.train
 @pytest.mark.tflm
 def test_the_compressed_model_runs_in_tflite_micro(int8: tuple[int, bytes, PassResult],
                                                    digits: tuple[np.ndarray, ...]) -> None:
@@ -245,6 +250,7 @@ the batches and in TensorFlow's kernels, which moves a few test images either wa
 0 to 0.6 points apart at 32 clusters, about 1 point at 4 (where clustering alone loses 9)."""
 
 
+@pytest.mark.train
 @pytest.mark.skipif(bool(TFMOT_MISSING), reason=f"needs {' and '.join(TFMOT_MISSING)} (pip "
                     f"install tensorflow-model-optimization tf-keras)")
 def test_accuracy_matches_tensorflow_model_optimization(
