@@ -288,6 +288,37 @@ def test_representative_data_forms_give_the_same_model(tf: Any) -> None:
 
 
 @pytest.mark.train
+@pytest.mark.tflm
+def test_inputs_the_converter_reorders_are_calibrated_on_their_own_data(tf: Any) -> None:
+    """The converter orders a model's inputs its own way (TensorFlow 2.21: "zeta" before
+    "alpha"); representative data given in Keras' order still reaches the right input, so the
+    result is the converter's own when its samples name the inputs (the model then takes its
+    inputs in TFLite's order)."""
+    k = tf.keras
+    alpha, zeta = k.Input((6,), name="alpha"), k.Input((3,), name="zeta")
+    hidden = k.layers.Concatenate()([k.layers.Dense(5, activation="relu")(alpha), 10 * zeta])
+    keras_model = k.Model([alpha, zeta], k.layers.Dense(2)(hidden))
+    a, z = _data(keras_model)
+    model = from_keras(keras_model, representative_data=[a, z])
+
+    def by_name() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(SAMPLES):
+            yield {"alpha": a[i:i + 1], "zeta": z[i:i + 1]}
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)  # calibrated by name
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = by_name
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    assert model.to_bytes() == bytes(converter.convert())
+    order = [str(t.name) for t in model.main.inputs]
+    x = [{"alpha": a, "zeta": z}[next(n for n in ("alpha", "zeta") if n in name)]
+         for name in order]
+    ours = tflitekit.Interpreter(model).run(x)[0]
+    np.testing.assert_array_equal(ours, run_tflm(model.to_bytes(), x)[0])
+    np.testing.assert_allclose(ours, keras_model([a, z]).numpy(), atol=0.5)
+
+
+@pytest.mark.train
 def test_one_array_is_the_samples_of_the_only_input(
         keras_models: dict[str, Any], converted: Callable[..., Model]) -> None:
     (x,) = _data(keras_models["mlp"])

@@ -140,6 +140,16 @@ def _check_arguments(data: RepresentativeData | None, mode: str, io: str, strip:
         raise UsageError(f"samples must be a positive integer or None (all), not {samples!r}")
 
 
+def _input_names(keras_model: Any) -> list[str] | None:
+    """The names of a Keras model's inputs when it has several (the converter's signature
+    keys them so), else None."""
+    try:
+        names = [str(tensor.name) for tensor in keras_model.inputs]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return names if len(names) > 1 and len(set(names)) == len(names) else None
+
+
 def _input_ranks(keras_model: Any) -> list[int] | None:
     """The rank (with the batch axis) of each of the Keras model's inputs, if it declares them."""
     try:
@@ -212,12 +222,14 @@ def _convert(tf: Any, keras_model: Any, mode: str, io: str,
              dataset: Callable[[], Iterator[Sample]] | None, per_channel: bool) -> bytes:
     """The converter's flatbuffer, or :class:`ConversionError` with its reason."""
     seen = [0]  # samples the converter drew
+    names = _input_names(keras_model)
 
-    def counted() -> Iterator[Sample]:
+    def counted() -> Iterator[Sample | dict[str, Array]]:
         assert dataset is not None
         for sample in dataset():
             seen[0] += 1
-            yield sample
+            # the converter orders a model's inputs its own way (not Keras'): name them
+            yield sample if names is None else dict(zip(names, sample, strict=True))
 
     try:
         with captured() as output:
@@ -238,7 +250,7 @@ def _convert(tf: Any, keras_model: Any, mode: str, io: str,
 
 
 def _configure(tf: Any, converter: Any, mode: str, io: str,
-               dataset: Callable[[], Iterator[Sample]] | None) -> None:
+               dataset: Callable[[], Iterator[Sample | dict[str, Array]]] | None) -> None:
     ops = tf.lite.OpsSet
     if mode != "float":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
