@@ -101,9 +101,8 @@ def summary(model: Model, path: str | os.PathLike[str] | None = None, *,
     are given; both arenas are computed. The order search has :func:`.reorder.best_order`'s
     bounds (milliseconds on the corpus, at most its time limit)."""
     check_target(target)
-    planned = memory(model)
-    on_target = planned if target == "host" else memory(model, target=target)
-    arenas = tuple(arena(model, t) for t in TARGETS)
+    plans = {t: memory(model, target=t) for t in TARGETS}  # each build's plan, once
+    arenas = tuple(arena(model, t, head=plans[t].arena_head_bytes) for t in TARGETS)
     own = next(a for a in arenas if a.target == target)
     reordering, best_arena = None, None
     if model.get_metadata(OFFLINE_METADATA) is None:  # an offline plan fixes the order
@@ -113,10 +112,10 @@ def summary(model: Model, path: str | os.PathLike[str] | None = None, *,
         file=None if path is None else os.fspath(path),
         layers=layers(model),
         rom=rom(model, path),
-        memory=planned,
+        memory=plans["host"],
         arenas=arenas,
         target=target,
-        no_reuse_head_bytes=sum(a.aligned_bytes for a in on_target.allocations),
+        no_reuse_head_bytes=sum(a.aligned_bytes for a in plans[target].allocations),
         reordering=reordering,
         best_order_arena=best_arena,
     )
