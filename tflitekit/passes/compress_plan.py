@@ -23,7 +23,7 @@ from ..codecs.search import Allocation, Sizer, allocate_bits
 from ..interpreter import Progress
 from ..ir import Model, Tensor
 from .base import PassResult
-from .compress_weights import CompressWeights, Format, _tflm_encode
+from .compress_weights import CompressWeights, Format, tflm_encode
 
 __all__ = ["compress_plan", "compress_step", "search_bits", "stored_size"]
 
@@ -70,6 +70,6 @@ def stored_size(codec: str) -> Sizer:
     ``codec`` (``lut``: indices of the fewest bits that fit, or ``huffman``): its encoded data,
     ancillary header and tables."""
     def size(tensor: Tensor, quantized: np.ndarray, params: KMeans) -> int:
-        encoded, ancillary = _tflm_encode(quantized, tensor, codec, None)
+        encoded, ancillary = tflm_encode(quantized, tensor, codec, None)
         return len(encoded) + len(ancillary)
     return size

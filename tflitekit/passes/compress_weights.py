@@ -46,7 +46,7 @@ from ..options import TensorType
 from .base import Pass, PassResult, Report
 
 __all__ = ["CONTAINER_METADATA", "CONTAINER_VERSION", "CompressWeights", "CompressedTensor",
-           "compress_weights", "compressed_tensors", "following_quantization"]
+           "compress_weights", "compressed_tensors", "following_quantization", "tflm_encode"]
 
 CONTAINER_METADATA = "TFLITEKIT_COMPRESSION"
 CONTAINER_VERSION = 1
@@ -156,7 +156,7 @@ class CompressWeights(Pass):
                                         following_quantization(self.codec, tensor)).to_bytes()
                 size = len(payload)
             else:
-                encoded, ancillary = _tflm_encode(values, tensor, self.codec, self.bits)
+                encoded, ancillary = tflm_encode(values, tensor, self.codec, self.bits)
                 size = len(encoded) + len(ancillary)
         except CodecError as exc:
             return str(exc)
@@ -256,8 +256,11 @@ def compressed_tensors(model: Model) -> tuple[CompressedTensor, ...]:
     return tuple(found.values())
 
 
-def _tflm_encode(values: np.ndarray, tensor: Tensor, codec: str,
-                 bits: int | None) -> tuple[bytes, bytes]:
+def tflm_encode(values: np.ndarray, tensor: Tensor, codec: str,
+                bits: int | None) -> tuple[bytes, bytes]:
+    """``values`` of ``tensor`` in TFLite Micro's ``TFLM_DECODE`` form: the encoded data and the
+    ancillary data (header and tables), as ``codec`` (``lut``, with ``bits``-bit indices or the
+    fewest that fit, per channel as the tensor is quantized; or ``huffman``) stores them."""
     if codec == "huffman":
         return tflm.encode_huffman(values)
     q = tensor.quantization
