@@ -205,8 +205,8 @@ def _bit_exact(compressed: Model, decompressed: Model, inputs: tuple[Array, ...]
 def _figures(name: str, result: Summary, model: Model, x: Array, y: Array, agree: Metric,
              xs3: Profile) -> Figures:
     correct = accuracy(model, x, y)
-    agreeing = Metric(agree.name, correct.inputs, agree.score)  # this model's inputs
+    outputs = Interpreter(model).run(list(correct.inputs))  # this model's inputs, both scores
     total = xs3.total
     return Figures(name, str(result.file), result.rom.file_bytes, result.rom.weights_bytes,
-                   result.arena.total_bytes, result.total_macs, correct(model), agreeing(model),
-                   total.microseconds, total.instructions)
+                   result.arena.total_bytes, result.total_macs, correct.score(outputs),
+                   agree.score(outputs), total.microseconds, total.instructions)
