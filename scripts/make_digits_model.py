@@ -12,6 +12,8 @@ on the training set with seeded weights, shuffling and deterministic ops. Two co
   QUANTIZE before and a DEQUANTIZE after the int8 operators; the representative dataset is the
   whole training set.
 
+Both conversions go through :func:`tflitekit.training.from_keras`.
+
 Usage::
 
     python scripts/make_digits_model.py [--out DIR]
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,14 @@ def train(tf: Any, x: Any, y: Any) -> Any:
     return model
 
 
-def convert(tf: Any, model: Any, representative: Any | None) -> bytes:
+def convert(model: Any, representative: Any | None) -> bytes:
     """``model`` as a float TFLite model, or a full-integer one calibrated on
-    ``representative`` (float interface kept)."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if representative is not None:
-        def samples() -> Iterator[list[Any]]:
-            for row in representative:
-                yield [row[None, :]]
+    ``representative`` (float interface kept), by :func:`tflitekit.training.from_keras`."""
+    from tflitekit.training import from_keras
 
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = samples
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return bytes(converter.convert())
+    if representative is None:
+        return from_keras(model, mode="float").to_bytes()
+    return from_keras(model, representative_data=representative, mode="int8").to_bytes()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TensorFlow {tf.__version__}: Keras test accuracy {accuracy:.4f} "
           f"({len(x_train)} train, {len(x_test)} test images)")
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in (("digits_float", convert(tf, model, None)),
-                       ("digits_int8", convert(tf, model, x_train))):
+    for name, data in (("digits_float", convert(model, None)),
+                       ("digits_int8", convert(model, x_train))):
         path = args.out / f"{name}.tflite"
         path.write_bytes(data)
         print(f"wrote {path} ({len(data):,} bytes)")
