@@ -41,9 +41,7 @@ from tflitekit.codecs.metrics import model_inputs
 from tflitekit.passes import compress_weights
 from tflitekit.passes.compress_weights import compressed_tensors
 from tflitekit.runtimes import RuntimeUnavailable, run_tflm
-from tflitekit.training import from_keras
-from tflitekit.training.clustering import cluster_weights, fine_tune
-from tflitekit.training.evaluate import evaluate
+from tflitekit.training import cluster_weights, evaluate, fine_tune, from_keras
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 SEED = 0

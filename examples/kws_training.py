@@ -46,8 +46,7 @@ from tflitekit.codecs.metrics import model_inputs
 from tflitekit.passes import optimize
 from tflitekit.runtimes import RuntimeUnavailable, run_tflm
 from tflitekit.testing import data_dir
-from tflitekit.training import from_keras
-from tflitekit.training.evaluate import evaluate
+from tflitekit.training import evaluate, from_keras
 
 SEED = 0
 DATA_FILE = "kws_espeak_dev.npz"
